@@ -1,0 +1,216 @@
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
+import { parse as parsePlist } from 'plist';
+import type { Backend, DisableRequest, EnableRequest } from './backend.js';
+import { type Host, systemPath } from '../host.js';
+import type { Plan, Step } from '../plan.js';
+import { probe } from '../exec.js';
+import { render, type TemplateName } from '../render.js';
+import { headerLine } from '../header.js';
+import { serviceEnvironment, type EnvVar } from '../service-env.js';
+import { LAUNCHD_THROTTLE_INTERVAL, STOP_TIMEOUT_SEC } from '../tunables.js';
+import { UsageError } from '../errors.js';
+
+// Lima's own labels and locations: Lima's `limactl start`/`stop` look for exactly these.
+export const agentLabel = (instance: string): string => `io.lima-vm.autostart.${instance}`;
+export const daemonLabel = (instance: string): string => `io.lima-vm.daemon.${instance}`;
+
+// A LaunchAgent may be loaded into gui/<uid> (a GUI login) or user/<uid> (SSH, headless);
+// listing both lets one plist serve either domain.
+const AGENT_SESSION_TYPES = ['Aqua', 'Background'];
+// Standard, not Background as Lima writes it: Background jobs get throttled CPU and I/O,
+// which is wrong for a VM that is the machine's main workload.
+const PROCESS_TYPE = 'Standard';
+
+const BOOTSTRAP_HINT = [
+  'launchctl bootstrap fails with error 5 (Input/output error) when:',
+  '- the job is still loaded (run `launchctl bootout DOMAIN/LABEL`, then try again);',
+  '- it is disabled in launchd\'s override database (`launchctl enable DOMAIN/LABEL`);',
+  '- the domain does not exist: gui/<uid> needs a GUI login; over SSH or on a headless Mac use --condition=boot;',
+  '- a LaunchDaemon plist is not owned by root:wheel or is writable by others;',
+  '- a log path (StandardOutPath, StandardErrorPath) cannot be opened.',
+  'Run `launchctl print DOMAIN/LABEL` and see the system log for details.',
+].join('\n');
+
+interface Registration {
+  agent: string;
+  daemon: string;
+}
+
+export class LaunchdBackend implements Backend {
+  readonly manager = 'launchd' as const;
+  private domain: Promise<{ domain: string; warning?: string }> | undefined;
+
+  constructor(private readonly host: Host) {}
+
+  private paths(instance: string): Registration {
+    return {
+      agent: path.join(this.host.home, 'Library', 'LaunchAgents', `${agentLabel(instance)}.plist`),
+      daemon: systemPath(this.host, 'Library', 'LaunchDaemons', `${daemonLabel(instance)}.plist`),
+    };
+  }
+
+  /** gui/<uid> exists only while the user has a GUI login; over SSH only user/<uid> does. */
+  private agentDomain(): Promise<{ domain: string; warning?: string }> {
+    this.domain ??= (async () => {
+      const gui = `gui/${this.host.uid}`;
+      if (await probe(['launchctl', 'print', gui])) return { domain: gui };
+      const user = `user/${this.host.uid}`;
+      return {
+        domain: user,
+        warning: `launchd has no ${gui} domain (no GUI login: SSH or a headless Mac?); using ${user}, where the agent runs only while ${this.host.user} has a session. For an instance that must start at boot with nobody logged in, use --condition=boot.`,
+      };
+    })();
+    return this.domain;
+  }
+
+  async planEnable(request: EnableRequest): Promise<Plan> {
+    const name = request.instance.name;
+    const paths = this.paths(name);
+    const steps: Step[] = [];
+    const warnings: string[] = [];
+    const done: string[] = [];
+
+    if (request.condition === 'login') {
+      if (request.user !== undefined && request.user !== this.host.user) {
+        throw new UsageError(`--user ${request.user} applies only to --condition=boot`, 'A LaunchAgent always runs as the user who logs in; leave out --user, or use --condition=boot.');
+      }
+      if (existsSync(paths.daemon)) {
+        steps.push(...this.removeDaemon(name, paths.daemon, request.now));
+        done.push(`removed the LaunchDaemon ${paths.daemon}: the instance now starts at login, not at boot`);
+      }
+      const { domain, warning } = await this.agentDomain();
+      if (warning) warnings.push(warning);
+      const target = `${domain}/${agentLabel(name)}`;
+      const content = this.renderPlist(request, 'io.lima-vm.autostart.INSTANCE.plist', agentLabel(name));
+      steps.push(
+        { kind: 'mkdir', path: path.dirname(paths.agent) },
+        { kind: 'write', path: paths.agent, content, mode: 0o644 },
+        // The override database outlives the plist: a job once disabled would not load.
+        { kind: 'run', argv: ['launchctl', 'enable', target] },
+      );
+      if (request.now) steps.push(...bootstrap(['launchctl'], domain, target, paths.agent));
+      done.push(`instance "${name}" starts at login: LaunchAgent ${paths.agent} (${target})`);
+    } else {
+      const user = request.user ?? this.host.user;
+      if (existsSync(paths.agent)) {
+        if (request.now) {
+          const { domain } = await this.agentDomain();
+          steps.push({ kind: 'run', argv: ['launchctl', 'bootout', `${domain}/${agentLabel(name)}`], mayFail: 'the agent may not be loaded' });
+        }
+        steps.push({ kind: 'remove', path: paths.agent });
+        done.push(`removed the LaunchAgent ${paths.agent}: the instance now starts at boot, not at login`);
+      }
+      const extra: EnvVar[] = user === this.host.user ? [{ name: 'HOME', value: this.host.home }] : [];
+      if (user !== this.host.user) {
+        warnings.push(`the daemon runs as ${user}, who must be able to read and write ${request.instance.limaHome}`);
+      }
+      const content = this.renderPlist(request, 'io.lima-vm.daemon.INSTANCE.plist', daemonLabel(name), { userName: user, extra });
+      // launchd refuses a LaunchDaemon plist not owned by root or writable by others: stage a copy
+      // the user can write, then let `install` copy it with owner and mode in one step.
+      const staging = path.join(os.tmpdir(), `limactl-autostart-${randomBytes(6).toString('hex')}.plist`);
+      const target = `system/${daemonLabel(name)}`;
+      steps.push(
+        { kind: 'write', path: staging, content, mode: 0o600, temporary: true },
+        { kind: 'run', argv: ['sudo', 'install', '-m', '644', '-o', 'root', '-g', 'wheel', staging, paths.daemon] },
+        { kind: 'run', argv: ['sudo', 'launchctl', 'enable', target] },
+      );
+      if (request.now) steps.push(...bootstrap(['sudo', 'launchctl'], 'system', target, paths.daemon));
+      done.push(`instance "${name}" starts at boot as ${user}: LaunchDaemon ${paths.daemon} (${target})`);
+    }
+    if (!request.now) done.push('nothing was started or stopped; add --now to start it now');
+    return { summary: `enable "${name}" at ${request.condition} (launchd, keep-alive ${request.keepAlive})`, steps, warnings, done };
+  }
+
+  async planDisable(request: DisableRequest): Promise<Plan> {
+    const name = request.instanceName;
+    const paths = this.paths(name);
+    const steps: Step[] = [];
+    const done: string[] = [];
+    if (existsSync(paths.agent)) {
+      if (request.now) {
+        const { domain } = await this.agentDomain();
+        steps.push({ kind: 'run', argv: ['launchctl', 'bootout', `${domain}/${agentLabel(name)}`], mayFail: 'the agent may not be loaded' });
+      }
+      steps.push({ kind: 'remove', path: paths.agent });
+      done.push(`removed the LaunchAgent ${paths.agent}`);
+    }
+    if (existsSync(paths.daemon)) {
+      steps.push(...this.removeDaemon(name, paths.daemon, request.now));
+      done.push(`removed the LaunchDaemon ${paths.daemon}`);
+    }
+    if (steps.length > 0 && !request.now) done.push('a running instance keeps running (its job stays loaded until logout or reboot); add --now to stop it now');
+    return { summary: `disable "${name}" (launchd)`, steps, warnings: [], done };
+  }
+
+  private removeDaemon(name: string, file: string, now: boolean): Step[] {
+    const steps: Step[] = [];
+    if (now) steps.push({ kind: 'run', argv: ['sudo', 'launchctl', 'bootout', `system/${daemonLabel(name)}`], mayFail: 'the daemon may not be loaded' });
+    steps.push({ kind: 'run', argv: ['sudo', 'rm', '-f', '--', file] });
+    return steps;
+  }
+
+  private renderPlist(
+    request: EnableRequest,
+    template: TemplateName,
+    label: string,
+    daemon?: { userName: string; extra: EnvVar[] },
+  ): string {
+    const dir = request.instance.dir;
+    const environment = serviceEnvironment(this.host, request.limactl, daemon?.extra);
+    const view = {
+      header: headerLine(request.condition, request.keepAlive),
+      label,
+      userName: daemon?.userName,
+      programArguments: [request.limactl, 'start', request.instance.name, '--foreground'],
+      environment,
+      workingDirectory: dir,
+      stdoutPath: path.join(dir, 'launchd.stdout.log'),
+      stderrPath: path.join(dir, 'launchd.stderr.log'),
+      keepAlive: request.keepAlive,
+      throttleInterval: LAUNCHD_THROTTLE_INTERVAL,
+      exitTimeOut: STOP_TIMEOUT_SEC,
+      processType: PROCESS_TYPE,
+      sessionTypes: AGENT_SESSION_TYPES,
+    };
+    const text = render(template, view);
+    // The plist must read back as exactly the values that went in; anything else is a bug in
+    // the template or the escaping, and must never reach launchd.
+    const expected: Record<string, unknown> = {
+      Label: label,
+      ...(daemon ? { UserName: daemon.userName } : {}),
+      ProgramArguments: view.programArguments,
+      EnvironmentVariables: Object.fromEntries(environment.map((e) => [e.name, e.value])),
+      WorkingDirectory: view.workingDirectory,
+      StandardOutPath: view.stdoutPath,
+      StandardErrorPath: view.stderrPath,
+      RunAtLoad: true,
+      ...(request.keepAlive ? { KeepAlive: { Crashed: true, SuccessfulExit: false } } : {}),
+      ThrottleInterval: LAUNCHD_THROTTLE_INTERVAL,
+      ExitTimeOut: STOP_TIMEOUT_SEC,
+      ProcessType: PROCESS_TYPE,
+      ...(daemon ? {} : { LimitLoadToSessionType: AGENT_SESSION_TYPES }),
+    };
+    let parsed: unknown;
+    try {
+      parsed = parsePlist(text);
+    } catch (err) {
+      throw new Error(`rendered ${template} does not parse as a plist: ${(err as Error).message}`);
+    }
+    if (!isDeepStrictEqual(parsed, expected)) {
+      throw new Error(`rendered ${template} does not read back as the values that went in:\n${JSON.stringify(parsed)}\n${JSON.stringify(expected)}`);
+    }
+    return text;
+  }
+}
+
+/** Boot out first: bootstrapping a label that is still loaded fails with error 5. */
+function bootstrap(launchctl: string[], domain: string, target: string, file: string): Step[] {
+  return [
+    { kind: 'run', argv: [...launchctl, 'bootout', target], mayFail: 'the job may not be loaded yet' },
+    { kind: 'run', argv: [...launchctl, 'bootstrap', domain, file], hint: BOOTSTRAP_HINT },
+  ];
+}

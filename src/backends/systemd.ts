@@ -1,0 +1,182 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Backend, Condition, DisableRequest, EnableRequest } from './backend.js';
+import { type Host, systemPath } from '../host.js';
+import type { Plan, Step } from '../plan.js';
+import { render } from '../render.js';
+import { headerLine, readHeader } from '../header.js';
+import { serviceEnvironment } from '../service-env.js';
+import { SYSTEMD_RESTART_SEC, SYSTEMD_START_LIMIT_BURST, SYSTEMD_START_LIMIT_INTERVAL_SEC, STOP_TIMEOUT_SEC } from '../tunables.js';
+import { UsageError, UserError } from '../errors.js';
+import { validateUnit } from '../unit-file.js';
+
+// Lima's own unit name: Lima's `limactl start`/`stop` look for exactly this.
+export const unitName = (instance: string): string => `lima-vm@${instance}.service`;
+const UNIT_FILE = /^lima-vm@(.+)\.service$/;
+
+const BUS_HINT = 'If systemctl says "Failed to connect to bus", the user manager is not reachable: run this as the user who owns the instance (not under sudo or su), from a login session, or check that /run/user/<uid> exists (`loginctl enable-linger` keeps it).';
+
+export class SystemdBackend implements Backend {
+  readonly manager = 'systemd' as const;
+
+  constructor(private readonly host: Host) {
+    // systemctl --user talks to the manager of the user running it: under sudo that is root's
+    // (or none at all), never the one that owns this unit.
+    if (host.env.SUDO_USER && host.uid === 0) {
+      throw new UserError(
+        `limactl-autostart is running under sudo (for ${host.env.SUDO_USER}), and a systemd user unit must be managed by its own user`,
+        'Run it again without sudo, as the user who owns the instance; it asks for what it needs (lingering) through loginctl.',
+      );
+    }
+  }
+
+  private get unitDir(): string {
+    return path.join(this.host.xdgConfigHome, 'systemd', 'user');
+  }
+
+  private unitPath(instance: string): string {
+    return path.join(this.unitDir, unitName(instance));
+  }
+
+  /** Where we note that lingering was turned on by us, so that only we turn it off again. */
+  private get lingerMarker(): string {
+    return path.join(this.host.xdgStateHome, 'limactl-autostart', 'linger');
+  }
+
+  private lingering(): boolean {
+    return existsSync(systemPath(this.host, 'var', 'lib', 'systemd', 'linger', this.host.user));
+  }
+
+  private systemctl(...args: string[]): Extract<Step, { kind: 'run' }> {
+    // cron, su and some SSH setups leave XDG_RUNTIME_DIR unset, and systemctl --user then
+    // cannot find the bus; /run/user/<uid> is where logind puts it.
+    const env = this.host.env.XDG_RUNTIME_DIR ? undefined : { XDG_RUNTIME_DIR: `/run/user/${this.host.uid}` };
+    return { kind: 'run', argv: ['systemctl', '--user', ...args], ...(env ? { env } : {}), hint: BUS_HINT };
+  }
+
+  private existingCondition(instance: string): Condition | 'foreign' | undefined {
+    const file = this.unitPath(instance);
+    if (!existsSync(file)) return undefined;
+    return readHeader(readFileSync(file, 'utf8'))?.condition ?? 'foreign';
+  }
+
+  /** Other instances whose units we registered for boot: they still need lingering. */
+  private otherBootInstances(instance: string): string[] {
+    let files: string[];
+    try {
+      files = readdirSync(this.unitDir);
+    } catch {
+      return [];
+    }
+    return files.flatMap((file) => {
+      const other = UNIT_FILE.exec(file)?.[1];
+      if (!other || other === instance) return [];
+      return readHeader(readFileSync(path.join(this.unitDir, file), 'utf8'))?.condition === 'boot' ? [other] : [];
+    });
+  }
+
+  async planEnable(request: EnableRequest): Promise<Plan> {
+    const name = request.instance.name;
+    const user = this.host.user;
+    if (request.user !== undefined && request.user !== user) {
+      throw new UsageError(
+        `--user ${request.user}: on Linux the instance runs in the systemd user manager of the user who enables it (${user})`,
+        `Run limactl-autostart as ${request.user}, or leave out --user.`,
+      );
+    }
+    const previous = this.existingCondition(name);
+    const file = this.unitPath(name);
+    const content = render('lima-vm@INSTANCE.service', {
+      header: headerLine(request.condition, request.keepAlive),
+      instance: name,
+      unitName: unitName(name),
+      limactl: request.limactl,
+      workingDirectory: request.instance.dir,
+      environment: serviceEnvironment(this.host, request.limactl),
+      keepAlive: request.keepAlive,
+      restartSec: SYSTEMD_RESTART_SEC,
+      startLimitBurst: SYSTEMD_START_LIMIT_BURST,
+      startLimitIntervalSec: SYSTEMD_START_LIMIT_INTERVAL_SEC,
+      timeoutStopSec: STOP_TIMEOUT_SEC,
+    });
+    validateUnit(content, {
+      execStart: [request.limactl, 'start', name, '--foreground'],
+      workingDirectory: request.instance.dir,
+      environment: serviceEnvironment(this.host, request.limactl),
+    });
+
+    const steps: Step[] = [
+      { kind: 'mkdir', path: this.unitDir },
+      { kind: 'write', path: file, content, mode: 0o644 },
+      this.systemctl('daemon-reload'),
+      this.systemctl('enable', unitName(name)),
+    ];
+    const warnings: string[] = [];
+    const done: string[] = [];
+    if (previous === 'foreign') done.push(`replaced ${file}, which limactl-autostart had not written`);
+    if (request.condition === 'boot') {
+      steps.push(...this.holdLinger(done));
+    } else if (previous === 'boot') {
+      steps.push(...this.releaseLinger(name, done));
+    }
+    if (request.now) {
+      // A unit that hit its start limit refuses even a manual start until reset-failed.
+      steps.push({ ...this.systemctl('reset-failed', unitName(name)), mayFail: 'the unit may not have failed' }, this.systemctl('start', unitName(name)));
+    }
+    const when = request.condition === 'boot' ? `at boot (lingering on for ${user})` : 'at login';
+    done.push(`instance "${name}" starts ${when}: ${file}`);
+    if (!request.now) done.push('nothing was started or stopped; add --now to start it now');
+    return { summary: `enable "${name}" at ${request.condition} (systemd, keep-alive ${request.keepAlive})`, steps, warnings, done };
+  }
+
+  async planDisable(request: DisableRequest): Promise<Plan> {
+    const name = request.instanceName;
+    const previous = this.existingCondition(name);
+    const summary = `disable "${name}" (systemd)`;
+    if (previous === undefined) return { summary, steps: [], warnings: [], done: [] };
+    const steps: Step[] = [];
+    const done: string[] = [];
+    if (request.now) steps.push(this.systemctl('stop', unitName(name)));
+    steps.push(
+      // disable before the file goes: it reads [Install] to know which links to remove.
+      this.systemctl('disable', unitName(name)),
+      { kind: 'remove', path: this.unitPath(name) },
+      this.systemctl('daemon-reload'),
+    );
+    if (previous === 'boot') steps.push(...this.releaseLinger(name, done));
+    done.push(`removed ${this.unitPath(name)}`);
+    if (!request.now) done.push('a running instance keeps running; add --now to stop it now');
+    return { summary, steps, warnings: [], done };
+  }
+
+  private holdLinger(done: string[]): Step[] {
+    const user = this.host.user;
+    if (this.lingering()) {
+      if (!existsSync(this.lingerMarker)) done.push(`lingering was already on for ${user}; disable will leave it on`);
+      return [];
+    }
+    return [
+      { kind: 'run', argv: ['loginctl', 'enable-linger', user], hint: `Turning lingering on may need an administrator: run \`sudo loginctl enable-linger ${user}\`, then enable again.` },
+      { kind: 'mkdir', path: path.dirname(this.lingerMarker) },
+      { kind: 'write', path: this.lingerMarker, content: `lingering for ${user} was turned on by limactl-autostart\n`, mode: 0o644 },
+    ];
+  }
+
+  private releaseLinger(instance: string, done: string[]): Step[] {
+    const user = this.host.user;
+    if (!existsSync(this.lingerMarker)) {
+      if (this.lingering()) done.push(`lingering stays on for ${user}: it was on before limactl-autostart`);
+      return [];
+    }
+    const others = this.otherBootInstances(instance);
+    if (others.length > 0) {
+      done.push(`lingering stays on for ${user}: ${others.join(', ')} still start at boot`);
+      return [];
+    }
+    done.push(`lingering turned off for ${user}: limactl-autostart had turned it on`);
+    return [
+      { kind: 'run', argv: ['loginctl', 'disable-linger', user] },
+      { kind: 'remove', path: this.lingerMarker },
+    ];
+  }
+}

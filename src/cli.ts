@@ -1,0 +1,90 @@
+import yargs from 'yargs';
+import { EXIT_FAILED, EXIT_USAGE, UsageError, UserError } from './errors.js';
+import { CONDITIONS, type Condition } from './backends/backend.js';
+import { packageVersion } from './version.js';
+import * as log from './log.js';
+
+// Account names as launchd and logind accept them; anything else could not be a user anyway.
+const USER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/;
+
+function buildParser(argv: string[]) {
+  return yargs(argv)
+    .scriptName('limactl-autostart')
+    .usage('$0 <command> INSTANCE [options]\n\nStart a Lima instance at login or at boot, and restart it when its host agent crashes.\nReached as `limactl autostart …` (Lima 2.0 and 2.1) or as `limactl-autostart …` directly.')
+    .command(
+      'enable <instance>',
+      'Register INSTANCE to start at login or at boot',
+      (y) => y
+        .positional('instance', { type: 'string', describe: 'Lima instance name (see `limactl list`)', demandOption: true })
+        .option('condition', { choices: CONDITIONS, default: 'login' as Condition, describe: 'login: when the user logs in; boot: at boot, with nobody logged in' })
+        .option('keep-alive', { type: 'boolean', default: true, describe: 'Restart the instance when its host agent fails (never after a clean `limactl stop`)' })
+        .option('user', { type: 'string', describe: 'With --condition=boot: the account the instance runs as (default: you)' })
+        .option('now', { type: 'boolean', default: false, describe: 'Also start it now' })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'Print the files and commands, change nothing' }),
+      async (args) => {
+        const { enable } = await import('./commands/enable.js');
+        await enable({
+          instance: args.instance,
+          condition: args.condition,
+          keepAlive: args.keepAlive,
+          user: checkUser(args.user),
+          now: args.now,
+          dryRun: args.dryRun,
+        });
+      },
+    )
+    .command(
+      'disable <instance>',
+      'Remove every autostart registration of INSTANCE',
+      (y) => y
+        .positional('instance', { type: 'string', describe: 'Lima instance name', demandOption: true })
+        .option('now', { type: 'boolean', default: false, describe: 'Also stop it now' })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'Print the commands, change nothing' }),
+      async (args) => {
+        const { disable } = await import('./commands/disable.js');
+        await disable({ instance: args.instance, now: args.now, dryRun: args.dryRun });
+      },
+    )
+    .demandCommand(1, 'Name a command: enable or disable.')
+    .strict()
+    .check((args) => {
+      // yargs leaves `--keep-alive=maybe` as a string instead of refusing it.
+      for (const flag of ['keep-alive', 'now', 'dry-run']) {
+        if (flag in args && typeof args[flag] !== 'boolean') throw new UsageError(`--${flag} takes true or false, not ${JSON.stringify(args[flag])}`);
+      }
+      return true;
+    })
+    .version(packageVersion())
+    .help()
+    .alias('h', 'help')
+    .wrap(Math.min(100, process.stdout.columns || 100))
+    .exitProcess(false)
+    .fail((message, err) => {
+      throw err ?? new UsageError(message, 'Run `limactl-autostart --help` for usage.');
+    });
+}
+
+function checkUser(user: string | undefined): string | undefined {
+  if (user !== undefined && !USER_NAME.test(user)) {
+    throw new UsageError(`--user ${JSON.stringify(user)} is not a valid account name`, 'Give the short name of an account, as `id -un` prints it.');
+  }
+  return user;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildParser(argv).parseAsync();
+  } catch (err) {
+    if (err instanceof UserError) {
+      log.error(err.message, err.hint);
+      process.exitCode = err.exitCode;
+    } else if (err instanceof Error && err.name === 'YError') {
+      log.error(err.message, 'Run `limactl-autostart --help` for usage.');
+      process.exitCode = EXIT_USAGE;
+    } else {
+      // A bug, not a user error: keep the stack so it can be reported.
+      log.error(`internal error: ${err instanceof Error ? err.stack : String(err)}`, 'Please report this at the project\'s issue tracker.');
+      process.exitCode = EXIT_FAILED;
+    }
+  }
+}

@@ -1,0 +1,46 @@
+import { execa } from 'execa';
+import { CommandError } from './errors.js';
+
+export interface RunOptions {
+  env?: Record<string, string>;
+  /** Why a failure is expected and harmless; such a failure is returned, not thrown. */
+  mayFail?: string;
+  /** Likely causes, appended to the error message when the command fails. */
+  hint?: string;
+}
+
+export interface RunResult {
+  exitCode: number | undefined;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs one external command from a fixed argument vector (never through a shell).
+ * stdin is inherited so that sudo can ask for a password on the user's terminal.
+ */
+export async function run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  const [file, ...args] = argv;
+  if (!file) throw new Error('run() needs a command');
+  const result = await execa(file, args, {
+    env: options.env,
+    extendEnv: true,
+    stdin: 'inherit',
+    reject: false,
+    stripFinalNewline: true,
+  });
+  const exitCode = typeof result.exitCode === 'number' ? result.exitCode : undefined;
+  // A command that could not be started (ENOENT) has no exit code; say so instead of "undefined".
+  const stderr = result.failed && exitCode === undefined ? `${result.stderr}\n${result.shortMessage}`.trim() : result.stderr;
+  const outcome = { exitCode, stdout: result.stdout, stderr };
+  if (exitCode !== 0 && !options.mayFail) throw new CommandError(argv, exitCode, stderr, options.hint);
+  return outcome;
+}
+
+/** A read-only question to a service manager: only whether it answered 0 matters. */
+export async function probe(argv: readonly string[], env?: Record<string, string>): Promise<boolean> {
+  const [file, ...args] = argv;
+  if (!file) throw new Error('probe() needs a command');
+  const result = await execa(file, args, { env, extendEnv: true, stdin: 'ignore', reject: false });
+  return result.exitCode === 0;
+}

@@ -1,0 +1,70 @@
+import os from 'node:os';
+import path from 'node:path';
+import { UserError } from './errors.js';
+
+export type Platform = 'darwin' | 'linux';
+
+/**
+ * Everything the program reads from the machine it runs on, gathered once.
+ * Tests steer it through the environment only (see docs/testing.md): the platform seam
+ * LIMA_AUTOSTART_PLATFORM, the system-root seam LIMA_AUTOSTART_SYSROOT, and the ordinary
+ * HOME, XDG_CONFIG_HOME, XDG_STATE_HOME, LIMA_HOME, USER and PATH.
+ */
+export interface Host {
+  platform: Platform;
+  /** Prefix for system-wide paths (/Library/LaunchDaemons, /var/lib/systemd/linger); '' in real use. */
+  sysroot: string;
+  home: string;
+  xdgConfigHome: string;
+  xdgStateHome: string;
+  limaHome: string;
+  user: string;
+  uid: number;
+  /** PATH as the user has it: where `limactl` is looked up. */
+  searchPath: string;
+  env: NodeJS.ProcessEnv;
+}
+
+export function detectPlatform(env: NodeJS.ProcessEnv = process.env): string {
+  return env.LIMA_AUTOSTART_PLATFORM || process.platform;
+}
+
+export function readHost(env: NodeJS.ProcessEnv = process.env): Host {
+  const platform = detectPlatform(env);
+  if (platform !== 'darwin' && platform !== 'linux') {
+    throw new UserError(
+      `limactl-autostart does not support the platform "${platform}"`,
+      'It registers instances with launchd (macOS) or systemd (Linux). On other platforms, start the instance with `limactl start`.',
+    );
+  }
+  const home = absolute('HOME', env.HOME || os.homedir());
+  const xdgConfigHome = env.XDG_CONFIG_HOME ? absolute('XDG_CONFIG_HOME', env.XDG_CONFIG_HOME) : path.join(home, '.config');
+  const xdgStateHome = env.XDG_STATE_HOME ? absolute('XDG_STATE_HOME', env.XDG_STATE_HOME) : path.join(home, '.local', 'state');
+  // Lima's own default; resolved to an absolute path because launchd and systemd start jobs
+  // elsewhere, and a relative LIMA_HOME would point at another directory there.
+  const limaHome = env.LIMA_HOME ? path.resolve(env.LIMA_HOME) : path.join(home, '.lima');
+  return {
+    platform,
+    sysroot: env.LIMA_AUTOSTART_SYSROOT ? path.resolve(env.LIMA_AUTOSTART_SYSROOT) : '',
+    home,
+    xdgConfigHome,
+    xdgStateHome,
+    limaHome,
+    user: env.USER || os.userInfo().username,
+    uid: process.getuid?.() ?? 0,
+    searchPath: env.PATH ?? '',
+    env,
+  };
+}
+
+function absolute(name: string, value: string): string {
+  if (!path.isAbsolute(value)) {
+    throw new UserError(`${name} is "${value}", not an absolute path`, `Set ${name} to an absolute path and try again.`);
+  }
+  return path.normalize(value);
+}
+
+/** A system-wide path under the sysroot seam. */
+export function systemPath(host: Host, ...parts: string[]): string {
+  return path.join(host.sysroot || '/', ...parts);
+}

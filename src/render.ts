@@ -1,0 +1,74 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import Handlebars from 'handlebars';
+import { PACKAGE_ROOT } from './version.js';
+
+export type TemplateName =
+  | 'io.lima-vm.autostart.INSTANCE.plist'
+  | 'io.lima-vm.daemon.INSTANCE.plist'
+  | 'lima-vm@INSTANCE.service';
+
+// Every value is escaped by the helper named for its format. Handlebars' own HTML escaping is
+// off (noEscape) because it is right for neither format: it would turn "=" into "&#x3D;" in a
+// plist and put HTML entities into a systemd unit.
+const hb = Handlebars.create();
+
+export function escapeXml(value: string): string {
+  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+}
+
+/** A systemd value that is not unquoted by systemd (WorkingDirectory=): only specifiers need care. */
+export function systemdPath(value: string): string {
+  return value.replace(/%/g, '%%');
+}
+
+/** A double-quoted systemd word: C escapes for `\` and `"`, and `%%` for a literal `%`. */
+export function systemdQuote(value: string): string {
+  return `"${systemdPath(value.replace(/\\/g, '\\\\').replace(/"/g, '\\"'))}"`;
+}
+
+/**
+ * An argument of an Exec* line after the command: systemd also expands $VAR and ${VAR} there,
+ * so a literal `$` is written `$$`. The command path itself is not expanded (systemd execs it
+ * as written), so it goes through systemdQuote alone.
+ */
+export function systemdExecArg(value: string): string {
+  return systemdQuote(value).replace(/\$/g, '$$$$');
+}
+
+const helpers: Record<string, (value: unknown) => string> = {
+  xml: (v) => escapeXml(String(v)),
+  systemdPath: (v) => systemdPath(String(v)),
+  systemdQuote: (v) => systemdQuote(String(v)),
+  systemdExecArg: (v) => systemdExecArg(String(v)),
+};
+for (const [name, fn] of Object.entries(helpers)) {
+  hb.registerHelper(name, (value: unknown) => {
+    if (value === undefined || value === null) throw new Error(`template helper ${name} got no value`);
+    return fn(value);
+  });
+}
+
+// Environment="NAME=value": the whole assignment is one quoted word; `$` stays literal there.
+hb.registerHelper('systemdEnv', (name: unknown, value: unknown) => {
+  if (typeof name !== 'string' || typeof value !== 'string') throw new Error('template helper systemdEnv needs a name and a value');
+  return systemdQuote(`${name}=${value}`);
+});
+
+const compiled = new Map<TemplateName, Handlebars.TemplateDelegate>();
+
+export function templatePath(name: TemplateName): string {
+  return path.join(PACKAGE_ROOT, 'templates', `${name}.hbs`);
+}
+
+export function render(name: TemplateName, view: object): string {
+  let template = compiled.get(name);
+  if (!template) {
+    // strict: a view model that lacks a field the template uses is a bug, not an empty string.
+    // ignoreStandalone: only the `~` marks decide which whitespace goes, so a block on a line of
+    // its own (`{{~#if keepAlive}}`) leaves no blank line whether it renders or not.
+    template = hb.compile(readFileSync(templatePath(name), 'utf8'), { noEscape: true, strict: true, ignoreStandalone: true });
+    compiled.set(name, template);
+  }
+  return template(view);
+}

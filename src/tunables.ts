@@ -1,0 +1,14 @@
+// Restart and stop timing, chosen once for both service managers; docs/design.md says why.
+
+/** launchd: at least this many seconds between two starts of a job (its default is 10). */
+export const LAUNCHD_THROTTLE_INTERVAL = 30;
+
+/** Seconds between SIGTERM and SIGKILL when the job is stopped: a guest needs time to shut down. */
+export const STOP_TIMEOUT_SEC = 300;
+
+/** systemd: wait before a restart after a failure. */
+export const SYSTEMD_RESTART_SEC = 10;
+
+/** systemd: give up after this many starts within the interval (a crash loop, not a crash). */
+export const SYSTEMD_START_LIMIT_BURST = 5;
+export const SYSTEMD_START_LIMIT_INTERVAL_SEC = 600;

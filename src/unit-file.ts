@@ -1,0 +1,113 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { EnvVar } from './service-env.js';
+
+/**
+ * Reads a systemd unit back the way systemd does for the settings we write: sections,
+ * `Key=value` lines, specifiers (`%%`), C-style quoting, and `$$` in Exec* arguments.
+ * Rendered units go through it before they are written, so an escaping bug fails loudly here
+ * instead of starting the wrong program (or the right one with another LIMA_HOME).
+ */
+export type UnitFile = Map<string, Map<string, string[]>>;
+
+export function parseUnit(text: string): UnitFile {
+  const unit: UnitFile = new Map();
+  let section: Map<string, string[]> | undefined;
+  for (const [index, raw] of text.split('\n').entries()) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
+    const header = /^\[([^\]]+)\]$/.exec(line);
+    if (header) {
+      section = new Map();
+      unit.set(header[1]!, section);
+      continue;
+    }
+    const eq = line.indexOf('=');
+    if (!section || eq < 1) throw new Error(`unit line ${index + 1} is neither a section nor Key=value: ${raw}`);
+    const key = line.slice(0, eq).trim();
+    section.set(key, [...(section.get(key) ?? []), line.slice(eq + 1).trim()]);
+  }
+  return unit;
+}
+
+export function unitValues(unit: UnitFile, section: string, key: string): string[] {
+  return unit.get(section)?.get(key) ?? [];
+}
+
+/** `%%` is the only specifier we ever write; any other one would be expanded by systemd. */
+export function unescapeSpecifiers(value: string): string {
+  return value.replace(/%(.?)/g, (_, c: string) => {
+    if (c === '%') return '%';
+    throw new Error(`unexpected systemd specifier %${c} in ${JSON.stringify(value)}`);
+  });
+}
+
+const C_ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\', '"': '"', "'": "'", ' ': ' ' };
+
+/** Splits a value into words as systemd does: whitespace outside quotes, C escapes inside and out. */
+export function splitWords(value: string): string[] {
+  const words: string[] = [];
+  let word: string | undefined;
+  let quote: string | undefined;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (c === '\\') {
+      const next = value[++i];
+      if (next === undefined || !(next in C_ESCAPES)) throw new Error(`unsupported escape \\${next ?? ''} in ${JSON.stringify(value)}`);
+      word = (word ?? '') + C_ESCAPES[next];
+    } else if (quote) {
+      if (c === quote) quote = undefined;
+      else word += c;
+    } else if (c === '"' || c === "'") {
+      quote = c;
+      word ??= '';
+    } else if (/\s/.test(c)) {
+      if (word !== undefined) words.push(word);
+      word = undefined;
+    } else {
+      word = (word ?? '') + c;
+    }
+  }
+  if (quote) throw new Error(`unterminated quote in ${JSON.stringify(value)}`);
+  if (word !== undefined) words.push(word);
+  return words;
+}
+
+/** An Exec* line as the argv systemd runs: the path as written, `$$` → `$` in the arguments. */
+export function execArgv(value: string): string[] {
+  const [command, ...args] = splitWords(unescapeSpecifiers(value));
+  if (command === undefined) throw new Error('empty Exec line');
+  return [
+    command,
+    ...args.map((arg) => arg.replace(/\$(\$|\{?[A-Za-z_]?)/g, (m: string, c: string) => {
+      if (c === '$') return '$';
+      throw new Error(`unescaped ${m} in Exec argument ${JSON.stringify(arg)}: systemd would expand it`);
+    })),
+  ];
+}
+
+export function environmentOf(unit: UnitFile): EnvVar[] {
+  return unitValues(unit, 'Service', 'Environment').flatMap((line) =>
+    splitWords(unescapeSpecifiers(line)).map((assignment) => {
+      const eq = assignment.indexOf('=');
+      return { name: assignment.slice(0, eq), value: assignment.slice(eq + 1) };
+    }));
+}
+
+export interface UnitExpectation {
+  execStart: string[];
+  workingDirectory: string;
+  environment: EnvVar[];
+}
+
+export function validateUnit(text: string, expected: UnitExpectation): void {
+  const unit = parseUnit(text);
+  const execStart = unitValues(unit, 'Service', 'ExecStart');
+  const actual: UnitExpectation = {
+    execStart: execStart.length === 1 ? execArgv(execStart[0]!) : [],
+    workingDirectory: unescapeSpecifiers(unitValues(unit, 'Service', 'WorkingDirectory')[0] ?? ''),
+    environment: environmentOf(unit),
+  };
+  if (!isDeepStrictEqual(actual, expected)) {
+    throw new Error(`rendered unit does not read back as the values that went in:\n${JSON.stringify(actual)}\n${JSON.stringify(expected)}`);
+  }
+}
