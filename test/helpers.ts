@@ -1,0 +1,166 @@
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (tests run from dist/test/, two levels below it). */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN = path.join(ROOT, 'bin', 'limactl-autostart');
+const FAKES = path.join(ROOT, 'test', 'fakes');
+const STAND_INS = ['launchctl', 'systemctl', 'loginctl', 'sudo', 'limactl'];
+
+export type Platform = 'darwin' | 'linux' | 'win32';
+
+export interface SandboxOptions {
+  platform?: Platform;
+  /** Instances created under LIMA_HOME (a lima.yaml each). */
+  instances?: string[];
+  /** Name of the directory that is HOME, inside the sandbox root. */
+  homeName?: string;
+  /** Name of the directory that is LIMA_HOME, inside HOME. */
+  limaHomeName?: string;
+  /** Name of the directory holding the stand-in executables (limactl's directory). */
+  binName?: string;
+  /** Leave the stand-ins off PATH (a machine without Lima or without the service managers). */
+  without?: string[];
+}
+
+/**
+ * A throw-away machine for one test: HOME, LIMA_HOME and a sysroot inside a temporary
+ * directory whose name has a space, and stand-in executables first on PATH. Nothing outside
+ * the root is touched; tests never see the real HOME, /Library or ~/.config.
+ */
+export class Sandbox {
+  readonly root: string;
+  readonly home: string;
+  readonly limaHome: string;
+  readonly bin: string;
+  readonly sysroot: string;
+  readonly fakeDir: string;
+  readonly platform: Platform;
+  readonly user = 'limauser';
+
+  constructor(options: SandboxOptions = {}) {
+    this.root = mkdtempSync(path.join(os.tmpdir(), 'limactl-autostart test '));
+    this.platform = options.platform ?? 'darwin';
+    this.home = path.join(this.root, options.homeName ?? 'home dir');
+    this.limaHome = path.join(this.home, options.limaHomeName ?? '.lima');
+    this.bin = path.join(this.root, options.binName ?? 'lima bin');
+    this.sysroot = path.join(this.root, 'sysroot');
+    this.fakeDir = path.join(this.root, 'fake-state');
+    for (const dir of [this.home, this.limaHome, this.bin, this.fakeDir, path.join(this.fakeDir, 'fail'), path.join(this.sysroot, 'Library', 'LaunchDaemons')]) {
+      mkdirSync(dir, { recursive: true });
+    }
+    for (const tool of STAND_INS.filter((t) => !options.without?.includes(t))) {
+      cpSync(path.join(FAKES, tool), path.join(this.bin, tool));
+    }
+    cpSync(path.join(FAKES, 'record.sh'), path.join(this.bin, 'record.sh'));
+    for (const name of options.instances ?? ['default']) this.addInstance(name);
+  }
+
+  addInstance(name: string): string {
+    const dir = path.join(this.limaHome, name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'lima.yaml'), '# a Lima instance for tests\n');
+    return dir;
+  }
+
+  get limactl(): string {
+    return path.join(this.bin, 'limactl');
+  }
+
+  get uid(): number {
+    return process.getuid?.() ?? 0;
+  }
+
+  agentPlist(instance = 'default'): string {
+    return path.join(this.home, 'Library', 'LaunchAgents', `io.lima-vm.autostart.${instance}.plist`);
+  }
+
+  daemonPlist(instance = 'default'): string {
+    return path.join(this.sysroot, 'Library', 'LaunchDaemons', `io.lima-vm.daemon.${instance}.plist`);
+  }
+
+  unitFile(instance = 'default'): string {
+    return path.join(this.home, '.config', 'systemd', 'user', `lima-vm@${instance}.service`);
+  }
+
+  lingerFile(): string {
+    return path.join(this.sysroot, 'var', 'lib', 'systemd', 'linger', this.user);
+  }
+
+  env(extra: Record<string, string | undefined> = {}): Record<string, string> {
+    const env: Record<string, string | undefined> = {
+      HOME: this.home,
+      LIMA_HOME: this.limaHome,
+      USER: this.user,
+      PATH: `${this.bin}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin`,
+      LIMA_AUTOSTART_PLATFORM: this.platform,
+      LIMA_AUTOSTART_SYSROOT: this.sysroot,
+      FAKE_DIR: this.fakeDir,
+      TMPDIR: path.join(this.root, 'tmp'),
+      ...extra,
+    };
+    mkdirSync(path.join(this.root, 'tmp'), { recursive: true });
+    return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+  }
+
+  /** Runs the real entry point in a subprocess, with only the sandbox's environment. */
+  run(args: string[], extraEnv: Record<string, string | undefined> = {}): RunResult {
+    const result = spawnSync(process.execPath, [BIN, ...args], { env: this.env(extraEnv), encoding: 'utf8', cwd: this.root, input: '' });
+    if (result.error) throw result.error;
+    return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+  }
+
+  /** The calls the stand-ins recorded, each as [tool, ...args]. */
+  calls(): string[][] {
+    const file = path.join(this.fakeDir, 'calls');
+    if (!existsSync(file)) return [];
+    return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => line.split('\t'));
+  }
+
+  clearCalls(): void {
+    rmSync(path.join(this.fakeDir, 'calls'), { force: true });
+  }
+
+  /** Makes a stand-in fail with `code`: for one verb (`launchctl bootstrap`), or for every call. */
+  failNext(tool: string, verb: string | undefined, code: number): void {
+    writeFileSync(path.join(this.fakeDir, 'fail', verb ? `${tool}.${verb}` : tool), `${code}\n`);
+  }
+
+  /** Every file under HOME and the sysroot with its content: to prove that nothing changed. */
+  snapshot(): Record<string, string> {
+    const out: Record<string, string> = {};
+    const walk = (dir: string): void => {
+      for (const name of readdirSync(dir)) {
+        const p = path.join(dir, name);
+        if (statSync(p).isDirectory()) {
+          out[`${p}/`] = '';
+          walk(p);
+        } else {
+          out[p] = readFileSync(p, 'utf8');
+        }
+      }
+    };
+    walk(this.home);
+    walk(this.sysroot);
+    walk(path.join(this.root, 'tmp'));
+    return out;
+  }
+
+  cleanup(): void {
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Formats a RunResult for assertion messages. */
+export function show(result: RunResult): string {
+  return `exit ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
+}
