@@ -47,13 +47,6 @@ function buildParser(argv: string[]) {
     )
     .demandCommand(1, 'Name a command: enable or disable.')
     .strict()
-    .check((args) => {
-      // yargs leaves `--keep-alive=maybe` as a string instead of refusing it.
-      for (const flag of ['keep-alive', 'now', 'dry-run']) {
-        if (flag in args && typeof args[flag] !== 'boolean') throw new UsageError(`--${flag} takes true or false, not ${JSON.stringify(args[flag])}`);
-      }
-      return true;
-    })
     .version(packageVersion())
     .help()
     .alias('h', 'help')
@@ -71,8 +64,20 @@ function checkUser(user: string | undefined): string | undefined {
   return user;
 }
 
+// yargs reads `--keep-alive=maybe` as true; a typo must not silently mean "yes".
+function checkBooleanFlags(argv: string[]): void {
+  for (const arg of argv) {
+    if (arg === '--') return;
+    const m = /^--(keep-alive|now|dry-run)=(.*)$/s.exec(arg);
+    if (m && m[2] !== 'true' && m[2] !== 'false') {
+      throw new UsageError(`--${m[1]} takes true or false, not ${JSON.stringify(m[2])}`, 'Run `limactl-autostart --help` for usage.');
+    }
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
   try {
+    checkBooleanFlags(argv);
     await buildParser(argv).parseAsync();
   } catch (err) {
     if (err instanceof UserError) {

@@ -42,7 +42,7 @@ export function readHost(env: NodeJS.ProcessEnv = process.env): Host {
   const xdgStateHome = env.XDG_STATE_HOME ? absolute('XDG_STATE_HOME', env.XDG_STATE_HOME) : path.join(home, '.local', 'state');
   // Lima's own default; resolved to an absolute path because launchd and systemd start jobs
   // elsewhere, and a relative LIMA_HOME would point at another directory there.
-  const limaHome = env.LIMA_HOME ? path.resolve(env.LIMA_HOME) : path.join(home, '.lima');
+  const limaHome = writable('LIMA_HOME', env.LIMA_HOME ? path.resolve(env.LIMA_HOME) : path.join(home, '.lima'));
   return {
     platform,
     sysroot: env.LIMA_AUTOSTART_SYSROOT ? path.resolve(env.LIMA_AUTOSTART_SYSROOT) : '',
@@ -61,7 +61,18 @@ function absolute(name: string, value: string): string {
   if (!path.isAbsolute(value)) {
     throw new UserError(`${name} is "${value}", not an absolute path`, `Set ${name} to an absolute path and try again.`);
   }
-  return path.normalize(value);
+  return writable(name, path.normalize(value));
+}
+
+/**
+ * Service files are line-based (units) or XML (plists): neither can carry a newline or another
+ * control character in a path. Spaces, quotes, `%`, `$`, `&` and `<` are fine: they are escaped.
+ */
+export function writable(name: string, value: string): string {
+  if (/[\x00-\x1f\x7f]/.test(value)) {
+    throw new UserError(`${name} (${JSON.stringify(value)}) contains a control character`, 'launchd and systemd files cannot hold it; move the directory to a path without one.');
+  }
+  return value;
 }
 
 /** A system-wide path under the sysroot seam. */

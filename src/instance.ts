@@ -1,6 +1,6 @@
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { Host } from './host.js';
+import { type Host, writable } from './host.js';
 import { UsageError, UserError } from './errors.js';
 
 // Lima's own rule for instance names (pkg/identifiers): anything else is refused before
@@ -46,7 +46,7 @@ export function findLimactl(host: Host): string {
     const candidate = path.resolve(dir, 'limactl');
     try {
       accessSync(candidate, constants.X_OK);
-      if (statSync(candidate).isFile()) return candidate;
+      if (statSync(candidate).isFile()) return writable('the path of limactl', candidate);
     } catch {
       // not here; keep looking
     }

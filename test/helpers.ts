@@ -49,7 +49,7 @@ export class Sandbox {
     this.bin = path.join(this.root, options.binName ?? 'lima bin');
     this.sysroot = path.join(this.root, 'sysroot');
     this.fakeDir = path.join(this.root, 'fake-state');
-    for (const dir of [this.home, this.limaHome, this.bin, this.fakeDir, path.join(this.fakeDir, 'fail'), path.join(this.sysroot, 'Library', 'LaunchDaemons')]) {
+    for (const dir of [this.home, this.limaHome, this.bin, this.fakeDir, path.join(this.fakeDir, 'fail'), path.join(this.sysroot, 'Library', 'LaunchDaemons'), this.tmp]) {
       mkdirSync(dir, { recursive: true });
     }
     for (const tool of STAND_INS.filter((t) => !options.without?.includes(t))) {
@@ -72,6 +72,11 @@ export class Sandbox {
 
   get uid(): number {
     return process.getuid?.() ?? 0;
+  }
+
+  /** TMPDIR of the program under test: where the LaunchDaemon's staging copy is written. */
+  get tmp(): string {
+    return path.join(this.root, 'tmp');
   }
 
   agentPlist(instance = 'default'): string {
@@ -99,10 +104,9 @@ export class Sandbox {
       LIMA_AUTOSTART_PLATFORM: this.platform,
       LIMA_AUTOSTART_SYSROOT: this.sysroot,
       FAKE_DIR: this.fakeDir,
-      TMPDIR: path.join(this.root, 'tmp'),
+      TMPDIR: this.tmp,
       ...extra,
     };
-    mkdirSync(path.join(this.root, 'tmp'), { recursive: true });
     return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
   }
 
@@ -145,7 +149,7 @@ export class Sandbox {
     };
     walk(this.home);
     walk(this.sysroot);
-    walk(path.join(this.root, 'tmp'));
+    walk(this.tmp);
     return out;
   }
 
