@@ -81,7 +81,7 @@ function installDaemon(sb: Sandbox): Call {
  * Checks that each staging copy was in the sandbox's TMPDIR and is gone.
  */
 function calls(sb: Sandbox): Call[] {
-  const tmp = path.join(sb.root, 'tmp');
+  const tmp = sb.tmp;
   return sb.calls().map((call) => call.map((arg) => {
     if (path.dirname(arg) !== tmp || !/^limactl-autostart-[0-9a-f]{12}\.plist$/.test(path.basename(arg))) return arg;
     assert.ok(!existsSync(arg), `the staging copy ${arg} is still there`);
@@ -123,7 +123,7 @@ function dryRun(stdout: string): { lines: string[]; files: string[] } {
 
 /** The staging path in dry-run output, checked to be in the sandbox's TMPDIR, replaced by STAGING. */
 function unstage(sb: Sandbox, lines: string[]): string[] {
-  const tmp = path.join(sb.root, 'tmp');
+  const tmp = sb.tmp;
   const re = new RegExp(`'${tmp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/limactl-autostart-[0-9a-f]{12}\\.plist'`, 'g');
   return lines.map((line) => line.replace(re, STAGING));
 }
@@ -168,11 +168,13 @@ describe('launchd (macOS) end to end', () => {
           assert.equal(mode(sb.daemonPlist()), 0o644);
           assert.ok(!existsSync(sb.agentPlist()));
           assert.deepStrictEqual(calls(sb), [
+            // --now also boots out an agent that an earlier switch may have left loaded.
+            ...(now ? [['launchctl', 'print', `gui/${sb.uid}`], ['launchctl', 'bootout', `gui/${sb.uid}/${AGENT}`]] : []),
             installDaemon(sb),
             ...sudoLaunchctl('enable', `system/${DAEMON}`),
             ...(now ? [...sudoLaunchctl('bootout', `system/${DAEMON}`), ...sudoLaunchctl('bootstrap', 'system', sb.daemonPlist())] : []),
           ]);
-          assert.deepStrictEqual(readdirSync(path.join(sb.root, 'tmp')), [], 'the staging copy is removed');
+          assert.deepStrictEqual(readdirSync(sb.tmp), [], 'the staging copy is removed');
           assert.ok(r.stderr.includes(`info: instance "default" starts at boot as limauser: LaunchDaemon ${sb.daemonPlist()} (system/${DAEMON})`), show(r));
           assert.doesNotMatch(r.stderr, /warning/);
         });
@@ -369,7 +371,6 @@ describe('launchd (macOS) end to end', () => {
   describe('--dry-run', () => {
     // Nothing may change and nothing may run, except the read-only probe for the agent's domain.
     function dryRunUnchanged(args: string[]): RunResult {
-      sb.env(); // creates the sandbox's TMPDIR, which snapshot() walks
       const before = sb.snapshot();
       sb.clearCalls();
       const r = ok(sb.run(args));
@@ -404,11 +405,12 @@ describe('launchd (macOS) end to end', () => {
       sandbox();
       const r = dryRunUnchanged(['enable', 'default', '--condition=boot', '--now', '--dry-run']);
       assert.equal(r.stderr, '');
-      assert.deepStrictEqual(sb.calls(), []);
+      assert.deepStrictEqual(sb.calls(), [['launchctl', 'print', `gui/${sb.uid}`]], 'only the read-only domain probe');
       const { lines, files } = dryRun(r.stdout);
       assert.deepStrictEqual(unstage(sb, lines), [
         '# enable "default" at boot (launchd, keep-alive true)',
         '# dry run: nothing below was done',
+        `launchctl bootout gui/${sb.uid}/${AGENT}  # may fail: no agent may be loaded`,
         `write ${STAGING} mode 0600 (staging copy, removed afterwards) <<'EOF'`,
         `sudo install -m 644 -o root -g wheel ${STAGING} ${quoted(sb.daemonPlist())}`,
         `sudo launchctl enable system/${DAEMON}`,

@@ -96,11 +96,13 @@ export class LaunchdBackend implements Backend {
       done.push(`instance "${name}" starts at login: LaunchAgent ${paths.agent} (${target})`);
     } else {
       const user = request.user ?? this.host.user;
+      if (request.now) {
+        // Whether or not its file is still there: an earlier switch without --now leaves the
+        // agent loaded after its plist is gone, and it would run the instance a second time.
+        const { domain } = await this.agentDomain();
+        steps.push({ kind: 'run', argv: ['launchctl', 'bootout', `${domain}/${agentLabel(name)}`], mayFail: 'no agent may be loaded' });
+      }
       if (existsSync(paths.agent)) {
-        if (request.now) {
-          const { domain } = await this.agentDomain();
-          steps.push({ kind: 'run', argv: ['launchctl', 'bootout', `${domain}/${agentLabel(name)}`], mayFail: 'the agent may not be loaded' });
-        }
         steps.push({ kind: 'remove', path: paths.agent });
         done.push(`removed the LaunchAgent ${paths.agent}: the instance now starts at boot, not at login`);
       }
