@@ -64,7 +64,8 @@ function checkUser(user: string | undefined): string | undefined {
   return user;
 }
 
-// yargs reads `--keep-alive=maybe` as true; a typo must not silently mean "yes".
+// yargs turns `--keep-alive=maybe` or `--dry-run=yes` into a boolean instead of refusing it; a
+// typo must not silently flip a flag (a --dry-run=yes that applies the plan).
 function checkBooleanFlags(argv: string[]): void {
   for (const arg of argv) {
     if (arg === '--') return;

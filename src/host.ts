@@ -66,7 +66,8 @@ function absolute(name: string, value: string): string {
 
 /**
  * Service files are line-based (units) or XML (plists): neither can carry a newline or another
- * control character in a path. Spaces, quotes, `%`, `$`, `&` and `<` are fine: they are escaped.
+ * control character in a path. Spaces, `%`, `$`, `&` and `<` are escaped for each format (and so are
+ * quotes, except in the path of limactl on Linux: see the systemd backend).
  */
 export function writable(name: string, value: string): string {
   if (/[\x00-\x1f\x7f]/.test(value)) {

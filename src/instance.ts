@@ -44,12 +44,14 @@ export function findLimactl(host: Host): string {
   for (const dir of host.searchPath.split(path.delimiter)) {
     if (!dir) continue;
     const candidate = path.resolve(dir, 'limactl');
+    let found = false;
     try {
       accessSync(candidate, constants.X_OK);
-      if (statSync(candidate).isFile()) return writable('the path of limactl', candidate);
+      found = statSync(candidate).isFile();
     } catch {
       // not here; keep looking
     }
+    if (found) return writable('the path of limactl', candidate);
   }
   throw new UserError(
     'limactl was not found on PATH',

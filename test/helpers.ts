@@ -133,6 +133,17 @@ export class Sandbox {
     writeFileSync(path.join(this.fakeDir, 'fail', verb ? `${tool}.${verb}` : tool), `${code}\n`);
   }
 
+  /** The jobs the launchctl stand-in holds as loaded, as "<domain>/<label>". */
+  loaded(): string[] {
+    const file = path.join(this.fakeDir, 'launchd-loaded');
+    return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+  }
+
+  /** Tells the launchctl stand-in that a job is loaded, as a login or a boot would. */
+  markLoaded(target: string): void {
+    writeFileSync(path.join(this.fakeDir, 'launchd-loaded'), [...this.loaded(), target].map((t) => `${t}\n`).join(''));
+  }
+
   /** Every file under HOME and the sysroot with its content: to prove that nothing changed. */
   snapshot(): Record<string, string> {
     const out: Record<string, string> = {};

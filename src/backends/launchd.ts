@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -9,7 +9,7 @@ import { type Host, systemPath } from '../host.js';
 import type { Plan, Step } from '../plan.js';
 import { probe } from '../exec.js';
 import { render, type TemplateName } from '../render.js';
-import { headerLine } from '../header.js';
+import { headerLine, readHeader } from '../header.js';
 import { serviceEnvironment, type EnvVar } from '../service-env.js';
 import { LAUNCHD_THROTTLE_INTERVAL, STOP_TIMEOUT_SEC } from '../tunables.js';
 import { UsageError } from '../errors.js';
@@ -73,43 +73,41 @@ export class LaunchdBackend implements Backend {
     const steps: Step[] = [];
     const warnings: string[] = [];
     const done: string[] = [];
+    const agentExists = existsSync(paths.agent);
+    const daemonExists = existsSync(paths.daemon);
 
+    // The new registration is written before the old one is removed, so a failure (a cancelled
+    // sudo, say) never leaves the instance with neither.
     if (request.condition === 'login') {
       if (request.user !== undefined && request.user !== this.host.user) {
         throw new UsageError(`--user ${request.user} applies only to --condition=boot`, 'A LaunchAgent always runs as the user who logs in; leave out --user, or use --condition=boot.');
       }
-      if (existsSync(paths.daemon)) {
-        steps.push(...this.removeDaemon(name, paths.daemon, request.now));
-        done.push(`removed the LaunchDaemon ${paths.daemon}: the instance now starts at login, not at boot`);
-      }
       const { domain, warning } = await this.agentDomain();
       if (warning) warnings.push(warning);
       const target = `${domain}/${agentLabel(name)}`;
-      const content = this.renderPlist(request, 'io.lima-vm.autostart.INSTANCE.plist', agentLabel(name));
+      if (agentExists) noteForeign(paths.agent, done);
       steps.push(
         { kind: 'mkdir', path: path.dirname(paths.agent) },
-        { kind: 'write', path: paths.agent, content, mode: 0o644 },
+        { kind: 'write', path: paths.agent, content: this.renderPlist(request, 'io.lima-vm.autostart.INSTANCE.plist', agentLabel(name)), mode: 0o644 },
         // The override database outlives the plist: a job once disabled would not load.
         { kind: 'run', argv: ['launchctl', 'enable', target] },
       );
-      if (request.now) steps.push(...bootstrap(['launchctl'], domain, target, paths.agent));
+      if (daemonExists) {
+        steps.push({ kind: 'run', argv: ['sudo', 'rm', '-f', '--', paths.daemon] });
+        done.push(`removed the LaunchDaemon ${paths.daemon}: the instance now starts at login, not at boot`);
+      }
+      if (request.now) {
+        steps.push(...(await this.bootoutDaemon(name, daemonExists)));
+        steps.push(...(await this.start(['launchctl'], domain, target, paths.agent, done)));
+      }
       done.push(`instance "${name}" starts at login: LaunchAgent ${paths.agent} (${target})`);
     } else {
       const user = request.user ?? this.host.user;
-      if (request.now) {
-        // Whether or not its file is still there: an earlier switch without --now leaves the
-        // agent loaded after its plist is gone, and it would run the instance a second time.
-        const { domain } = await this.agentDomain();
-        steps.push({ kind: 'run', argv: ['launchctl', 'bootout', `${domain}/${agentLabel(name)}`], mayFail: 'no agent may be loaded' });
-      }
-      if (existsSync(paths.agent)) {
-        steps.push({ kind: 'remove', path: paths.agent });
-        done.push(`removed the LaunchAgent ${paths.agent}: the instance now starts at boot, not at login`);
-      }
       const extra: EnvVar[] = user === this.host.user ? [{ name: 'HOME', value: this.host.home }] : [];
       if (user !== this.host.user) {
         warnings.push(`the daemon runs as ${user}, who must be able to read and write ${request.instance.limaHome}`);
       }
+      if (daemonExists) noteForeign(paths.daemon, done);
       const content = this.renderPlist(request, 'io.lima-vm.daemon.INSTANCE.plist', daemonLabel(name), { userName: user, extra });
       // launchd refuses a LaunchDaemon plist not owned by root or writable by others: stage a copy
       // the user can write, then let `install` copy it with owner and mode in one step.
@@ -120,7 +118,14 @@ export class LaunchdBackend implements Backend {
         { kind: 'run', argv: ['sudo', 'install', '-m', '644', '-o', 'root', '-g', 'wheel', staging, paths.daemon] },
         { kind: 'run', argv: ['sudo', 'launchctl', 'enable', target] },
       );
-      if (request.now) steps.push(...bootstrap(['sudo', 'launchctl'], 'system', target, paths.daemon));
+      if (agentExists) {
+        steps.push({ kind: 'remove', path: paths.agent });
+        done.push(`removed the LaunchAgent ${paths.agent}: the instance now starts at boot, not at login`);
+      }
+      if (request.now) {
+        steps.push(...(await this.bootoutAgent(name)));
+        steps.push(...(await this.start(['sudo', 'launchctl'], 'system', target, paths.daemon, done)));
+      }
       done.push(`instance "${name}" starts at boot as ${user}: LaunchDaemon ${paths.daemon} (${target})`);
     }
     if (!request.now) done.push('nothing was started or stopped; add --now to start it now');
@@ -130,29 +135,55 @@ export class LaunchdBackend implements Backend {
   async planDisable(request: DisableRequest): Promise<Plan> {
     const name = request.instanceName;
     const paths = this.paths(name);
-    const steps: Step[] = [];
+    const daemonExists = existsSync(paths.daemon);
+    // Stopping comes first and looks at what launchd has loaded, not only at files: a job whose
+    // plist an earlier switch removed without --now is still loaded.
+    const steps: Step[] = request.now ? [...(await this.bootoutAgent(name)), ...(await this.bootoutDaemon(name, daemonExists))] : [];
     const done: string[] = [];
     if (existsSync(paths.agent)) {
-      if (request.now) {
-        const { domain } = await this.agentDomain();
-        steps.push({ kind: 'run', argv: ['launchctl', 'bootout', `${domain}/${agentLabel(name)}`], mayFail: 'the agent may not be loaded' });
-      }
       steps.push({ kind: 'remove', path: paths.agent });
       done.push(`removed the LaunchAgent ${paths.agent}`);
     }
-    if (existsSync(paths.daemon)) {
-      steps.push(...this.removeDaemon(name, paths.daemon, request.now));
+    if (daemonExists) {
+      steps.push({ kind: 'run', argv: ['sudo', 'rm', '-f', '--', paths.daemon] });
       done.push(`removed the LaunchDaemon ${paths.daemon}`);
     }
     if (steps.length > 0 && !request.now) done.push('a running instance keeps running (its job stays loaded until logout or reboot); add --now to stop it now');
     return { summary: `disable "${name}" (launchd)`, steps, warnings: [], done };
   }
 
-  private removeDaemon(name: string, file: string, now: boolean): Step[] {
+  /** Boots the agent out of every domain it is loaded in: gui/<uid> and user/<uid> are separate. */
+  private async bootoutAgent(name: string): Promise<Step[]> {
     const steps: Step[] = [];
-    if (now) steps.push({ kind: 'run', argv: ['sudo', 'launchctl', 'bootout', `system/${daemonLabel(name)}`], mayFail: 'the daemon may not be loaded' });
-    steps.push({ kind: 'run', argv: ['sudo', 'rm', '-f', '--', file] });
+    for (const domain of [`gui/${this.host.uid}`, `user/${this.host.uid}`]) {
+      const target = `${domain}/${agentLabel(name)}`;
+      if (await probe(['launchctl', 'print', target])) steps.push({ kind: 'run', argv: ['launchctl', 'bootout', target], mayFail: 'it may have stopped meanwhile' });
+    }
     return steps;
+  }
+
+  /** `launchctl print system/…` needs no root, so sudo is asked for only when there is work. */
+  private async bootoutDaemon(name: string, fileExists: boolean): Promise<Step[]> {
+    const target = `system/${daemonLabel(name)}`;
+    if (!fileExists && !(await probe(['launchctl', 'print', target]))) return [];
+    return [{ kind: 'run', argv: ['sudo', 'launchctl', 'bootout', target], mayFail: 'the daemon may not be loaded' }];
+  }
+
+  /**
+   * --now: a job that is loaded already is only kickstarted (started if it is not running), so
+   * running `enable --now` again, as provisioning tools do on every run, never restarts the VM.
+   * A job that is not loaded is booted out (bootstrapping a loaded label fails with error 5) and
+   * bootstrapped from the new file.
+   */
+  private async start(launchctl: string[], domain: string, target: string, file: string, done: string[]): Promise<Step[]> {
+    if (await probe(['launchctl', 'print', target])) {
+      done.push(`${target} was already loaded: it keeps its previous settings until it is loaded again (\`limactl-autostart disable --now\`, then \`enable --now\`, or a ${domain === 'system' ? 'reboot' : 'new login'})`);
+      return [{ kind: 'run', argv: [...launchctl, 'kickstart', target] }];
+    }
+    return [
+      { kind: 'run', argv: [...launchctl, 'bootout', target], mayFail: 'the job is not loaded' },
+      { kind: 'run', argv: [...launchctl, 'bootstrap', domain, file], hint: BOOTSTRAP_HINT },
+    ];
   }
 
   private renderPlist(
@@ -209,10 +240,7 @@ export class LaunchdBackend implements Backend {
   }
 }
 
-/** Boot out first: bootstrapping a label that is still loaded fails with error 5. */
-function bootstrap(launchctl: string[], domain: string, target: string, file: string): Step[] {
-  return [
-    { kind: 'run', argv: [...launchctl, 'bootout', target], mayFail: 'the job may not be loaded yet' },
-    { kind: 'run', argv: [...launchctl, 'bootstrap', domain, file], hint: BOOTSTRAP_HINT },
-  ];
+/** Says so when a file this program did not write is replaced. */
+function noteForeign(file: string, done: string[]): void {
+  if (!readHeader(readFileSync(file, 'utf8'))) done.push(`replaced ${file}, which limactl-autostart had not written`);
 }

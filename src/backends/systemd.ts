@@ -19,16 +19,7 @@ const BUS_HINT = 'If systemctl says "Failed to connect to bus", the user manager
 export class SystemdBackend implements Backend {
   readonly manager = 'systemd' as const;
 
-  constructor(private readonly host: Host) {
-    // systemctl --user talks to the manager of the user running it: under sudo that is root's
-    // (or none at all), never the one that owns this unit.
-    if (host.env.SUDO_USER && host.uid === 0) {
-      throw new UserError(
-        `limactl-autostart is running under sudo (for ${host.env.SUDO_USER}), and a systemd user unit must be managed by its own user`,
-        'Run it again without sudo, as the user who owns the instance; it asks for what it needs (lingering) through loginctl.',
-      );
-    }
-  }
+  constructor(private readonly host: Host) {}
 
   private get unitDir(): string {
     return path.join(this.host.xdgConfigHome, 'systemd', 'user');
@@ -82,6 +73,14 @@ export class SystemdBackend implements Backend {
       throw new UsageError(
         `--user ${request.user}: on Linux the instance runs in the systemd user manager of the user who enables it (${user})`,
         `Run limactl-autostart as ${request.user}, or leave out --user.`,
+      );
+    }
+    // systemd refuses an ExecStart= program path holding a quote or a backslash, however it is
+    // quoted ("Executable name contains special characters"); arguments and values may hold them.
+    if (/["'\\]/.test(request.limactl)) {
+      throw new UserError(
+        `systemd cannot run limactl from ${JSON.stringify(request.limactl)}: it refuses a program path that contains a quote or a backslash`,
+        'Put a symbolic link to limactl in a directory without those characters, first on PATH (for example ~/.local/bin), and enable again.',
       );
     }
     const previous = this.existingCondition(name);
@@ -155,10 +154,11 @@ export class SystemdBackend implements Backend {
       if (!existsSync(this.lingerMarker)) done.push(`lingering was already on for ${user}; disable will leave it on`);
       return [];
     }
+    // The marker goes first: lingering turned on without a marker would never be turned off.
     return [
-      { kind: 'run', argv: ['loginctl', 'enable-linger', user], hint: `Turning lingering on may need an administrator: run \`sudo loginctl enable-linger ${user}\`, then enable again.` },
       { kind: 'mkdir', path: path.dirname(this.lingerMarker) },
       { kind: 'write', path: this.lingerMarker, content: `lingering for ${user} was turned on by limactl-autostart\n`, mode: 0o644 },
+      { kind: 'run', argv: ['loginctl', 'enable-linger', user], hint: `Turning lingering on may need an administrator: run \`sudo loginctl enable-linger ${user}\`, then enable again.` },
     ];
   }
 
