@@ -37,6 +37,15 @@ export function readHost(env: NodeJS.ProcessEnv = process.env): Host {
       'It registers instances with launchd (macOS) or systemd (Linux). On other platforms, start the instance with `limactl start`.',
     );
   }
+  // Under sudo, HOME, USER and the service manager are root's: a LaunchAgent would land in root's
+  // domain, a user unit in root's manager, and Lima refuses to run as root anyway. The program
+  // asks for sudo itself, for the few fixed commands that need it.
+  if (env.SUDO_USER && process.getuid?.() === 0) {
+    throw new UserError(
+      `limactl-autostart is running under sudo (for ${env.SUDO_USER}); it must run as the user who owns the instance`,
+      'Run it again without sudo. It runs `sudo` itself for the commands that need root (a LaunchDaemon), and loginctl for lingering.',
+    );
+  }
   const home = absolute('HOME', env.HOME || os.homedir());
   const xdgConfigHome = env.XDG_CONFIG_HOME ? absolute('XDG_CONFIG_HOME', env.XDG_CONFIG_HOME) : path.join(home, '.config');
   const xdgStateHome = env.XDG_STATE_HOME ? absolute('XDG_STATE_HOME', env.XDG_STATE_HOME) : path.join(home, '.local', 'state');

@@ -129,7 +129,7 @@ export class Sandbox {
   }
 
   /** Makes a stand-in fail with `code`: for one verb (`launchctl bootstrap`), or for every call. */
-  failNext(tool: string, verb: string | undefined, code: number): void {
+  failAlways(tool: string, verb: string | undefined, code: number): void {
     writeFileSync(path.join(this.fakeDir, 'fail', verb ? `${tool}.${verb}` : tool), `${code}\n`);
   }
 

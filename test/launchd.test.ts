@@ -67,6 +67,11 @@ function expectedPlist(sb: Sandbox, o: PlistOptions): Record<string, unknown> {
   };
 }
 
+/** A read-only probe: `launchctl print DOMAIN` or `launchctl print DOMAIN/LABEL`. */
+function print(target: string): Call {
+  return ['launchctl', 'print', target];
+}
+
 /** `sudo launchctl ...`: the sudo stand-in's record, then the inner launchctl's. */
 function sudoLaunchctl(...args: string[]): Call[] {
   return [['sudo', 'launchctl', ...args], ['launchctl', ...args]];
@@ -130,8 +135,17 @@ function unstage(sb: Sandbox, lines: string[]): string[] {
 
 describe('launchd (macOS) end to end', () => {
   let sb: Sandbox;
-  const sandbox = (options: SandboxOptions = {}): Sandbox => (sb = new Sandbox({ platform: 'darwin', ...options }));
+  const sandbox = (options: SandboxOptions = {}): Sandbox => {
+    sb = new Sandbox({ platform: 'darwin', ...options });
+    return sb;
+  };
   afterEach(() => sb?.cleanup());
+
+  // Service targets of the sandbox's user.
+  const gui = (): string => `gui/${sb.uid}`;
+  const guiAgent = (): string => `gui/${sb.uid}/${AGENT}`;
+  const userAgent = (): string => `user/${sb.uid}/${AGENT}`;
+  const systemDaemon = `system/${DAEMON}`;
 
   describe('enable --condition=login', () => {
     for (const keepAlive of [true, false]) {
@@ -143,14 +157,18 @@ describe('launchd (macOS) end to end', () => {
           assert.deepStrictEqual(readPlist(sb.agentPlist()), expectedPlist(sb, { keepAlive }));
           assert.equal(mode(sb.agentPlist()), 0o644);
           assert.ok(!existsSync(sb.daemonPlist()));
-          const gui = `gui/${sb.uid}`;
           assert.deepStrictEqual(calls(sb), [
-            ['launchctl', 'print', gui],
-            ['launchctl', 'enable', `${gui}/${AGENT}`],
-            ...(now ? [['launchctl', 'bootout', `${gui}/${AGENT}`], ['launchctl', 'bootstrap', gui, sb.agentPlist()]] : []),
+            print(gui()),
+            // --now: is the agent loaded in the other domain or a daemon left loaded (to boot out),
+            // is the agent loaded already (to kickstart)?
+            ...(now ? [print(userAgent()), print(systemDaemon), print(guiAgent())] : []),
+            ['launchctl', 'enable', guiAgent()],
+            ...(now ? [['launchctl', 'bootout', guiAgent()], ['launchctl', 'bootstrap', gui(), sb.agentPlist()]] : []),
           ]);
-          assert.ok(r.stderr.includes(`info: instance "default" starts at login: LaunchAgent ${sb.agentPlist()} (${gui}/${AGENT})`), show(r));
+          assert.deepStrictEqual(sb.loaded(), now ? [guiAgent()] : []);
+          assert.ok(r.stderr.includes(`info: instance "default" starts at login: LaunchAgent ${sb.agentPlist()} (${guiAgent()})`), show(r));
           assert.equal(r.stderr.includes('add --now to start it now'), !now, show(r));
+          assert.doesNotMatch(r.stderr, /already loaded/);
           assert.equal(r.stdout, '');
         });
       }
@@ -168,15 +186,17 @@ describe('launchd (macOS) end to end', () => {
           assert.equal(mode(sb.daemonPlist()), 0o644);
           assert.ok(!existsSync(sb.agentPlist()));
           assert.deepStrictEqual(calls(sb), [
-            // --now also boots out an agent that an earlier switch may have left loaded.
-            ...(now ? [['launchctl', 'print', `gui/${sb.uid}`], ['launchctl', 'bootout', `gui/${sb.uid}/${AGENT}`]] : []),
+            // --now: is an agent left loaded in either domain (to boot out), is the daemon loaded already?
+            ...(now ? [print(guiAgent()), print(userAgent()), print(systemDaemon)] : []),
             installDaemon(sb),
-            ...sudoLaunchctl('enable', `system/${DAEMON}`),
-            ...(now ? [...sudoLaunchctl('bootout', `system/${DAEMON}`), ...sudoLaunchctl('bootstrap', 'system', sb.daemonPlist())] : []),
+            ...sudoLaunchctl('enable', systemDaemon),
+            ...(now ? [...sudoLaunchctl('bootout', systemDaemon), ...sudoLaunchctl('bootstrap', 'system', sb.daemonPlist())] : []),
           ]);
+          assert.deepStrictEqual(sb.loaded(), now ? [systemDaemon] : []);
           assert.deepStrictEqual(readdirSync(sb.tmp), [], 'the staging copy is removed');
-          assert.ok(r.stderr.includes(`info: instance "default" starts at boot as limauser: LaunchDaemon ${sb.daemonPlist()} (system/${DAEMON})`), show(r));
+          assert.ok(r.stderr.includes(`info: instance "default" starts at boot as limauser: LaunchDaemon ${sb.daemonPlist()} (${systemDaemon})`), show(r));
           assert.doesNotMatch(r.stderr, /warning/);
+          assert.doesNotMatch(r.stderr, /already loaded/);
         });
       }
     }
@@ -188,7 +208,7 @@ describe('launchd (macOS) end to end', () => {
       const r = ok(sb.run(['enable', 'default', '--condition=boot', '--user', 'other']));
       assert.deepStrictEqual(readPlist(sb.daemonPlist()), expectedPlist(sb, { keepAlive: true, daemon: { user: 'other', home: false } }));
       assert.ok(r.stderr.includes(`warning: the daemon runs as other, who must be able to read and write ${sb.limaHome}`), show(r));
-      assert.deepStrictEqual(calls(sb), [installDaemon(sb), ...sudoLaunchctl('enable', `system/${DAEMON}`)]);
+      assert.deepStrictEqual(calls(sb), [installDaemon(sb), ...sudoLaunchctl('enable', systemDaemon)]);
     });
 
     it('--user other with --condition=login is refused: exit 2, no file, no calls', () => {
@@ -216,51 +236,64 @@ describe('launchd (macOS) end to end', () => {
   });
 
   describe('switching between login and boot', () => {
-    const gui = (sb: Sandbox): string => `gui/${sb.uid}`;
-    const cases: { from: 'login' | 'boot'; to: 'login' | 'boot'; now: boolean; calls: (sb: Sandbox) => Call[] }[] = [
+    // The old registration is started with --now first, so that its job is loaded.
+    const cases: { from: 'login' | 'boot'; to: 'login' | 'boot'; now: boolean; calls: () => Call[]; loaded: () => string[] }[] = [
       {
         from: 'login', to: 'boot', now: false,
-        // The agent's file goes, but its job is left running: no bootout, not even a domain probe.
-        calls: (sb) => [installDaemon(sb), ...sudoLaunchctl('enable', `system/${DAEMON}`)],
+        // The daemon is installed and enabled before the agent's file goes; the agent's job is
+        // left running: no bootout, not even a probe.
+        calls: () => [installDaemon(sb), ...sudoLaunchctl('enable', systemDaemon)],
+        loaded: () => [guiAgent()],
       },
       {
         from: 'login', to: 'boot', now: true,
-        calls: (sb) => [
-          ['launchctl', 'print', gui(sb)],
-          ['launchctl', 'bootout', `${gui(sb)}/${AGENT}`],
+        calls: () => [
+          print(guiAgent()),
+          print(userAgent()),
+          print(systemDaemon),
           installDaemon(sb),
-          ...sudoLaunchctl('enable', `system/${DAEMON}`),
-          ...sudoLaunchctl('bootout', `system/${DAEMON}`),
+          ...sudoLaunchctl('enable', systemDaemon),
+          ['launchctl', 'bootout', guiAgent()],
+          ...sudoLaunchctl('bootout', systemDaemon),
           ...sudoLaunchctl('bootstrap', 'system', sb.daemonPlist()),
         ],
+        loaded: () => [systemDaemon],
       },
       {
         from: 'boot', to: 'login', now: false,
-        calls: (sb) => [
-          ['launchctl', 'print', gui(sb)],
+        // The agent is written and enabled before the daemon's file goes.
+        calls: () => [
+          print(gui()),
+          ['launchctl', 'enable', guiAgent()],
           ['sudo', 'rm', '-f', '--', sb.daemonPlist()],
-          ['launchctl', 'enable', `${gui(sb)}/${AGENT}`],
         ],
+        loaded: () => [systemDaemon],
       },
       {
         from: 'boot', to: 'login', now: true,
-        calls: (sb) => [
-          ['launchctl', 'print', gui(sb)],
-          ...sudoLaunchctl('bootout', `system/${DAEMON}`),
+        calls: () => [
+          print(gui()),
+          print(userAgent()),
+          // No probe for the daemon: its file exists, so it is booted out anyway.
+          print(guiAgent()),
+          ['launchctl', 'enable', guiAgent()],
           ['sudo', 'rm', '-f', '--', sb.daemonPlist()],
-          ['launchctl', 'enable', `${gui(sb)}/${AGENT}`],
-          ['launchctl', 'bootout', `${gui(sb)}/${AGENT}`],
-          ['launchctl', 'bootstrap', gui(sb), sb.agentPlist()],
+          ...sudoLaunchctl('bootout', systemDaemon),
+          ['launchctl', 'bootout', guiAgent()],
+          ['launchctl', 'bootstrap', gui(), sb.agentPlist()],
         ],
+        loaded: () => [guiAgent()],
       },
     ];
     for (const c of cases) {
-      it(`${c.from} then ${c.to}${c.now ? ' --now boots the old job out first' : ' without --now leaves the old job loaded'}`, () => {
+      it(`${c.from} then ${c.to}${c.now ? ' --now boots the old job out' : ' without --now leaves the old job loaded'}`, () => {
         sandbox();
-        ok(sb.run(['enable', 'default', `--condition=${c.from}`]));
+        ok(sb.run(['enable', 'default', `--condition=${c.from}`, '--now']));
+        assert.deepStrictEqual(sb.loaded(), [c.from === 'login' ? guiAgent() : systemDaemon]);
         sb.clearCalls();
         const r = ok(sb.run(['enable', 'default', `--condition=${c.to}`, ...(c.now ? ['--now'] : [])]));
-        assert.deepStrictEqual(calls(sb), c.calls(sb));
+        assert.deepStrictEqual(calls(sb), c.calls());
+        assert.deepStrictEqual(sb.loaded(), c.loaded());
         if (c.to === 'boot') {
           assert.ok(!existsSync(sb.agentPlist()), 'the LaunchAgent is removed');
           assert.deepStrictEqual(readPlist(sb.daemonPlist()), expectedPlist(sb, { keepAlive: true, daemon: { user: 'limauser', home: true } }));
@@ -272,45 +305,138 @@ describe('launchd (macOS) end to end', () => {
         }
       });
     }
+
+    it('login --now, then boot without --now: boot --now later boots the agent out although its file is gone', () => {
+      sandbox();
+      ok(sb.run(['enable', 'default', '--now']));
+      ok(sb.run(['enable', 'default', '--condition=boot']));
+      assert.ok(!existsSync(sb.agentPlist()));
+      assert.deepStrictEqual(sb.loaded(), [guiAgent()], 'the switch without --now left the agent loaded');
+      sb.clearCalls();
+      ok(sb.run(['enable', 'default', '--condition=boot', '--now']));
+      assert.deepStrictEqual(calls(sb), [
+        print(guiAgent()),
+        print(userAgent()),
+        print(systemDaemon),
+        installDaemon(sb),
+        ...sudoLaunchctl('enable', systemDaemon),
+        ['launchctl', 'bootout', guiAgent()],
+        ...sudoLaunchctl('bootout', systemDaemon),
+        ...sudoLaunchctl('bootstrap', 'system', sb.daemonPlist()),
+      ]);
+      assert.deepStrictEqual(sb.loaded(), [systemDaemon]);
+      assert.ok(!existsSync(sb.agentPlist()));
+    });
+
+    it('boot --now, then login without --now: login --now later boots the daemon out although its file is gone', () => {
+      sandbox();
+      ok(sb.run(['enable', 'default', '--condition=boot', '--now']));
+      ok(sb.run(['enable', 'default', '--condition=login']));
+      assert.ok(!existsSync(sb.daemonPlist()));
+      assert.deepStrictEqual(sb.loaded(), [systemDaemon], 'the switch without --now left the daemon loaded');
+      sb.clearCalls();
+      ok(sb.run(['enable', 'default', '--condition=login', '--now']));
+      assert.deepStrictEqual(calls(sb), [
+        print(gui()),
+        print(userAgent()),
+        print(systemDaemon),
+        print(guiAgent()),
+        ['launchctl', 'enable', guiAgent()],
+        ...sudoLaunchctl('bootout', systemDaemon),
+        ['launchctl', 'bootout', guiAgent()],
+        ['launchctl', 'bootstrap', gui(), sb.agentPlist()],
+      ]);
+      assert.deepStrictEqual(sb.loaded(), [guiAgent()]);
+      assert.ok(!existsSync(sb.daemonPlist()));
+    });
+
+    describe('a failure while installing the new registration leaves the old one in place', () => {
+      for (const now of [false, true]) {
+        it(`login then boot${now ? ' --now' : ''}, sudo install failing: exit 1, the LaunchAgent unchanged${now ? ' and still loaded' : ''}, no LaunchDaemon`, () => {
+          sandbox();
+          ok(sb.run(['enable', 'default', '--now']));
+          const agent = readFileSync(sb.agentPlist(), 'utf8');
+          sb.clearCalls();
+          sb.failAlways('sudo', 'install', 1);
+          const r = sb.run(['enable', 'default', '--condition=boot', ...(now ? ['--now'] : [])]);
+          assert.equal(r.code, 1, show(r));
+          assert.ok(
+            unstage(sb, r.stderr.split('\n')).includes(`error: \`sudo install -m 644 -o root -g wheel ${STAGING} ${quoted(sb.daemonPlist())}\` exited with code 1: sudo: failing with exit code 1, as the test asked`),
+            show(r),
+          );
+          assert.doesNotMatch(r.stderr, /^\s+at /m);
+          assert.doesNotMatch(r.stderr, /info: removed/);
+          assert.equal(readFileSync(sb.agentPlist(), 'utf8'), agent);
+          assert.equal(mode(sb.agentPlist()), 0o644);
+          assert.ok(!existsSync(sb.daemonPlist()));
+          assert.deepStrictEqual(calls(sb), [...(now ? [print(guiAgent()), print(userAgent()), print(systemDaemon)] : []), installDaemon(sb)]);
+          assert.deepStrictEqual(readdirSync(sb.tmp), [], 'the staging copy is removed');
+          assert.deepStrictEqual(sb.loaded(), [guiAgent()]);
+        });
+
+        it(`boot then login${now ? ' --now' : ''}, launchctl enable failing: exit 1, the LaunchDaemon unchanged${now ? ' and still loaded' : ''}, no sudo rm`, () => {
+          sandbox();
+          ok(sb.run(['enable', 'default', '--condition=boot', '--now']));
+          const daemon = readFileSync(sb.daemonPlist(), 'utf8');
+          sb.clearCalls();
+          sb.failAlways('launchctl', 'enable', 1);
+          const r = sb.run(['enable', 'default', '--condition=login', ...(now ? ['--now'] : [])]);
+          assert.equal(r.code, 1, show(r));
+          assert.ok(r.stderr.includes(`error: \`launchctl enable ${guiAgent()}\` exited with code 1: launchctl: failing with exit code 1, as the test asked\n`), show(r));
+          assert.doesNotMatch(r.stderr, /info: removed/);
+          assert.equal(readFileSync(sb.daemonPlist(), 'utf8'), daemon);
+          assert.equal(mode(sb.daemonPlist()), 0o644);
+          assert.deepStrictEqual(calls(sb), [print(gui()), ...(now ? [print(userAgent()), print(guiAgent())] : []), ['launchctl', 'enable', guiAgent()]]);
+          assert.deepStrictEqual(sb.loaded(), [systemDaemon]);
+        });
+      }
+    });
   });
 
   describe('disable', () => {
-    const cases: { what: string; setup: (sb: Sandbox) => void; calls: (sb: Sandbox, now: boolean) => Call[]; removed: string[] }[] = [
+    // Each setup leaves the registration's job loaded, as `enable --now` or a login/boot would.
+    const cases: { what: string; setup: () => void; calls: (now: boolean) => Call[]; removed: string[]; loaded: string[] }[] = [
       {
         what: 'the LaunchAgent',
-        setup: (sb) => { ok(sb.run(['enable', 'default'])); sb.clearCalls(); },
-        calls: (sb, now) => (now ? [['launchctl', 'print', `gui/${sb.uid}`], ['launchctl', 'bootout', `gui/${sb.uid}/${AGENT}`]] : []),
+        setup: () => { ok(sb.run(['enable', 'default', '--now'])); sb.clearCalls(); },
+        calls: (now) => (now ? [print(guiAgent()), print(userAgent()), print(systemDaemon), ['launchctl', 'bootout', guiAgent()]] : []),
         removed: ['LaunchAgent'],
+        loaded: ['agent'],
       },
       {
         what: 'the LaunchDaemon, through sudo rm',
-        setup: (sb) => { ok(sb.run(['enable', 'default', '--condition=boot'])); sb.clearCalls(); },
-        calls: (sb, now) => [
-          ...(now ? sudoLaunchctl('bootout', `system/${DAEMON}`) : []),
+        setup: () => { ok(sb.run(['enable', 'default', '--condition=boot', '--now'])); sb.clearCalls(); },
+        calls: (now) => [
+          // No probe for the daemon: its file exists, so it is booted out anyway.
+          ...(now ? [print(guiAgent()), print(userAgent()), ...sudoLaunchctl('bootout', systemDaemon)] : []),
           ['sudo', 'rm', '-f', '--', sb.daemonPlist()],
         ],
         removed: ['LaunchDaemon'],
+        loaded: ['daemon'],
       },
       {
         what: 'both the LaunchAgent and the LaunchDaemon when both exist',
-        setup: registerBoth,
-        calls: (sb, now) => [
-          ...(now ? [['launchctl', 'print', `gui/${sb.uid}`], ['launchctl', 'bootout', `gui/${sb.uid}/${AGENT}`]] : []),
-          ...(now ? sudoLaunchctl('bootout', `system/${DAEMON}`) : []),
+        setup: () => { registerBoth(sb); sb.markLoaded(guiAgent()); sb.markLoaded(systemDaemon); },
+        calls: (now) => [
+          ...(now ? [print(guiAgent()), print(userAgent()), ['launchctl', 'bootout', guiAgent()], ...sudoLaunchctl('bootout', systemDaemon)] : []),
           ['sudo', 'rm', '-f', '--', sb.daemonPlist()],
         ],
         removed: ['LaunchAgent', 'LaunchDaemon'],
+        loaded: ['agent', 'daemon'],
       },
     ];
     for (const c of cases) {
       for (const now of [false, true]) {
         it(`${now ? 'disable --now boots out and' : 'disable'} removes ${c.what}`, () => {
           sandbox();
-          c.setup(sb);
+          c.setup();
+          const loaded = c.loaded.map((job) => (job === 'agent' ? guiAgent() : systemDaemon));
+          assert.deepStrictEqual(sb.loaded(), loaded);
           const r = ok(sb.run(['disable', 'default', ...(now ? ['--now'] : [])]));
           assert.ok(!existsSync(sb.agentPlist()));
           assert.ok(!existsSync(sb.daemonPlist()));
-          assert.deepStrictEqual(calls(sb), c.calls(sb, now));
+          assert.deepStrictEqual(calls(sb), c.calls(now));
+          assert.deepStrictEqual(sb.loaded(), now ? [] : loaded);
           for (const kind of c.removed) {
             const file = kind === 'LaunchAgent' ? sb.agentPlist() : sb.daemonPlist();
             assert.ok(r.stderr.includes(`info: removed the ${kind} ${file}`), show(r));
@@ -320,32 +446,74 @@ describe('launchd (macOS) end to end', () => {
       }
     }
 
-    it('a second disable (with or without --now) exits 0, says "not registered" and makes no calls', () => {
+    for (const domains of [['user'], ['gui', 'user']]) {
+      it(`disable --now boots the agent out of ${domains.map((d) => `${d}/<uid>`).join(' and ')} when gui/<uid> exists`, () => {
+        sandbox();
+        ok(sb.run(['enable', 'default']));
+        const targets = domains.map((d) => (d === 'gui' ? guiAgent() : userAgent()));
+        for (const t of targets) sb.markLoaded(t);
+        sb.clearCalls();
+        ok(sb.run(['disable', 'default', '--now']));
+        assert.deepStrictEqual(calls(sb), [
+          print(guiAgent()),
+          print(userAgent()),
+          print(systemDaemon),
+          ...targets.map((t) => ['launchctl', 'bootout', t]),
+        ]);
+        assert.deepStrictEqual(sb.loaded(), []);
+        assert.ok(!existsSync(sb.agentPlist()));
+      });
+    }
+
+    it('disable --now boots out a job that is loaded although no file is left', () => {
+      sandbox();
+      sb.markLoaded(guiAgent());
+      sb.markLoaded(systemDaemon);
+      const r = ok(sb.run(['disable', 'default', '--now']));
+      assert.deepStrictEqual(calls(sb), [
+        print(guiAgent()),
+        print(userAgent()),
+        print(systemDaemon),
+        ['launchctl', 'bootout', guiAgent()],
+        ...sudoLaunchctl('bootout', systemDaemon),
+      ]);
+      assert.deepStrictEqual(sb.loaded(), []);
+      assert.doesNotMatch(r.stderr, /not registered/);
+    });
+
+    it('a second disable exits 0 and says "not registered": no calls, with --now only the read-only probes', () => {
       sandbox();
       ok(sb.run(['enable', 'default']));
       ok(sb.run(['disable', 'default']));
-      sb.clearCalls();
-      for (const args of [[], ['--now']]) {
-        const r = ok(sb.run(['disable', 'default', ...args]));
-        assert.match(r.stderr, /instance "default" is not registered for autostart; nothing to do/);
+      const before = sb.snapshot();
+      for (const now of [false, true]) {
+        sb.clearCalls();
+        const r = ok(sb.run(['disable', 'default', ...(now ? ['--now'] : [])]));
+        assert.equal(r.stderr, 'info: instance "default" is not registered for autostart; nothing to do\n');
         assert.equal(r.stdout, '');
-        assert.deepStrictEqual(sb.calls(), []);
+        assert.deepStrictEqual(sb.calls(), now ? [print(guiAgent()), print(userAgent()), print(systemDaemon)] : []);
+        assert.deepStrictEqual(sb.snapshot(), before);
+        assert.deepStrictEqual(sb.loaded(), []);
       }
     });
 
     it('works after the instance was deleted, as long as a registration file exists', () => {
       sandbox();
       registerBoth(sb);
+      sb.markLoaded(guiAgent());
+      sb.markLoaded(systemDaemon);
       rmSync(path.join(sb.limaHome, 'default'), { recursive: true });
       ok(sb.run(['disable', 'default', '--now']));
       assert.ok(!existsSync(sb.agentPlist()));
       assert.ok(!existsSync(sb.daemonPlist()));
       assert.deepStrictEqual(calls(sb), [
-        ['launchctl', 'print', `gui/${sb.uid}`],
-        ['launchctl', 'bootout', `gui/${sb.uid}/${AGENT}`],
-        ...sudoLaunchctl('bootout', `system/${DAEMON}`),
+        print(guiAgent()),
+        print(userAgent()),
+        ['launchctl', 'bootout', guiAgent()],
+        ...sudoLaunchctl('bootout', systemDaemon),
         ['sudo', 'rm', '-f', '--', sb.daemonPlist()],
       ]);
+      assert.deepStrictEqual(sb.loaded(), []);
     });
   });
 
@@ -362,20 +530,49 @@ describe('launchd (macOS) end to end', () => {
         assert.equal(mode(file), 0o644);
         assert.deepStrictEqual(calls(sb), [...once, ...once]);
         assert.deepStrictEqual(once, condition === 'login'
-          ? [['launchctl', 'print', `gui/${sb.uid}`], ['launchctl', 'enable', `gui/${sb.uid}/${AGENT}`]]
-          : [installDaemon(sb), ...sudoLaunchctl('enable', `system/${DAEMON}`)]);
+          ? [print(gui()), ['launchctl', 'enable', guiAgent()]]
+          : [installDaemon(sb), ...sudoLaunchctl('enable', systemDaemon)]);
       });
+    }
+
+    // Provisioning tools run `enable --now` on every run: a loaded job must not be restarted.
+    for (const condition of ['login', 'boot'] as const) {
+      for (const keepAlive of [true, false]) {
+        it(`--condition=${condition} --now twice${keepAlive ? '' : ' (the second with --keep-alive=false)'}: the second run only kickstarts the loaded job and says it keeps its settings`, () => {
+          sandbox();
+          const file = condition === 'login' ? sb.agentPlist() : sb.daemonPlist();
+          const target = condition === 'login' ? guiAgent() : systemDaemon;
+          ok(sb.run(['enable', 'default', `--condition=${condition}`, '--now']));
+          assert.deepStrictEqual(sb.loaded(), [target]);
+          sb.clearCalls();
+          const r = ok(sb.run(['enable', 'default', `--condition=${condition}`, '--now', `--keep-alive=${keepAlive}`]));
+          assert.deepStrictEqual(sb.loaded(), [target], 'the job was neither booted out nor bootstrapped');
+          assert.deepStrictEqual(calls(sb), condition === 'login'
+            ? [print(gui()), print(userAgent()), print(systemDaemon), print(guiAgent()), ['launchctl', 'enable', guiAgent()], ['launchctl', 'kickstart', guiAgent()]]
+            : [print(guiAgent()), print(userAgent()), print(systemDaemon), installDaemon(sb), ...sudoLaunchctl('enable', systemDaemon), ...sudoLaunchctl('kickstart', systemDaemon)]);
+          // The file is rewritten with the new settings; the loaded job keeps the old ones.
+          assert.deepStrictEqual(readPlist(file), expectedPlist(sb, { keepAlive, ...(condition === 'boot' ? { daemon: { user: 'limauser', home: true } } : {}) }));
+          const again = condition === 'login' ? 'a new login' : 'a reboot';
+          assert.ok(
+            r.stderr.includes(`info: ${target} was already loaded: it keeps its previous settings until it is loaded again (\`limactl-autostart disable --now\`, then \`enable --now\`, or ${again})\n`),
+            show(r),
+          );
+          assert.doesNotMatch(r.stderr, /add --now/);
+        });
+      }
     }
   });
 
   describe('--dry-run', () => {
-    // Nothing may change and nothing may run, except the read-only probe for the agent's domain.
+    // Nothing may change and nothing may run, except read-only `launchctl print` probes.
     function dryRunUnchanged(args: string[]): RunResult {
       const before = sb.snapshot();
+      const loaded = sb.loaded();
       sb.clearCalls();
       const r = ok(sb.run(args));
       assert.deepStrictEqual(sb.snapshot(), before);
-      for (const call of sb.calls()) assert.deepStrictEqual(call, ['launchctl', 'print', `gui/${sb.uid}`]);
+      assert.deepStrictEqual(sb.loaded(), loaded);
+      for (const call of sb.calls()) assert.deepStrictEqual(call.slice(0, 2), ['launchctl', 'print']);
       return r;
     }
 
@@ -383,16 +580,16 @@ describe('launchd (macOS) end to end', () => {
       sandbox();
       const r = dryRunUnchanged(['enable', 'default', '--dry-run', '--now']);
       assert.equal(r.stderr, '');
-      assert.deepStrictEqual(sb.calls(), [['launchctl', 'print', `gui/${sb.uid}`]]);
+      assert.deepStrictEqual(sb.calls(), [print(gui()), print(userAgent()), print(systemDaemon), print(guiAgent())]);
       const { lines, files } = dryRun(r.stdout);
       assert.deepStrictEqual(lines, [
         '# enable "default" at login (launchd, keep-alive true)',
         '# dry run: nothing below was done',
         `mkdir -p ${quoted(path.dirname(sb.agentPlist()))}`,
         `write ${quoted(sb.agentPlist())} mode 0644 <<'EOF'`,
-        `launchctl enable gui/${sb.uid}/${AGENT}`,
-        `launchctl bootout gui/${sb.uid}/${AGENT}  # may fail: the job may not be loaded yet`,
-        `launchctl bootstrap gui/${sb.uid} ${quoted(sb.agentPlist())}`,
+        `launchctl enable ${guiAgent()}`,
+        `launchctl bootout ${guiAgent()}  # may fail: the job is not loaded`,
+        `launchctl bootstrap ${gui()} ${quoted(sb.agentPlist())}`,
       ]);
       assert.equal(files.length, 1);
       assert.deepStrictEqual(parse(files[0]!), expectedPlist(sb, { keepAlive: true }));
@@ -401,20 +598,30 @@ describe('launchd (macOS) end to end', () => {
       assert.equal(files[0], readFileSync(sb.agentPlist(), 'utf8'));
     });
 
+    it('enable at login --now with the agent loaded prints a kickstart, changes nothing', () => {
+      sandbox();
+      ok(sb.run(['enable', 'default', '--now']));
+      const r = dryRunUnchanged(['enable', 'default', '--dry-run', '--now']);
+      assert.equal(r.stderr, '');
+      assert.deepStrictEqual(sb.calls(), [print(gui()), print(userAgent()), print(systemDaemon), print(guiAgent())]);
+      assert.deepStrictEqual(dryRun(r.stdout).lines.slice(4), [`launchctl enable ${guiAgent()}`, `launchctl kickstart ${guiAgent()}`]);
+    });
+
     it('enable at boot --now prints the plist, the sudo install and the launchctl commands, changes nothing', () => {
       sandbox();
+      sb.markLoaded(guiAgent());
       const r = dryRunUnchanged(['enable', 'default', '--condition=boot', '--now', '--dry-run']);
       assert.equal(r.stderr, '');
-      assert.deepStrictEqual(sb.calls(), [['launchctl', 'print', `gui/${sb.uid}`]], 'only the read-only domain probe');
+      assert.deepStrictEqual(sb.calls(), [print(guiAgent()), print(userAgent()), print(systemDaemon)], 'only the read-only probes');
       const { lines, files } = dryRun(r.stdout);
       assert.deepStrictEqual(unstage(sb, lines), [
         '# enable "default" at boot (launchd, keep-alive true)',
         '# dry run: nothing below was done',
-        `launchctl bootout gui/${sb.uid}/${AGENT}  # may fail: no agent may be loaded`,
         `write ${STAGING} mode 0600 (staging copy, removed afterwards) <<'EOF'`,
         `sudo install -m 644 -o root -g wheel ${STAGING} ${quoted(sb.daemonPlist())}`,
-        `sudo launchctl enable system/${DAEMON}`,
-        `sudo launchctl bootout system/${DAEMON}  # may fail: the job may not be loaded yet`,
+        `sudo launchctl enable ${systemDaemon}`,
+        `launchctl bootout ${guiAgent()}  # may fail: it may have stopped meanwhile`,
+        `sudo launchctl bootout ${systemDaemon}  # may fail: the job is not loaded`,
         `sudo launchctl bootstrap system ${quoted(sb.daemonPlist())}`,
       ]);
       assert.equal(files.length, 1);
@@ -426,16 +633,17 @@ describe('launchd (macOS) end to end', () => {
     it('disable --now prints every bootout and removal, changes nothing', () => {
       sandbox();
       registerBoth(sb);
+      sb.markLoaded(guiAgent());
       const r = dryRunUnchanged(['disable', 'default', '--now', '--dry-run']);
       assert.equal(r.stderr, '');
-      assert.deepStrictEqual(sb.calls(), [['launchctl', 'print', `gui/${sb.uid}`]]);
+      assert.deepStrictEqual(sb.calls(), [print(guiAgent()), print(userAgent())]);
       assert.deepStrictEqual(dryRun(r.stdout), {
         lines: [
           '# disable "default" (launchd)',
           '# dry run: nothing below was done',
-          `launchctl bootout gui/${sb.uid}/${AGENT}  # may fail: the agent may not be loaded`,
+          `launchctl bootout ${guiAgent()}  # may fail: it may have stopped meanwhile`,
+          `sudo launchctl bootout ${systemDaemon}  # may fail: the daemon may not be loaded`,
           `rm -f ${quoted(sb.agentPlist())}`,
-          `sudo launchctl bootout system/${DAEMON}  # may fail: the daemon may not be loaded`,
           `sudo rm -f -- ${quoted(sb.daemonPlist())}`,
         ],
         files: [],
@@ -445,15 +653,19 @@ describe('launchd (macOS) end to end', () => {
 
   it('without a GUI login (launchctl print gui/<uid> fails) the agent goes to user/<uid>, with a warning', () => {
     sandbox();
-    sb.failNext('launchctl', 'print', 113);
+    sb.failAlways('launchctl', 'print', 113);
     const r = ok(sb.run(['enable', 'default', '--now']));
     const user = `user/${sb.uid}`;
     assert.deepStrictEqual(calls(sb), [
-      ['launchctl', 'print', `gui/${sb.uid}`],
-      ['launchctl', 'enable', `${user}/${AGENT}`],
-      ['launchctl', 'bootout', `${user}/${AGENT}`],
+      print(gui()),
+      print(guiAgent()),
+      print(systemDaemon),
+      print(userAgent()),
+      ['launchctl', 'enable', userAgent()],
+      ['launchctl', 'bootout', userAgent()],
       ['launchctl', 'bootstrap', user, sb.agentPlist()],
     ]);
+    assert.deepStrictEqual(sb.loaded(), [userAgent()]);
     const warning = r.stderr.split('\n').find((line) => line.startsWith('warning: '));
     assert.ok(warning, show(r));
     assert.ok(warning.includes(`no gui/${sb.uid} domain`), warning);
@@ -465,12 +677,11 @@ describe('launchd (macOS) end to end', () => {
   describe('a failing launchctl', () => {
     it('bootstrap failing with 5: exit 1, the command, its code, its stderr and the error-5 hint, no stack trace', () => {
       sandbox();
-      sb.failNext('launchctl', 'bootstrap', 5);
+      sb.failAlways('launchctl', 'bootstrap', 5);
       const r = sb.run(['enable', 'default', '--now']);
       assert.equal(r.code, 1, show(r));
-      const gui = `gui/${sb.uid}`;
       assert.ok(
-        r.stderr.includes(`error: \`launchctl bootstrap ${gui} ${quoted(sb.agentPlist())}\` exited with code 5: launchctl: failing with exit code 5, as the test asked\n`),
+        r.stderr.includes(`error: \`launchctl bootstrap ${gui()} ${quoted(sb.agentPlist())}\` exited with code 5: launchctl: failing with exit code 5, as the test asked\n`),
         show(r),
       );
       for (const words of ['error 5', 'still loaded', 'launchctl bootout', 'override database', 'launchctl enable', 'domain does not exist', '--condition=boot', 'not owned by root:wheel']) {
@@ -479,24 +690,121 @@ describe('launchd (macOS) end to end', () => {
       assert.doesNotMatch(r.stderr, /^\s+at /m);
       assert.doesNotMatch(r.stderr, /internal error/);
       assert.deepStrictEqual(calls(sb), [
-        ['launchctl', 'print', gui],
-        ['launchctl', 'enable', `${gui}/${AGENT}`],
-        ['launchctl', 'bootout', `${gui}/${AGENT}`],
-        ['launchctl', 'bootstrap', gui, sb.agentPlist()],
+        print(gui()),
+        print(userAgent()),
+        print(systemDaemon),
+        print(guiAgent()),
+        ['launchctl', 'enable', guiAgent()],
+        ['launchctl', 'bootout', guiAgent()],
+        ['launchctl', 'bootstrap', gui(), sb.agentPlist()],
       ]);
+      assert.deepStrictEqual(sb.loaded(), []);
     });
 
     it('bootout failing (the job was not loaded) is not an error', () => {
       sandbox();
-      sb.failNext('launchctl', 'bootout', 3);
+      sb.failAlways('launchctl', 'bootout', 3);
       ok(sb.run(['enable', 'default', '--now']));
       assert.deepStrictEqual(calls(sb), [
-        ['launchctl', 'print', `gui/${sb.uid}`],
-        ['launchctl', 'enable', `gui/${sb.uid}/${AGENT}`],
-        ['launchctl', 'bootout', `gui/${sb.uid}/${AGENT}`],
-        ['launchctl', 'bootstrap', `gui/${sb.uid}`, sb.agentPlist()],
+        print(gui()),
+        print(userAgent()),
+        print(systemDaemon),
+        print(guiAgent()),
+        ['launchctl', 'enable', guiAgent()],
+        ['launchctl', 'bootout', guiAgent()],
+        ['launchctl', 'bootstrap', gui(), sb.agentPlist()],
       ]);
+      assert.deepStrictEqual(sb.loaded(), [guiAgent()]);
     });
+  });
+
+  describe('an agent loaded in both domains', () => {
+    it('enable --now from a GUI login boots out the copy an SSH session loaded into user/<uid>', () => {
+      sandbox();
+      sb.failAlways('launchctl', 'print', 113); // no GUI login: the agent goes to user/<uid>
+      ok(sb.run(['enable', 'default', '--now']));
+      assert.deepStrictEqual(sb.loaded(), [userAgent()]);
+      rmSync(path.join(sb.fakeDir, 'fail', 'launchctl.print'));
+      sb.clearCalls();
+      ok(sb.run(['enable', 'default', '--now']));
+      assert.deepStrictEqual(calls(sb), [
+        print(gui()),
+        print(userAgent()),
+        print(systemDaemon),
+        print(guiAgent()),
+        ['launchctl', 'enable', guiAgent()],
+        ['launchctl', 'bootout', userAgent()],
+        ['launchctl', 'bootout', guiAgent()],
+        ['launchctl', 'bootstrap', gui(), sb.agentPlist()],
+      ]);
+      assert.deepStrictEqual(sb.loaded(), [guiAgent()], 'one job for the instance, not two');
+    });
+  });
+
+  describe('under sudo', () => {
+    // SUDO_USER set while the uid is 0: HOME and the launchd domains would be root's.
+    const cases: { args: string[]; setup: () => void }[] = [
+      { args: ['enable', 'default', '--now'], setup: () => {} },
+      { args: ['enable', 'default', '--condition=boot', '--now'], setup: () => {} },
+      { args: ['enable', 'default', '--condition=boot', '--dry-run'], setup: () => {} },
+      // Checked before the instance is looked up in root's HOME, where it would not be found.
+      { args: ['enable', 'nosuch'], setup: () => {} },
+      { args: ['disable', 'default', '--now'], setup: () => { registerBoth(sb); sb.markLoaded(guiAgent()); sb.markLoaded(systemDaemon); } },
+    ];
+    for (const c of cases) {
+      it(`${c.args.join(' ')} is refused: exit 1, a message about sudo, nothing written, no calls`, function () {
+        if (process.getuid?.() !== 0) {
+          console.log('      skipped: the sudo guard applies only when the uid is 0, and these tests do not run as root');
+          this.skip();
+        }
+        sandbox();
+        c.setup();
+        const before = sb.snapshot();
+        const loaded = sb.loaded();
+        const r = sb.run(c.args, { SUDO_USER: 'limauser' });
+        assert.equal(r.code, 1, show(r));
+        assert.ok(r.stderr.startsWith('error: limactl-autostart is running under sudo (for limauser); it must run as the user who owns the instance\n'), show(r));
+        assert.match(r.stderr, /Run it again without sudo/);
+        assert.doesNotMatch(r.stderr, /^\s+at /m);
+        assert.equal(r.stdout, '');
+        assert.deepStrictEqual(sb.snapshot(), before);
+        assert.deepStrictEqual(sb.loaded(), loaded);
+        assert.deepStrictEqual(sb.calls(), []);
+      });
+    }
+  });
+
+  describe('a plist limactl-autostart did not write', () => {
+    // As Lima's own `limactl start-at-login` or a hand-made plist would leave it: no header.
+    const foreign = (label: string): string => [
+      '<?xml version="1.0" encoding="UTF-8"?>',
+      '<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">',
+      '<plist version="1.0">',
+      '<dict>',
+      `  <key>Label</key><string>${label}</string>`,
+      '  <key>ProgramArguments</key><array><string>/usr/local/bin/limactl</string><string>start</string><string>default</string></array>',
+      '  <key>RunAtLoad</key><true/>',
+      '</dict>',
+      '</plist>',
+      '',
+    ].join('\n');
+
+    for (const condition of ['login', 'boot'] as const) {
+      it(`--condition=${condition} replaces it and says so, once`, () => {
+        sandbox();
+        const file = condition === 'login' ? sb.agentPlist() : sb.daemonPlist();
+        mkdirSync(path.dirname(file), { recursive: true });
+        writeFileSync(file, foreign(condition === 'login' ? AGENT : DAEMON), { mode: 0o644 });
+        const note = `info: replaced ${file}, which limactl-autostart had not written\n`;
+        const r = ok(sb.run(['enable', 'default', `--condition=${condition}`]));
+        assert.ok(r.stderr.includes(note), show(r));
+        assert.deepStrictEqual(readPlist(file), expectedPlist(sb, { keepAlive: true, ...(condition === 'boot' ? { daemon: { user: 'limauser', home: true } } : {}) }));
+        assert.match(readFileSync(file, 'utf8'), /Generated by limactl-autostart /);
+        // The file is now its own: a second run says nothing of the kind.
+        const again = ok(sb.run(['enable', 'default', `--condition=${condition}`]));
+        assert.doesNotMatch(again.stderr, /had not written/);
+      });
+    }
   });
 
   it('paths with &, <, >, quotes, % and $ are XML-escaped and read back exactly', () => {

@@ -68,7 +68,7 @@ function lingerByHand(sb: Sandbox): void {
  * Replaces the sandbox's systemctl stand-in (its copy in the sandbox's bin, not test/fakes) by one
  * that also notes, per call, the verb, XDG_RUNTIME_DIR as the program passed it, and whether
  * $PROBE_FILE existed at that moment; then records the call like every stand-in, and fails one verb
- * alone when told to (the shared failNext keys on the first argument, always `--user` here).
+ * alone when told to (the shared failAlways keys on the first argument, always `--user` here).
  */
 function observingSystemctl(sb: Sandbox): { failVerb(verb: string, code: number): void; observed(): Array<{ verb: string; runtimeDir: string; probe: string }> } {
   const script = `#!/bin/sh
@@ -698,7 +698,7 @@ describe('systemd: enable at boot (lingering)', () => {
 
   it('fails with exit 1 and the sudo hint when loginctl enable-linger fails; enabling again then turns it on', () => {
     const sb = linux();
-    sb.failNext('loginctl', 'enable-linger', 1);
+    sb.failAlways('loginctl', 'enable-linger', 1);
     const r = sb.run(['enable', 'default', '--condition=boot']);
     assert.equal(r.code, 1, show(r));
     assert.ok(r.stderr.includes('`loginctl enable-linger limauser` exited with code 1'), r.stderr);
@@ -900,7 +900,7 @@ describe('systemd: a failing systemctl', () => {
   for (const code of [1, 4]) {
     it(`exits 1 and names the command, its exit code (${code}), its stderr and the bus hint, without a stack trace`, () => {
       const sb = linux();
-      sb.failNext('systemctl', undefined, code);
+      sb.failAlways('systemctl', undefined, code);
       const r = sb.run(['enable', 'default']);
       assert.equal(r.code, 1, show(r));
       assert.ok(r.stderr.includes(`\`systemctl --user daemon-reload\` exited with code ${code}`), r.stderr);

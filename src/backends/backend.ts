@@ -1,7 +1,6 @@
 import type { Host } from '../host.js';
 import type { Instance } from '../instance.js';
 import type { Plan } from '../plan.js';
-import { UserError } from '../errors.js';
 
 export type Condition = 'login' | 'boot';
 export const CONDITIONS: readonly Condition[] = ['login', 'boot'];
@@ -30,15 +29,6 @@ export interface Backend {
 }
 
 export async function backendFor(host: Host): Promise<Backend> {
-  // Under sudo, HOME, USER and the service manager are root's: a LaunchAgent would land in root's
-  // domain, a user unit in root's manager, and Lima refuses to run as root anyway. The program
-  // asks for sudo itself, for the few fixed commands that need it.
-  if (host.env.SUDO_USER && host.uid === 0) {
-    throw new UserError(
-      `limactl-autostart is running under sudo (for ${host.env.SUDO_USER}); it must run as the user who owns the instance`,
-      'Run it again without sudo. It runs `sudo` itself for the commands that need root (a LaunchDaemon), and loginctl for lingering.',
-    );
-  }
   // Loaded on demand: each platform needs only its own backend.
   if (host.platform === 'darwin') {
     const { LaunchdBackend } = await import('./launchd.js');

@@ -97,6 +97,8 @@ export class LaunchdBackend implements Backend {
         done.push(`removed the LaunchDaemon ${paths.daemon}: the instance now starts at login, not at boot`);
       }
       if (request.now) {
+        // An agent loaded over SSH (user/<uid>) would keep running beside one in gui/<uid>.
+        steps.push(...(await this.bootoutAgent(name, domain)));
         steps.push(...(await this.bootoutDaemon(name, daemonExists)));
         steps.push(...(await this.start(['launchctl'], domain, target, paths.agent, done)));
       }
@@ -139,7 +141,7 @@ export class LaunchdBackend implements Backend {
     // Stopping comes first and looks at what launchd has loaded, not only at files: a job whose
     // plist an earlier switch removed without --now is still loaded.
     const steps: Step[] = request.now ? [...(await this.bootoutAgent(name)), ...(await this.bootoutDaemon(name, daemonExists))] : [];
-    const done: string[] = [];
+    const done: string[] = steps.length > 0 ? ['stopped the loaded job (the instance shuts down)'] : [];
     if (existsSync(paths.agent)) {
       steps.push({ kind: 'remove', path: paths.agent });
       done.push(`removed the LaunchAgent ${paths.agent}`);
@@ -152,10 +154,11 @@ export class LaunchdBackend implements Backend {
     return { summary: `disable "${name}" (launchd)`, steps, warnings: [], done };
   }
 
-  /** Boots the agent out of every domain it is loaded in: gui/<uid> and user/<uid> are separate. */
-  private async bootoutAgent(name: string): Promise<Step[]> {
+  /** Boots the agent out of every domain it is loaded in (but `except`): gui/<uid> and user/<uid> are separate. */
+  private async bootoutAgent(name: string, except?: string): Promise<Step[]> {
     const steps: Step[] = [];
     for (const domain of [`gui/${this.host.uid}`, `user/${this.host.uid}`]) {
+      if (domain === except) continue;
       const target = `${domain}/${agentLabel(name)}`;
       if (await probe(['launchctl', 'print', target])) steps.push({ kind: 'run', argv: ['launchctl', 'bootout', target], mayFail: 'it may have stopped meanwhile' });
     }
@@ -242,5 +245,11 @@ export class LaunchdBackend implements Backend {
 
 /** Says so when a file this program did not write is replaced. */
 function noteForeign(file: string, done: string[]): void {
-  if (!readHeader(readFileSync(file, 'utf8'))) done.push(`replaced ${file}, which limactl-autostart had not written`);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return; // a LaunchDaemon plist may be readable by root only; it is replaced all the same
+  }
+  if (!readHeader(text)) done.push(`replaced ${file}, which limactl-autostart had not written`);
 }

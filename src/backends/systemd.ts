@@ -170,7 +170,7 @@ export class SystemdBackend implements Backend {
     }
     const others = this.otherBootInstances(instance);
     if (others.length > 0) {
-      done.push(`lingering stays on for ${user}: ${others.join(', ')} still start at boot`);
+      done.push(`lingering stays on for ${user}: ${others.join(', ')} still ${others.length === 1 ? 'starts' : 'start'} at boot`);
       return [];
     }
     done.push(`lingering turned off for ${user}: limactl-autostart had turned it on`);
