@@ -433,7 +433,8 @@ function needAnalyze(ctx: Mocha.Context): string {
 }
 
 function verify(analyze: string, file: string): { code: number | null; output: string } {
-  const r = spawnSync(analyze, ['verify', '--man=false', file], { encoding: 'utf8', env: { ...process.env, SYSTEMD_COLORS: '0', SYSTEMD_PAGER: '' } });
+  const r = spawnSync(analyze, ['verify', '--man=false', file], { encoding: 'utf8', env: { ...process.env, HOME: path.dirname(file), XDG_CONFIG_HOME: path.dirname(file), SYSTEMD_COLORS: '0', SYSTEMD_PAGER: '' } });
+  // HOME and XDG_CONFIG_HOME point into the sandbox: verify only reads, but never near the real ones.
   if (r.error) throw r.error;
   return { code: r.status, output: `${r.stdout}${r.stderr}` };
 }
