@@ -7,6 +7,8 @@ export interface RunOptions {
   mayFail?: string;
   /** Likely causes, appended to the error message when the command fails. */
   hint?: string;
+  /** A question asked without a terminal: nothing may prompt. */
+  noInput?: boolean;
 }
 
 export interface RunResult {
@@ -25,7 +27,7 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
   const result = await execa(file, args, {
     env: options.env,
     extendEnv: true,
-    stdin: 'inherit',
+    stdin: options.noInput ? 'ignore' : 'inherit',
     reject: false,
     stripFinalNewline: true,
   });
@@ -38,9 +40,6 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
 }
 
 /** A read-only question to a service manager: only whether it answered 0 matters. */
-export async function probe(argv: readonly string[], env?: Record<string, string>): Promise<boolean> {
-  const [file, ...args] = argv;
-  if (!file) throw new Error('probe() needs a command');
-  const result = await execa(file, args, { env, extendEnv: true, stdin: 'ignore', reject: false });
-  return result.exitCode === 0;
+export async function probe(argv: readonly string[]): Promise<boolean> {
+  return (await run(argv, { mayFail: 'a no is an answer', noInput: true })).exitCode === 0;
 }

@@ -17,7 +17,7 @@ export type Step =
   | { kind: 'run'; argv: string[]; env?: Record<string, string>; mayFail?: string; hint?: string };
 
 export interface Plan {
-  /** One line, e.g. `enable "default" at login (LaunchAgent)`. */
+  /** One line, e.g. `enable "default" at login (launchd, keep-alive true)`. */
   summary: string;
   steps: Step[];
   /** Said on stderr before the plan runs (or is printed): what the user should know. */

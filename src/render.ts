@@ -49,6 +49,13 @@ for (const [name, fn] of Object.entries(helpers)) {
   });
 }
 
+// ExecStart=: the program path is not expanded by systemd, its arguments are (so `$` → `$$`).
+hb.registerHelper('systemdExec', (argv: unknown) => {
+  if (!Array.isArray(argv) || argv.length === 0) throw new Error('template helper systemdExec needs an argument vector');
+  const [command, ...args] = argv.map(String);
+  return [systemdQuote(command!), ...args.map(systemdExecArg)].join(' ');
+});
+
 // Environment="NAME=value": the whole assignment is one quoted word; `$` stays literal there.
 hb.registerHelper('systemdEnv', (name: unknown, value: unknown) => {
   if (typeof name !== 'string' || typeof value !== 'string') throw new Error('template helper systemdEnv needs a name and a value');

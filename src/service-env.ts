@@ -19,6 +19,14 @@ export function servicePath(host: Host, limactl: string): string {
   return [...new Set([path.dirname(limactl), ...HOMEBREW_DIRS[host.platform], ...SYSTEM_DIRS])].join(':');
 }
 
+/**
+ * What every service runs: `limactl start` in the foreground, because launchd and systemd kill
+ * or loop a program that daemonizes.
+ */
+export function serviceCommand(limactl: string, instance: string): string[] {
+  return [limactl, 'start', instance, '--foreground'];
+}
+
 /** The environment the service starts with: the Lima the user sees, and a PATH that finds its tools. */
 export function serviceEnvironment(host: Host, limactl: string, extra: EnvVar[] = []): EnvVar[] {
   return [{ name: 'LIMA_HOME', value: host.limaHome }, ...extra, { name: 'PATH', value: servicePath(host, limactl) }];

@@ -10,7 +10,7 @@ import type { Plan, Step } from '../plan.js';
 import { probe } from '../exec.js';
 import { render, type TemplateName } from '../render.js';
 import { headerLine, readHeader } from '../header.js';
-import { serviceEnvironment, type EnvVar } from '../service-env.js';
+import { serviceCommand, serviceEnvironment, type EnvVar } from '../service-env.js';
 import { LAUNCHD_THROTTLE_INTERVAL, STOP_TIMEOUT_SEC } from '../tunables.js';
 import { UsageError } from '../errors.js';
 
@@ -201,7 +201,7 @@ export class LaunchdBackend implements Backend {
       header: headerLine(request.condition, request.keepAlive),
       label,
       userName: daemon?.userName,
-      programArguments: [request.limactl, 'start', request.instance.name, '--foreground'],
+      programArguments: serviceCommand(request.limactl, request.instance.name),
       environment,
       workingDirectory: dir,
       stdoutPath: path.join(dir, 'launchd.stdout.log'),

@@ -5,7 +5,7 @@ import { type Host, systemPath } from '../host.js';
 import type { Plan, Step } from '../plan.js';
 import { render } from '../render.js';
 import { headerLine, readHeader } from '../header.js';
-import { serviceEnvironment } from '../service-env.js';
+import { serviceCommand, serviceEnvironment } from '../service-env.js';
 import { SYSTEMD_RESTART_SEC, SYSTEMD_START_LIMIT_BURST, SYSTEMD_START_LIMIT_INTERVAL_SEC, STOP_TIMEOUT_SEC } from '../tunables.js';
 import { UsageError, UserError } from '../errors.js';
 import { validateUnit } from '../unit-file.js';
@@ -85,24 +85,22 @@ export class SystemdBackend implements Backend {
     }
     const previous = this.existingCondition(name);
     const file = this.unitPath(name);
+    const command = serviceCommand(request.limactl, name);
+    const environment = serviceEnvironment(this.host, request.limactl);
     const content = render('lima-vm@INSTANCE.service', {
       header: headerLine(request.condition, request.keepAlive),
       instance: name,
       unitName: unitName(name),
-      limactl: request.limactl,
+      command,
       workingDirectory: request.instance.dir,
-      environment: serviceEnvironment(this.host, request.limactl),
+      environment,
       keepAlive: request.keepAlive,
       restartSec: SYSTEMD_RESTART_SEC,
       startLimitBurst: SYSTEMD_START_LIMIT_BURST,
       startLimitIntervalSec: SYSTEMD_START_LIMIT_INTERVAL_SEC,
       timeoutStopSec: STOP_TIMEOUT_SEC,
     });
-    validateUnit(content, {
-      execStart: [request.limactl, 'start', name, '--foreground'],
-      workingDirectory: request.instance.dir,
-      environment: serviceEnvironment(this.host, request.limactl),
-    });
+    validateUnit(content, { execStart: command, workingDirectory: request.instance.dir, environment });
 
     const steps: Step[] = [
       { kind: 'mkdir', path: this.unitDir },
