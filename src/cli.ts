@@ -45,7 +45,18 @@ function buildParser(argv: string[]) {
         await disable({ instance: args.instance, now: args.now, dryRun: args.dryRun });
       },
     )
-    .demandCommand(1, 'Name a command: enable or disable.')
+    .command(
+      'status [instances..]',
+      'Show, for each instance, how it is registered, what the service manager says, and what is wrong',
+      (y) => y
+        .positional('instances', { type: 'string', array: true, describe: 'Lima instance names (default: every instance in LIMA_HOME, and every registered one)' })
+        .option('json', { type: 'boolean', default: false, describe: 'Print a JSON array, one object per instance' }),
+      async (args) => {
+        const { status } = await import('./commands/status.js');
+        await status({ instances: (args.instances ?? []).map(String), json: args.json });
+      },
+    )
+    .demandCommand(1, 'Name a command: enable, disable or status.')
     .strict()
     .version(packageVersion())
     .help()
@@ -69,7 +80,7 @@ function checkUser(user: string | undefined): string | undefined {
 function checkBooleanFlags(argv: string[]): void {
   for (const arg of argv) {
     if (arg === '--') return;
-    const m = /^--(keep-alive|now|dry-run)=(.*)$/s.exec(arg);
+    const m = /^--(keep-alive|now|dry-run|json)=(.*)$/s.exec(arg);
     if (m && m[2] !== 'true' && m[2] !== 'false') {
       throw new UsageError(`--${m[1]} takes true or false, not ${JSON.stringify(m[2])}`, 'Run `limactl-autostart --help` for usage.');
     }

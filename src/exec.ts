@@ -40,6 +40,6 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
 }
 
 /** A read-only question to a service manager: only whether it answered 0 matters. */
-export async function probe(argv: readonly string[]): Promise<boolean> {
-  return (await run(argv, { mayFail: 'a no is an answer', noInput: true })).exitCode === 0;
+export async function probe(argv: readonly string[], env?: Record<string, string>): Promise<boolean> {
+  return (await run(argv, { env, mayFail: 'a no is an answer', noInput: true })).exitCode === 0;
 }

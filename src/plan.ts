@@ -1,7 +1,7 @@
-import { chmod, mkdir, open, rename, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readFile, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { formatArgv, shellQuote } from './errors.js';
+import { formatArgv, shellQuote, UserError } from './errors.js';
 import { run } from './exec.js';
 
 /**
@@ -11,10 +11,33 @@ import { run } from './exec.js';
 export type Step =
   | { kind: 'mkdir'; path: string }
   /** Written atomically (temporary file in the same directory, then rename). `temporary`
-   *  files are staging copies for a privileged install and are removed when apply ends. */
-  | { kind: 'write'; path: string; content: string; mode: number; temporary?: boolean }
+   *  files are staging copies for a privileged install and are removed when apply ends.
+   *  A Buffer is a saved file restored byte for byte (it may be a binary plist). */
+  | { kind: 'write'; path: string; content: string | Buffer; mode: number; temporary?: boolean }
   | { kind: 'remove'; path: string }
-  | { kind: 'run'; argv: string[]; env?: Record<string, string>; mayFail?: string; hint?: string };
+  /** Removes a directory if it is empty (the undo of a mkdir); a directory with files stays. */
+  | { kind: 'rmdir'; path: string }
+  | RunStep;
+
+export interface RunStep {
+  kind: 'run';
+  argv: string[];
+  env?: Record<string, string>;
+  /** Why a failure is expected and harmless: the plan goes on. */
+  mayFail?: string;
+  /** Likely causes, added to the error when the command fails. */
+  hint?: string;
+  /**
+   * What puts things back if this command succeeded and a later step fails. The file steps
+   * (mkdir, write, remove) need none: apply saves what they replace.
+   */
+  undo?: Step[];
+  /**
+   * The undo loads a job from its file (launchctl bootstrap, systemctl start): it runs after
+   * every file is back, or it would load the new file instead of the old one.
+   */
+  undoLast?: boolean;
+}
 
 export interface Plan {
   /** One line, e.g. `enable "default" at login (launchd, keep-alive true)`. */
@@ -29,65 +52,208 @@ export interface Plan {
 export function formatPlan(plan: Plan): string {
   const lines = [`# ${plan.summary}`, '# dry run: nothing below was done'];
   for (const step of plan.steps) lines.push(...formatStep(step));
+  const undoable = plan.steps.filter((s): s is RunStep => s.kind === 'run' && (s.undo?.length ?? 0) > 0);
+  if (undoable.length > 0) {
+    lines.push('# if a step fails, the steps before it are undone: files are restored as they were, and');
+    for (const step of undoable) lines.push(`#   after \`${formatArgv(step.argv)}\`: ${step.undo!.map(describeStep).join('; ')}`);
+  }
   return `${lines.join('\n')}\n`;
 }
 
 export function formatStep(step: Step): string[] {
   switch (step.kind) {
     case 'mkdir':
-      return [`mkdir -p ${shellQuote(step.path)}`];
     case 'remove':
-      return [`rm -f ${shellQuote(step.path)}`];
+    case 'rmdir':
+    case 'run':
+      return [describeStep(step)];
+    case 'write': {
+      const head = describeStep(step);
+      if (typeof step.content !== 'string') return [`${head} (${step.content.length} bytes saved earlier)`];
+      const body = step.content.endsWith('\n') ? step.content : `${step.content}\n`;
+      return [`${head} <<'EOF'`, ...body.slice(0, -1).split('\n'), 'EOF'];
+    }
+  }
+}
+
+/** One line per step, for dry-run output and error messages. */
+export function describeStep(step: Step): string {
+  switch (step.kind) {
+    case 'mkdir':
+      return `mkdir -p ${shellQuote(step.path)}`;
+    case 'remove':
+      return `rm -f ${shellQuote(step.path)}`;
+    case 'rmdir':
+      return `rmdir ${shellQuote(step.path)}`;
     case 'run': {
       const env = Object.entries(step.env ?? {}).map(([k, v]) => `${k}=${shellQuote(v)} `).join('');
       const note = step.mayFail ? `  # may fail: ${step.mayFail}` : '';
-      return [`${env}${formatArgv(step.argv)}${note}`];
+      return `${env}${formatArgv(step.argv)}${note}`;
     }
     case 'write': {
       const mode = step.mode.toString(8).padStart(4, '0');
-      const what = step.temporary ? ' (staging copy, removed afterwards)' : '';
-      const body = step.content.endsWith('\n') ? step.content : `${step.content}\n`;
-      return [`write ${shellQuote(step.path)} mode ${mode}${what} <<'EOF'`, ...body.slice(0, -1).split('\n'), 'EOF'];
+      return `write ${shellQuote(step.path)} mode ${mode}${step.temporary ? ' (staging copy, removed afterwards)' : ''}`;
     }
   }
 }
 
-export async function applyPlan(plan: Plan): Promise<void> {
-  const staged: string[] = [];
+export interface ApplyOptions {
+  /** Test seam (LIMA_AUTOSTART_FAIL_STEP): step N (from 1) fails before it runs, so that the
+   *  rollback of every step can be proved, file steps included. */
+  failStep?: number;
+}
+
+/** What undoes one step that took effect. */
+interface Undo {
+  steps: Step[];
+  last: boolean;
+}
+
+/** A plan that failed part-way: names the step, its cause, and how far the rollback got. */
+export class PlanError extends UserError {
+  constructor(
+    readonly plan: Plan,
+    readonly stepNumber: number,
+    readonly cause: unknown,
+    readonly rollbackFailures: string[],
+    undone: number,
+  ) {
+    const step = plan.steps[stepNumber - 1]!;
+    const why = cause instanceof Error ? cause.message : String(cause);
+    const hints: string[] = [];
+    if (cause instanceof UserError && cause.hint) hints.push(cause.hint);
+    if (rollbackFailures.length === 0) {
+      hints.push(undone === 0
+        ? 'Nothing had been changed yet.'
+        : `Rolled back: undid the ${undone === 1 ? 'earlier step' : `${undone} earlier steps`} that had changed something; files and jobs are as they were before.`);
+    } else {
+      hints.push(`The rollback was incomplete; fix these by hand, then run the command again:\n${rollbackFailures.map((f) => `- ${f}`).join('\n')}`);
+    }
+    const what = step.kind === 'run' ? '' : `${describeStep(step)}: `;
+    super(`${plan.summary}: step ${stepNumber} of ${plan.steps.length} failed: ${what}${why}`, hints.join('\n'));
+    this.name = 'PlanError';
+  }
+}
+
+/**
+ * Runs the steps in order. When one fails, every step before it that took effect is undone in
+ * reverse order (files restored byte for byte, jobs loaded or stopped again), and the error says
+ * which step failed and how.
+ */
+export async function applyPlan(plan: Plan, options: ApplyOptions = {}): Promise<void> {
+  const temporaries = new Set<string>();
+  const journal: Undo[] = [];
   try {
-    for (const step of plan.steps) {
-      if (step.kind === 'write' && step.temporary) staged.push(step.path);
-      await applyStep(step);
+    for (const [index, step] of plan.steps.entries()) {
+      let undo: Undo | undefined;
+      try {
+        if (options.failStep === index + 1) throw new Error(`fault injected before this step (LIMA_AUTOSTART_FAIL_STEP=${index + 1})`);
+        undo = await applyStep(step, temporaries);
+      } catch (err) {
+        const undone = journal.length;
+        const failures = await rollBack(journal, temporaries);
+        throw new PlanError(plan, index + 1, err, failures, undone);
+      }
+      if (undo) journal.push(undo);
     }
   } finally {
-    await Promise.all(staged.map((p) => rm(p, { force: true })));
+    await Promise.all([...temporaries].map((p) => rm(p, { force: true })));
   }
 }
 
-async function applyStep(step: Step): Promise<void> {
+/** Undoes in reverse order; loading jobs again waits until every file is back. */
+async function rollBack(journal: Undo[], temporaries: Set<string>): Promise<string[]> {
+  const reversed = [...journal].reverse();
+  const ordered = [...reversed.filter((u) => !u.last), ...reversed.filter((u) => u.last)];
+  const failures: string[] = [];
+  for (const undo of ordered) {
+    for (const step of undo.steps) {
+      try {
+        await applyStep(step, temporaries);
+      } catch (err) {
+        failures.push(`${describeStep(step)}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+  return failures;
+}
+
+/** Applies one step; returns what would undo it, or nothing when it changed nothing. */
+async function applyStep(step: Step, temporaries: Set<string>): Promise<Undo | undefined> {
   switch (step.kind) {
-    case 'mkdir':
+    case 'mkdir': {
+      const created = await missingDirs(step.path);
       await mkdir(step.path, { recursive: true });
-      return;
-    case 'remove':
+      return created.length > 0 ? { steps: created.map((dir) => ({ kind: 'rmdir', path: dir })), last: false } : undefined;
+    }
+    case 'rmdir':
+      try {
+        await rmdir(step.path);
+      } catch (err) {
+        // Something else put a file there meanwhile: it is not ours to remove.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      return undefined;
+    case 'remove': {
+      const saved = await save(step.path);
       await rm(step.path, { force: true });
-      return;
-    case 'run':
-      await run(step.argv, { env: step.env, mayFail: step.mayFail, hint: step.hint });
-      return;
-    case 'write':
-      await writeAtomically(step.path, step.content, step.mode, step.temporary ?? false);
-      return;
+      return saved ? { steps: [saved], last: false } : undefined;
+    }
+    case 'run': {
+      const result = await run(step.argv, { env: step.env, mayFail: step.mayFail, hint: step.hint });
+      // A tolerated failure changed nothing, so there is nothing to undo.
+      return result.exitCode === 0 && step.undo?.length ? { steps: step.undo, last: step.undoLast ?? false } : undefined;
+    }
+    case 'write': {
+      if (step.temporary) {
+        temporaries.add(step.path);
+        await writeExclusive(step.path, step.content, step.mode);
+        return undefined;
+      }
+      const saved = await save(step.path);
+      await writeAtomically(step.path, step.content, step.mode);
+      return { steps: [saved ?? { kind: 'remove', path: step.path }], last: false };
+    }
   }
 }
 
-async function writeAtomically(file: string, content: string, mode: number, exclusive: boolean): Promise<void> {
-  if (exclusive) {
-    // A staging copy in a shared temporary directory: refuse to follow anything already there.
-    const handle = await open(file, 'wx', mode);
-    try { await handle.writeFile(content); } finally { await handle.close(); }
-    return;
+/** The directories `mkdir -p dir` would create, deepest first (undone in that order). */
+async function missingDirs(dir: string): Promise<string[]> {
+  const missing: string[] = [];
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    if (await exists(d)) return missing;
+    missing.push(d);
+    if (path.dirname(d) === d) return missing;
   }
+}
+
+/** A write step that restores `file` as it is now, or undefined when there is no such file. */
+async function save(file: string): Promise<Step | undefined> {
+  let stat;
+  try {
+    stat = await lstat(file);
+  } catch {
+    return undefined;
+  }
+  return { kind: 'write', path: file, content: await readFile(file), mode: stat.mode & 0o7777 };
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function writeExclusive(file: string, content: string | Buffer, mode: number): Promise<void> {
+  // A staging copy in a shared temporary directory: refuse to follow anything already there.
+  const handle = await open(file, 'wx', mode);
+  try { await handle.writeFile(content); } finally { await handle.close(); }
+}
+
+async function writeAtomically(file: string, content: string | Buffer, mode: number): Promise<void> {
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
   const handle = await open(temp, 'wx', mode);
   try {

@@ -361,7 +361,7 @@ describe('launchd (macOS) end to end', () => {
           const r = sb.run(['enable', 'default', '--condition=boot', ...(now ? ['--now'] : [])]);
           assert.equal(r.code, 1, show(r));
           assert.ok(
-            unstage(sb, r.stderr.split('\n')).includes(`error: \`sudo install -m 644 -o root -g wheel ${STAGING} ${quoted(sb.daemonPlist())}\` exited with code 1: sudo: failing with exit code 1, as the test asked`),
+            unstage(sb, r.stderr.split('\n')).includes(`error: enable "default" at boot (launchd, keep-alive true): step 2 of ${now ? 7 : 4} failed: \`sudo install -m 644 -o root -g wheel ${STAGING} ${quoted(sb.daemonPlist())}\` exited with code 1: sudo: failing with exit code 1, as the test asked`),
             show(r),
           );
           assert.doesNotMatch(r.stderr, /^\s+at /m);
@@ -382,7 +382,7 @@ describe('launchd (macOS) end to end', () => {
           sb.failAlways('launchctl', 'enable', 1);
           const r = sb.run(['enable', 'default', '--condition=login', ...(now ? ['--now'] : [])]);
           assert.equal(r.code, 1, show(r));
-          assert.ok(r.stderr.includes(`error: \`launchctl enable ${guiAgent()}\` exited with code 1: launchctl: failing with exit code 1, as the test asked\n`), show(r));
+          assert.ok(r.stderr.includes(`error: enable "default" at login (launchd, keep-alive true): step 3 of ${now ? 7 : 4} failed: \`launchctl enable ${guiAgent()}\` exited with code 1: launchctl: failing with exit code 1, as the test asked\n`), show(r));
           assert.doesNotMatch(r.stderr, /info: removed/);
           assert.equal(readFileSync(sb.daemonPlist(), 'utf8'), daemon);
           assert.equal(mode(sb.daemonPlist()), 0o644);
@@ -590,6 +590,9 @@ describe('launchd (macOS) end to end', () => {
         `launchctl enable ${guiAgent()}`,
         `launchctl bootout ${guiAgent()}  # may fail: the job is not loaded`,
         `launchctl bootstrap ${gui()} ${quoted(sb.agentPlist())}`,
+        '# if a step fails, the steps before it are undone: files are restored as they were, and',
+        `#   after \`launchctl bootout ${guiAgent()}\`: launchctl bootstrap ${gui()} ${quoted(sb.agentPlist())}`,
+        `#   after \`launchctl bootstrap ${gui()} ${quoted(sb.agentPlist())}\`: launchctl bootout ${guiAgent()}`,
       ]);
       assert.equal(files.length, 1);
       assert.deepStrictEqual(parse(files[0]!), expectedPlist(sb, { keepAlive: true }));
@@ -623,6 +626,11 @@ describe('launchd (macOS) end to end', () => {
         `launchctl bootout ${guiAgent()}  # may fail: it may have stopped meanwhile`,
         `sudo launchctl bootout ${systemDaemon}  # may fail: the job is not loaded`,
         `sudo launchctl bootstrap system ${quoted(sb.daemonPlist())}`,
+        '# if a step fails, the steps before it are undone: files are restored as they were, and',
+        `#   after \`sudo install -m 644 -o root -g wheel ${STAGING} ${quoted(sb.daemonPlist())}\`: sudo rm -f -- ${quoted(sb.daemonPlist())}`,
+        `#   after \`launchctl bootout ${guiAgent()}\`: launchctl bootstrap ${gui()} ${quoted(sb.agentPlist())}`,
+        `#   after \`sudo launchctl bootout ${systemDaemon}\`: sudo launchctl bootstrap system ${quoted(sb.daemonPlist())}`,
+        `#   after \`sudo launchctl bootstrap system ${quoted(sb.daemonPlist())}\`: sudo launchctl bootout ${systemDaemon}`,
       ]);
       assert.equal(files.length, 1);
       assert.deepStrictEqual(parse(files[0]!), expectedPlist(sb, { keepAlive: true, daemon: { user: 'limauser', home: true } }));
@@ -637,7 +645,8 @@ describe('launchd (macOS) end to end', () => {
       const r = dryRunUnchanged(['disable', 'default', '--now', '--dry-run']);
       assert.equal(r.stderr, '');
       assert.deepStrictEqual(sb.calls(), [print(guiAgent()), print(userAgent())]);
-      assert.deepStrictEqual(dryRun(r.stdout), {
+      const { lines, files } = dryRun(r.stdout);
+      assert.deepStrictEqual({ lines: unstage(sb, lines), files }, {
         lines: [
           '# disable "default" (launchd)',
           '# dry run: nothing below was done',
@@ -645,6 +654,10 @@ describe('launchd (macOS) end to end', () => {
           `sudo launchctl bootout ${systemDaemon}  # may fail: the daemon may not be loaded`,
           `rm -f ${quoted(sb.agentPlist())}`,
           `sudo rm -f -- ${quoted(sb.daemonPlist())}`,
+          '# if a step fails, the steps before it are undone: files are restored as they were, and',
+          `#   after \`launchctl bootout ${guiAgent()}\`: launchctl bootstrap ${gui()} ${quoted(sb.agentPlist())}`,
+          `#   after \`sudo launchctl bootout ${systemDaemon}\`: sudo launchctl bootstrap system ${quoted(sb.daemonPlist())}`,
+          `#   after \`sudo rm -f -- ${quoted(sb.daemonPlist())}\`: write ${STAGING} mode 0600 (staging copy, removed afterwards); sudo install -m 644 -o root -g wheel ${STAGING} ${quoted(sb.daemonPlist())}`,
         ],
         files: [],
       });
@@ -681,7 +694,7 @@ describe('launchd (macOS) end to end', () => {
       const r = sb.run(['enable', 'default', '--now']);
       assert.equal(r.code, 1, show(r));
       assert.ok(
-        r.stderr.includes(`error: \`launchctl bootstrap ${gui()} ${quoted(sb.agentPlist())}\` exited with code 5: launchctl: failing with exit code 5, as the test asked\n`),
+        r.stderr.includes(`error: enable "default" at login (launchd, keep-alive true): step 5 of 5 failed: \`launchctl bootstrap ${gui()} ${quoted(sb.agentPlist())}\` exited with code 5: launchctl: failing with exit code 5, as the test asked\n`),
         show(r),
       );
       for (const words of ['error 5', 'still loaded', 'launchctl bootout', 'override database', 'launchctl enable', 'domain does not exist', '--condition=boot', 'not owned by root:wheel']) {

@@ -121,6 +121,8 @@ interface DryRun {
   header: string[];
   actions: Action[];
   writes: Map<string, { mode: string; content: string }>;
+  /** The closing comment block: what undoes each command if a later step fails. */
+  undo: string[];
 }
 
 function shellWords(line: string): { words: Array<{ raw: string; value: string }>; comment?: string } {
@@ -162,7 +164,12 @@ function shellWords(line: string): { words: Array<{ raw: string; value: string }
 function readDryRun(stdout: string): DryRun {
   const lines = stdout.split('\n');
   assert.equal(lines.pop(), '', 'dry-run output ends with a newline');
-  const out: DryRun = { header: [], actions: [], writes: new Map() };
+  const out: DryRun = { header: [], actions: [], writes: new Map(), undo: [] };
+  const undoAt = lines.findIndex((l) => l.startsWith('# if a step fails'));
+  if (undoAt >= 0) {
+    out.undo = lines.splice(undoAt).slice(1);
+    for (const line of out.undo) assert.match(line, /^# {3}after `[^`]+`: .+$/);
+  }
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     const write = /^write (.+) mode ([0-7]{4})( \(staging copy, removed afterwards\))? <<'EOF'$/.exec(line);
@@ -523,6 +530,7 @@ describe('systemd: enable at login', () => {
     const stub = observingSystemctl(sb);
     ok(sb.run(['enable', 'default', '--now']));
     assert.deepEqual(stub.observed().map((o) => [o.verb, o.runtimeDir]), [
+      ['is-active', `/run/user/${sb.uid}`],
       ['daemon-reload', `/run/user/${sb.uid}`],
       ['enable', `/run/user/${sb.uid}`],
       ['reset-failed', `/run/user/${sb.uid}`],
@@ -553,6 +561,8 @@ describe('systemd: enable --now', () => {
     stub.failVerb('reset-failed', 1);
     const r = ok(sb.run(['enable', 'default', '--now']));
     assert.deepEqual(sb.calls(), [
+      // Read-only, while planning: a unit that was running before must not be stopped by a rollback.
+      systemctl('is-active', '--quiet', UNIT),
       systemctl('daemon-reload'),
       systemctl('enable', UNIT),
       systemctl('reset-failed', UNIT),
@@ -562,15 +572,20 @@ describe('systemd: enable --now', () => {
     assert.doesNotMatch(r.stderr, /error/);
   });
 
-  it('fails with exit 1 when start fails, naming the command', () => {
+  it('fails with exit 1 when start fails, naming the command, and rolls the registration back', () => {
     const sb = linux();
     const stub = observingSystemctl(sb);
     stub.failVerb('start', 3);
+    stub.failVerb('is-active', 3); // not running before
     const r = sb.run(['enable', 'default', '--now']);
     assert.equal(r.code, 1, show(r));
-    assert.ok(r.stderr.includes(`\`systemctl --user start ${UNIT}\` exited with code 3`), r.stderr);
+    assert.ok(r.stderr.includes(`step 6 of 6 failed: \`systemctl --user start ${UNIT}\` exited with code 3`), r.stderr);
+    assert.match(r.stderr, /Rolled back: undid the 4 earlier steps that had changed something; files and jobs are as they were before\./);
     noStackTrace(r);
-    assert.deepEqual(sb.calls().at(-1), systemctl('start', UNIT));
+    // Undone in reverse: the enable, then (once the file is gone) the reload.
+    assert.deepEqual(sb.calls().slice(-3), [systemctl('start', UNIT), systemctl('disable', UNIT), systemctl('daemon-reload')]);
+    assert.ok(!existsSync(sb.unitFile()), 'the new unit file is removed again');
+    assert.ok(!existsSync(path.dirname(sb.unitFile())), 'so is the directory enable created');
   });
 });
 
@@ -635,7 +650,7 @@ describe('systemd: enable at boot (lingering)', () => {
 
     sb.clearCalls();
     const first = ok(sb.run(['disable', 'default', '--now']));
-    assert.deepEqual(sb.calls(), [systemctl('stop', UNIT), systemctl('disable', UNIT), systemctl('daemon-reload')]);
+    assert.deepEqual(sb.calls(), [systemctl('is-active', '--quiet', UNIT), systemctl('stop', UNIT), systemctl('disable', UNIT), systemctl('daemon-reload')]);
     assert.ok(existsSync(sb.lingerFile()), 'lingering stays on for second');
     assert.ok(existsSync(marker(sb)));
     assert.match(first.stderr, /lingering stays on for limauser: second still starts? at boot/);
@@ -643,6 +658,7 @@ describe('systemd: enable at boot (lingering)', () => {
     sb.clearCalls();
     const last = ok(sb.run(['disable', 'second', '--now']));
     assert.deepEqual(sb.calls(), [
+      systemctl('is-active', '--quiet', 'lima-vm@second.service'),
       systemctl('stop', 'lima-vm@second.service'),
       systemctl('disable', 'lima-vm@second.service'),
       systemctl('daemon-reload'),
@@ -697,16 +713,26 @@ describe('systemd: enable at boot (lingering)', () => {
     assert.match(o.stderr, /on before/);
   });
 
-  it('fails with exit 1 and the sudo hint when loginctl enable-linger fails; enabling again then turns it on', () => {
+  it('fails with exit 1 and the sudo hint when loginctl enable-linger fails, rolls back (marker too); enabling again then turns it on', () => {
     const sb = linux();
     sb.failAlways('loginctl', 'enable-linger', 1);
+    const before = sb.snapshot();
     const r = sb.run(['enable', 'default', '--condition=boot']);
     assert.equal(r.code, 1, show(r));
     assert.ok(r.stderr.includes('`loginctl enable-linger limauser` exited with code 1'), r.stderr);
     assert.ok(r.stderr.includes('sudo loginctl enable-linger limauser'), r.stderr);
     noStackTrace(r);
-    assert.deepEqual(sb.calls(), [systemctl('daemon-reload'), systemctl('enable', UNIT), ['loginctl', 'enable-linger', 'limauser']]);
+    assert.deepEqual(sb.calls(), [
+      systemctl('daemon-reload'),
+      systemctl('enable', UNIT),
+      ['loginctl', 'enable-linger', 'limauser'],
+      systemctl('disable', UNIT),
+      systemctl('daemon-reload'),
+    ]);
     assert.ok(!existsSync(sb.lingerFile()), 'lingering is still off');
+    // Only files: `systemctl enable` made default.target.wants/, and `disable` leaves it, empty, as systemd does.
+    const files = (snap: Record<string, string>): string[] => Object.keys(snap).filter((p) => !p.endsWith('/'));
+    assert.deepEqual(files(sb.snapshot()), files(before), 'no unit and no marker left behind');
 
     rmSync(path.join(sb.fakeDir, 'fail', 'loginctl.enable-linger'));
     sb.clearCalls();
@@ -739,8 +765,8 @@ describe('systemd: disable', () => {
     sb.clearCalls();
     const stub = observingSystemctl(sb);
     const r = ok(sb.run(['disable', 'default', '--now'], { PROBE_FILE: sb.unitFile() }));
-    assert.deepEqual(sb.calls(), [systemctl('stop', UNIT), systemctl('disable', UNIT), systemctl('daemon-reload')]);
-    assert.deepEqual(stub.observed().map((o) => [o.verb, o.probe]), [['stop', 'present'], ['disable', 'present'], ['daemon-reload', 'absent']]);
+    assert.deepEqual(sb.calls(), [systemctl('is-active', '--quiet', UNIT), systemctl('stop', UNIT), systemctl('disable', UNIT), systemctl('daemon-reload')]);
+    assert.deepEqual(stub.observed().map((o) => [o.verb, o.probe]), [['is-active', 'present'], ['stop', 'present'], ['disable', 'present'], ['daemon-reload', 'absent']]);
     assert.ok(!existsSync(sb.unitFile()));
     assert.doesNotMatch(r.stderr, /add --now/);
   });
@@ -804,7 +830,7 @@ describe('systemd: --dry-run', () => {
     const before = sb.snapshot();
     const r = ok(sb.run(['enable', 'default', '--condition=boot', '--now', '--dry-run']));
     assert.deepEqual(sb.snapshot(), before, 'the dry run changed files');
-    assert.deepEqual(sb.calls(), [], 'the dry run ran commands');
+    assert.deepEqual(sb.calls(), [systemctl('is-active', '--quiet', UNIT)], 'the dry run ran only the read-only is-active query');
     assert.equal(r.stderr, '');
 
     const dry = readDryRun(r.stdout);
@@ -823,11 +849,21 @@ describe('systemd: --dry-run', () => {
       { env: xdg, argv: systemctl('start', UNIT) },
     ]);
 
+    const env = `XDG_RUNTIME_DIR=/run/user/${sb.uid}`;
+    assert.deepEqual(dry.undo, [
+      `#   after \`systemctl --user daemon-reload\`: ${env} systemctl --user daemon-reload`,
+      `#   after \`systemctl --user enable ${UNIT}\`: ${env} systemctl --user disable ${UNIT}`,
+      '#   after `loginctl enable-linger limauser`: loginctl disable-linger limauser',
+      // Not running before (is-active said no), so a rollback stops it again.
+      `#   after \`systemctl --user start ${UNIT}\`: ${env} systemctl --user stop ${UNIT}`,
+    ]);
+
     // The text printed is the text a real run writes, byte for byte.
+    sb.clearCalls();
     ok(sb.run(['enable', 'default', '--condition=boot', '--now']));
     assert.equal(dry.writes.get(sb.unitFile())?.content, readFileSync(sb.unitFile(), 'utf8'));
     assert.equal(dry.writes.get(marker(sb))?.content, readFileSync(marker(sb), 'utf8'));
-    assert.deepEqual(sb.calls(), dry.actions.filter((a) => a.argv[0] !== 'mkdir' && a.argv[0] !== 'write').map((a) => a.argv));
+    assert.deepEqual(sb.calls(), [systemctl('is-active', '--quiet', UNIT), ...dry.actions.filter((a) => a.argv[0] !== 'mkdir' && a.argv[0] !== 'write').map((a) => a.argv)]);
   });
 
   it('disable prints every command and changes nothing', () => {
@@ -837,7 +873,7 @@ describe('systemd: --dry-run', () => {
     const before = sb.snapshot();
     const r = ok(sb.run(['disable', 'default', '--now', '--dry-run']));
     assert.deepEqual(sb.snapshot(), before, 'the dry run changed files');
-    assert.deepEqual(sb.calls(), [], 'the dry run ran commands');
+    assert.deepEqual(sb.calls(), [systemctl('is-active', '--quiet', UNIT)], 'the dry run ran only the read-only is-active query');
     const xdg = { XDG_RUNTIME_DIR: `/run/user/${sb.uid}` };
     const dry = readDryRun(r.stdout);
     assert.deepEqual(dry.header, ['# disable "default" (systemd)', '# dry run: nothing below was done']);
@@ -848,6 +884,13 @@ describe('systemd: --dry-run', () => {
       { env: xdg, argv: systemctl('daemon-reload') },
       { env: {}, argv: ['loginctl', 'disable-linger', 'limauser'] },
       { env: {}, argv: ['rm', '-f', marker(sb)] },
+    ]);
+    const env = `XDG_RUNTIME_DIR=/run/user/${sb.uid}`;
+    assert.deepEqual(dry.undo, [
+      // Enabled before (the .wants link exists) but not running, so no start on a rollback.
+      `#   after \`systemctl --user disable ${UNIT}\`: ${env} systemctl --user enable ${UNIT}`,
+      `#   after \`systemctl --user daemon-reload\`: ${env} systemctl --user daemon-reload`,
+      '#   after `loginctl disable-linger limauser`: loginctl enable-linger limauser',
     ]);
   });
 });

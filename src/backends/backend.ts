@@ -21,11 +21,39 @@ export interface DisableRequest {
   now: boolean;
 }
 
+/** What the service manager says of a job: the same words on both platforms. */
+export type ServiceState = 'running' | 'restarting' | 'loaded' | 'not-loaded' | 'failed' | 'start-limit-hit' | 'unknown';
+
+export interface Problem {
+  problem: string;
+  /** A command that fixes it, ready to paste. */
+  fix: string;
+}
+
+/** One row of `status`: one instance. */
+export interface StatusRow {
+  instance: string;
+  condition: Condition | 'none';
+  keepAlive: boolean | null;
+  file: string | null;
+  manager: 'launchd' | 'systemd';
+  /** launchd: the domain target (gui/501/io.lima-vm.autostart.x); systemd: the unit name. */
+  service: string;
+  state: ServiceState;
+  pid: number | null;
+  lastExitCode: number | null;
+  problems: Problem[];
+}
+
 /** One service manager. Backends read the disk and ask read-only questions; they change nothing. */
 export interface Backend {
   readonly manager: 'launchd' | 'systemd';
   planEnable(request: EnableRequest): Promise<Plan>;
   planDisable(request: DisableRequest): Promise<Plan>;
+  /** Instances that have a file in Lima's locations, whether or not LIMA_HOME still holds them. */
+  registeredInstances(): string[];
+  /** One row per name, asking the service manager a fixed number of questions however many there are. */
+  status(instances: string[]): Promise<StatusRow[]>;
 }
 
 export async function backendFor(host: Host): Promise<Backend> {

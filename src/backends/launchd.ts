@@ -1,18 +1,19 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { parse as parsePlist } from 'plist';
-import type { Backend, DisableRequest, EnableRequest } from './backend.js';
+import type { Backend, Condition, DisableRequest, EnableRequest, Problem, StatusRow } from './backend.js';
 import { type Host, systemPath } from '../host.js';
-import type { Plan, Step } from '../plan.js';
-import { probe } from '../exec.js';
+import type { Plan, RunStep, Step } from '../plan.js';
+import { probe, run } from '../exec.js';
 import { render, type TemplateName } from '../render.js';
 import { headerLine, readHeader } from '../header.js';
 import { serviceCommand, serviceEnvironment, type EnvVar } from '../service-env.js';
 import { LAUNCHD_THROTTLE_INTERVAL, STOP_TIMEOUT_SEC } from '../tunables.js';
-import { UsageError } from '../errors.js';
+import { UsageError, formatArgv } from '../errors.js';
+import { fileProblems, reEnable, type FileFacts } from '../problems.js';
 
 // Lima's own labels and locations: Lima's `limactl start`/`stop` look for exactly these.
 export const agentLabel = (instance: string): string => `io.lima-vm.autostart.${instance}`;
@@ -38,6 +39,13 @@ const BOOTSTRAP_HINT = [
 interface Registration {
   agent: string;
   daemon: string;
+}
+
+/** A job as a domain listing shows it: its pid when running, its last exit status when it exited. */
+interface Job {
+  target: string;
+  pid: number | null;
+  lastExitCode: number | null;
 }
 
 export class LaunchdBackend implements Backend {
@@ -93,7 +101,7 @@ export class LaunchdBackend implements Backend {
         { kind: 'run', argv: ['launchctl', 'enable', target] },
       );
       if (daemonExists) {
-        steps.push({ kind: 'run', argv: ['sudo', 'rm', '-f', '--', paths.daemon] });
+        steps.push(this.removeDaemon(paths.daemon, warnings));
         done.push(`removed the LaunchDaemon ${paths.daemon}: the instance now starts at login, not at boot`);
       }
       if (request.now) {
@@ -111,13 +119,10 @@ export class LaunchdBackend implements Backend {
       }
       if (daemonExists) noteForeign(paths.daemon, done);
       const content = this.renderPlist(request, 'io.lima-vm.daemon.INSTANCE.plist', daemonLabel(name), { userName: user, extra });
-      // launchd refuses a LaunchDaemon plist not owned by root or writable by others: stage a copy
-      // the user can write, then let `install` copy it with owner and mode in one step.
-      const staging = path.join(os.tmpdir(), `limactl-autostart-${randomBytes(6).toString('hex')}.plist`);
       const target = `system/${daemonLabel(name)}`;
+      const previous: Step[] = daemonExists ? this.restoreDaemon(paths.daemon, warnings) : [{ kind: 'run', argv: ['sudo', 'rm', '-f', '--', paths.daemon] }];
       steps.push(
-        { kind: 'write', path: staging, content, mode: 0o600, temporary: true },
-        { kind: 'run', argv: ['sudo', 'install', '-m', '644', '-o', 'root', '-g', 'wheel', staging, paths.daemon] },
+        ...installDaemon(content, paths.daemon, previous),
         { kind: 'run', argv: ['sudo', 'launchctl', 'enable', target] },
       );
       if (agentExists) {
@@ -141,17 +146,18 @@ export class LaunchdBackend implements Backend {
     // Stopping comes first and looks at what launchd has loaded, not only at files: a job whose
     // plist an earlier switch removed without --now is still loaded.
     const steps: Step[] = request.now ? [...(await this.bootoutAgent(name)), ...(await this.bootoutDaemon(name, daemonExists))] : [];
+    const warnings: string[] = [];
     const done: string[] = steps.length > 0 ? ['stopped the loaded job (the instance shuts down)'] : [];
     if (existsSync(paths.agent)) {
       steps.push({ kind: 'remove', path: paths.agent });
       done.push(`removed the LaunchAgent ${paths.agent}`);
     }
     if (daemonExists) {
-      steps.push({ kind: 'run', argv: ['sudo', 'rm', '-f', '--', paths.daemon] });
+      steps.push(this.removeDaemon(paths.daemon, warnings));
       done.push(`removed the LaunchDaemon ${paths.daemon}`);
     }
     if (steps.length > 0 && !request.now) done.push('a running instance keeps running (its job stays loaded until logout or reboot); add --now to stop it now');
-    return { summary: `disable "${name}" (launchd)`, steps, warnings: [], done };
+    return { summary: `disable "${name}" (launchd)`, steps, warnings, done };
   }
 
   /** Boots the agent out of every domain it is loaded in (but `except`): gui/<uid> and user/<uid> are separate. */
@@ -160,7 +166,9 @@ export class LaunchdBackend implements Backend {
     for (const domain of [`gui/${this.host.uid}`, `user/${this.host.uid}`]) {
       if (domain === except) continue;
       const target = `${domain}/${agentLabel(name)}`;
-      if (await probe(['launchctl', 'print', target])) steps.push({ kind: 'run', argv: ['launchctl', 'bootout', target], mayFail: 'it may have stopped meanwhile' });
+      if (await probe(['launchctl', 'print', target])) {
+        steps.push({ ...bootout(['launchctl'], domain, target, this.paths(name).agent), mayFail: 'it may have stopped meanwhile' });
+      }
     }
     return steps;
   }
@@ -169,7 +177,24 @@ export class LaunchdBackend implements Backend {
   private async bootoutDaemon(name: string, fileExists: boolean): Promise<Step[]> {
     const target = `system/${daemonLabel(name)}`;
     if (!fileExists && !(await probe(['launchctl', 'print', target]))) return [];
-    return [{ kind: 'run', argv: ['sudo', 'launchctl', 'bootout', target], mayFail: 'the daemon may not be loaded' }];
+    return [{ ...bootout(['sudo', 'launchctl'], 'system', target, this.paths(name).daemon), mayFail: 'the daemon may not be loaded' }];
+  }
+
+  /** sudo rm of the LaunchDaemon plist; undone by installing the saved content again. */
+  private removeDaemon(file: string, warnings: string[]): RunStep {
+    return { kind: 'run', argv: ['sudo', 'rm', '-f', '--', file], undo: this.restoreDaemon(file, warnings) };
+  }
+
+  /** Steps that put the LaunchDaemon plist back as it is now, read while planning. */
+  private restoreDaemon(file: string, warnings: string[]): Step[] {
+    let saved: Buffer;
+    try {
+      saved = readFileSync(file);
+    } catch (err) {
+      warnings.push(`cannot read ${file} (${(err as NodeJS.ErrnoException).code}): if a later step fails, it cannot be restored`);
+      return [];
+    }
+    return installDaemon(saved, file);
   }
 
   /**
@@ -184,9 +209,96 @@ export class LaunchdBackend implements Backend {
       return [{ kind: 'run', argv: [...launchctl, 'kickstart', target] }];
     }
     return [
-      { kind: 'run', argv: [...launchctl, 'bootout', target], mayFail: 'the job is not loaded' },
-      { kind: 'run', argv: [...launchctl, 'bootstrap', domain, file], hint: BOOTSTRAP_HINT },
+      { ...bootout(launchctl, domain, target, file), mayFail: 'the job is not loaded' },
+      { kind: 'run', argv: [...launchctl, 'bootstrap', domain, file], hint: BOOTSTRAP_HINT, undo: [{ kind: 'run', argv: [...launchctl, 'bootout', target] }] },
     ];
+  }
+
+  registeredInstances(): string[] {
+    const found = (dir: string, re: RegExp): string[] => {
+      try {
+        return readdirSync(dir).flatMap((f) => re.exec(f)?.[1] ?? []);
+      } catch {
+        return [];
+      }
+    };
+    const sample = this.paths('x');
+    return [
+      ...found(path.dirname(sample.agent), /^io\.lima-vm\.autostart\.(.+)\.plist$/),
+      ...found(path.dirname(sample.daemon), /^io\.lima-vm\.daemon\.(.+)\.plist$/),
+    ];
+  }
+
+  async status(instances: string[]): Promise<StatusRow[]> {
+    const jobs = await this.listJobs();
+    return instances.map((name) => this.statusOf(name, jobs));
+  }
+
+  /**
+   * Three questions however many instances there are: one listing per domain a job of ours can
+   * be loaded in. `launchctl print system` needs no root. A domain that does not exist (no GUI
+   * login) answers non-zero and holds nothing.
+   */
+  private async listJobs(): Promise<Map<string, Job>> {
+    const domains = [`gui/${this.host.uid}`, `user/${this.host.uid}`, 'system'];
+    const outputs = await Promise.all(domains.map((d) => run(['launchctl', 'print', d], { mayFail: 'the domain may not exist', noInput: true })));
+    const jobs = new Map<string, Job>();
+    outputs.forEach((out, i) => {
+      if (out.exitCode !== 0) return;
+      for (const job of parseServices(out.stdout)) {
+        const target = `${domains[i]}/${job.label}`;
+        jobs.set(target, { target, pid: job.pid, lastExitCode: job.lastExitCode });
+      }
+    });
+    return jobs;
+  }
+
+  private statusOf(name: string, jobs: Map<string, Job>): StatusRow {
+    const paths = this.paths(name);
+    const agentJobs = [`gui/${this.host.uid}`, `user/${this.host.uid}`].flatMap((d) => jobs.get(`${d}/${agentLabel(name)}`) ?? []);
+    const daemonJob = jobs.get(`system/${daemonLabel(name)}`);
+    const hasAgent = existsSync(paths.agent);
+    const hasDaemon = existsSync(paths.daemon);
+    const condition: Condition | 'none' = hasDaemon ? 'boot' : hasAgent ? 'login' : 'none';
+    const file = hasDaemon ? paths.daemon : hasAgent ? paths.agent : null;
+    const job = condition === 'boot' ? daemonJob : condition === 'login' ? agentJobs[0] : (daemonJob ?? agentJobs[0]);
+    const problems: Problem[] = [];
+    let keepAlive: boolean | null = null;
+    if (file && condition !== 'none') {
+      const facts = readPlistFacts(name, file, condition, problems);
+      keepAlive = facts?.keepAlive ?? null;
+      if (facts) problems.push(...fileProblems(this.host, facts));
+      if (hasDaemon) problems.push(...daemonFileProblems(paths.daemon));
+      if (hasAgent && hasDaemon) {
+        problems.push({ problem: `both a LaunchAgent (${paths.agent}) and a LaunchDaemon are registered: the instance would be started twice`, fix: `${reEnable({ instance: name, condition: 'boot', keepAlive })}   # or --condition=login to keep the agent` });
+      }
+    }
+    if (condition === 'none' && job) {
+      problems.push({ problem: `${job.target} is loaded but has no file: it will not start again after a reboot`, fix: formatArgv(['limactl-autostart', 'disable', name, '--now']) });
+    }
+    if (agentJobs.length > 1) {
+      problems.push({ problem: `the agent is loaded twice (${agentJobs.map((j) => j.target).join(' and ')}): two host agents for one instance`, fix: `launchctl bootout ${agentJobs[1]!.target}` });
+    }
+    const state = job ? (job.pid ? 'running' : job.lastExitCode ? 'failed' : 'loaded') : 'not-loaded';
+    if (state === 'failed') {
+      problems.push({
+        problem: `the host agent exited with ${job!.lastExitCode! < 0 ? `signal ${-job!.lastExitCode!}` : `code ${job!.lastExitCode}`}; see ${path.join(this.host.limaHome, name, 'ha.stderr.log')}`,
+        fix: formatArgv(['limactl', 'start', name]),
+      });
+    }
+    const service = job?.target ?? (condition === 'boot' ? `system/${daemonLabel(name)}` : `gui/${this.host.uid}/${agentLabel(name)}`);
+    return {
+      instance: name,
+      condition,
+      keepAlive,
+      file,
+      manager: 'launchd',
+      service,
+      state,
+      pid: job?.pid ?? null,
+      lastExitCode: job?.lastExitCode ?? null,
+      problems,
+    };
   }
 
   private renderPlist(
@@ -241,6 +353,73 @@ export class LaunchdBackend implements Backend {
     }
     return text;
   }
+}
+
+/**
+ * A LaunchDaemon plist must be owned by root and writable by nobody else, or launchd refuses it:
+ * stage a copy the user can write, then let `install` copy it with owner and mode in one step.
+ */
+function installDaemon(content: string | Buffer, file: string, undo?: Step[]): Step[] {
+  const staging = path.join(os.tmpdir(), `limactl-autostart-${randomBytes(6).toString('hex')}.plist`);
+  return [
+    { kind: 'write', path: staging, content, mode: 0o600, temporary: true },
+    { kind: 'run', argv: ['sudo', 'install', '-m', '644', '-o', 'root', '-g', 'wheel', staging, file], ...(undo ? { undo } : {}) },
+  ];
+}
+
+/** A bootout that, when it succeeded and a later step fails, is undone by loading the job again. */
+function bootout(launchctl: string[], domain: string, target: string, file: string): RunStep {
+  return { kind: 'run', argv: [...launchctl, 'bootout', target], undo: [{ kind: 'run', argv: [...launchctl, 'bootstrap', domain, file] }], undoLast: true };
+}
+
+/**
+ * The services block of `launchctl print DOMAIN`: one line per job, "PID STATUS LABEL", PID 0 or
+ * "-" when not running, STATUS "-" before the first exit and a negative signal number after a kill.
+ */
+export function parseServices(text: string): { label: string; pid: number | null; lastExitCode: number | null }[] {
+  const block = /^\s*services = \{\n([\s\S]*?)^\s*\}/m.exec(text)?.[1] ?? '';
+  return block.split('\n').flatMap((line) => {
+    const m = /^\s*(-|\d+)\s+(-|-?\d+)\s+(\S+)\s*$/.exec(line);
+    if (!m) return [];
+    const pid = m[1] === '-' ? 0 : Number(m[1]);
+    return [{ label: m[3]!, pid: pid > 0 ? pid : null, lastExitCode: m[2] === '-' ? null : Number(m[2]) }];
+  });
+}
+
+function readPlistFacts(instance: string, file: string, condition: Condition, problems: Problem[]): FileFacts | undefined {
+  let text: string;
+  let parsed: Record<string, unknown>;
+  try {
+    text = readFileSync(file, 'utf8');
+    parsed = parsePlist(text) as Record<string, unknown>;
+  } catch (err) {
+    problems.push({ problem: `cannot read ${file}: ${(err as Error).message.split('\n')[0]}`, fix: reEnable({ instance, condition, keepAlive: null }) });
+    return undefined;
+  }
+  const args = Array.isArray(parsed.ProgramArguments) ? parsed.ProgramArguments : [];
+  const env = (parsed.EnvironmentVariables ?? {}) as Record<string, unknown>;
+  return {
+    instance,
+    file,
+    condition,
+    keepAlive: parsed.KeepAlive !== undefined && parsed.KeepAlive !== false,
+    header: readHeader(text),
+    program: typeof args[0] === 'string' ? args[0] : undefined,
+    limaHome: typeof env.LIMA_HOME === 'string' ? env.LIMA_HOME : undefined,
+  };
+}
+
+/** launchd refuses a LaunchDaemon plist that is not root's or that others can write. */
+function daemonFileProblems(file: string): Problem[] {
+  const st = statSync(file);
+  if (st.uid === 0 && (st.mode & 0o022) === 0) return [];
+  const owner = st.uid === 0 ? '' : `owned by uid ${st.uid}, not root`;
+  const writers = [st.mode & 0o020 ? 'its group' : '', st.mode & 0o002 ? 'others' : ''].filter(Boolean).join(' and ');
+  const mode = writers ? `writable by ${writers} (mode ${(st.mode & 0o777).toString(8)})` : '';
+  return [{
+    problem: `${file} is ${[owner, mode].filter(Boolean).join(' and ')}: launchd refuses to load it`,
+    fix: `sudo chown root:wheel ${formatArgv([file])} && sudo chmod 644 ${formatArgv([file])}`,
+  }];
 }
 
 /** Says so when a file this program did not write is replaced. */

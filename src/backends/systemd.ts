@@ -1,14 +1,17 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Backend, Condition, DisableRequest, EnableRequest } from './backend.js';
+import type { Backend, Condition, DisableRequest, EnableRequest, Problem, ServiceState, StatusRow } from './backend.js';
 import { type Host, systemPath } from '../host.js';
-import type { Plan, Step } from '../plan.js';
+import type { Plan, RunStep, Step } from '../plan.js';
+import { probe, run } from '../exec.js';
 import { render } from '../render.js';
 import { headerLine, readHeader } from '../header.js';
 import { serviceCommand, serviceEnvironment } from '../service-env.js';
 import { SYSTEMD_RESTART_SEC, SYSTEMD_START_LIMIT_BURST, SYSTEMD_START_LIMIT_INTERVAL_SEC, STOP_TIMEOUT_SEC } from '../tunables.js';
-import { UsageError, UserError } from '../errors.js';
-import { validateUnit } from '../unit-file.js';
+import { UsageError, UserError, formatArgv } from '../errors.js';
+import { environmentOf, execArgv, parseUnit, unitValues, validateUnit } from '../unit-file.js';
+import { fileProblems, reEnable, type FileFacts } from '../problems.js';
+import * as log from '../log.js';
 
 // Lima's own unit name: Lima's `limactl start`/`stop` look for exactly this.
 export const unitName = (instance: string): string => `lima-vm@${instance}.service`;
@@ -38,11 +41,35 @@ export class SystemdBackend implements Backend {
     return existsSync(systemPath(this.host, 'var', 'lib', 'systemd', 'linger', this.host.user));
   }
 
-  private systemctl(...args: string[]): Extract<Step, { kind: 'run' }> {
-    // cron, su and some SSH setups leave XDG_RUNTIME_DIR unset, and systemctl --user then
-    // cannot find the bus; /run/user/<uid> is where logind puts it.
-    const env = this.host.env.XDG_RUNTIME_DIR ? undefined : { XDG_RUNTIME_DIR: `/run/user/${this.host.uid}` };
+  /** cron, su and some SSH setups leave XDG_RUNTIME_DIR unset, and systemctl --user then
+   *  cannot find the bus; /run/user/<uid> is where logind puts it. */
+  private get busEnv(): Record<string, string> | undefined {
+    return this.host.env.XDG_RUNTIME_DIR ? undefined : { XDG_RUNTIME_DIR: `/run/user/${this.host.uid}` };
+  }
+
+  private systemctl(...args: string[]): RunStep {
+    const env = this.busEnv;
     return { kind: 'run', argv: ['systemctl', '--user', ...args], ...(env ? { env } : {}), hint: BUS_HINT };
+  }
+
+  /** A systemctl step that, if a later step fails, is undone by another systemctl call. */
+  private reversible(args: string[], undo: string[] | undefined, undoLast = false): RunStep {
+    return { ...this.systemctl(...args), ...(undo ? { undo: [this.systemctl(...undo)], undoLast } : {}) };
+  }
+
+  private isActive(instance: string): Promise<boolean> {
+    return probe(['systemctl', '--user', 'is-active', '--quiet', unitName(instance)], this.busEnv);
+  }
+
+  /** Enabled means linked from some target's .wants (or .requires) directory, as systemctl does it. */
+  private isEnabled(instance: string): boolean {
+    let entries: string[];
+    try {
+      entries = readdirSync(this.unitDir);
+    } catch {
+      return false;
+    }
+    return entries.some((dir) => /\.(wants|requires)$/.test(dir) && isLink(path.join(this.unitDir, dir, unitName(instance))));
   }
 
   private existingCondition(instance: string): Condition | 'foreign' | undefined {
@@ -105,8 +132,9 @@ export class SystemdBackend implements Backend {
     const steps: Step[] = [
       { kind: 'mkdir', path: this.unitDir },
       { kind: 'write', path: file, content, mode: 0o644 },
-      this.systemctl('daemon-reload'),
-      this.systemctl('enable', unitName(name)),
+      // Undone after the old file is back, so that systemd reads the old one again.
+      this.reversible(['daemon-reload'], ['daemon-reload'], true),
+      this.reversible(['enable', unitName(name)], this.isEnabled(name) ? undefined : ['disable', unitName(name)]),
     ];
     const warnings: string[] = [];
     const done: string[] = [];
@@ -118,7 +146,10 @@ export class SystemdBackend implements Backend {
     }
     if (request.now) {
       // A unit that hit its start limit refuses even a manual start until reset-failed.
-      steps.push({ ...this.systemctl('reset-failed', unitName(name)), mayFail: 'the unit may not have failed' }, this.systemctl('start', unitName(name)));
+      steps.push(
+        { ...this.systemctl('reset-failed', unitName(name)), mayFail: 'the unit may not have failed' },
+        this.reversible(['start', unitName(name)], (await this.isActive(name)) ? undefined : ['stop', unitName(name)]),
+      );
     }
     const when = request.condition === 'boot' ? `at boot (lingering on for ${user})` : 'at login';
     done.push(`instance "${name}" starts ${when}: ${file}`);
@@ -133,17 +164,97 @@ export class SystemdBackend implements Backend {
     if (previous === undefined) return { summary, steps: [], warnings: [], done: [] };
     const steps: Step[] = [];
     const done: string[] = [];
-    if (request.now) steps.push(this.systemctl('stop', unitName(name)));
+    if (request.now) steps.push(this.reversible(['stop', unitName(name)], (await this.isActive(name)) ? ['start', unitName(name)] : undefined, true));
     steps.push(
       // disable before the file goes: it reads [Install] to know which links to remove.
-      this.systemctl('disable', unitName(name)),
+      this.reversible(['disable', unitName(name)], this.isEnabled(name) ? ['enable', unitName(name)] : undefined),
       { kind: 'remove', path: this.unitPath(name) },
-      this.systemctl('daemon-reload'),
+      this.reversible(['daemon-reload'], ['daemon-reload'], true),
     );
     if (previous === 'boot') steps.push(...this.releaseLinger(name, done));
     done.push(`removed ${this.unitPath(name)}`);
     if (!request.now) done.push('a running instance keeps running; add --now to stop it now');
     return { summary, steps, warnings: [], done };
+  }
+
+  registeredInstances(): string[] {
+    try {
+      return readdirSync(this.unitDir).flatMap((f) => UNIT_FILE.exec(f)?.[1] ?? []);
+    } catch {
+      return [];
+    }
+  }
+
+  async status(instances: string[]): Promise<StatusRow[]> {
+    const units = await this.showUnits(instances.map(unitName));
+    return instances.map((name) => this.statusOf(name, units.get(unitName(name))));
+  }
+
+  /** One `systemctl --user show` for every unit, however many there are. */
+  private async showUnits(names: string[]): Promise<Map<string, Map<string, string>>> {
+    const units = new Map<string, Map<string, string>>();
+    if (names.length === 0) return units;
+    const argv = ['systemctl', '--user', 'show', `--property=${SHOW_PROPERTIES.join(',')}`, '--', ...names];
+    const out = await run(argv, { env: this.busEnv, mayFail: 'status reports the files without the manager', noInput: true });
+    if (out.exitCode !== 0) {
+      log.warn(`\`${formatArgv(argv)}\` exited with code ${out.exitCode}: ${out.stderr.trim() || 'no message'}; states are unknown. ${BUS_HINT}`);
+      return units;
+    }
+    for (const block of out.stdout.split(/\n\s*\n/)) {
+      const props = new Map<string, string>();
+      for (const line of block.split('\n')) {
+        const eq = line.indexOf('=');
+        if (eq > 0) props.set(line.slice(0, eq), line.slice(eq + 1));
+      }
+      const id = props.get('Id');
+      if (id) units.set(id, props);
+    }
+    return units;
+  }
+
+  private statusOf(name: string, props: Map<string, string> | undefined): StatusRow {
+    const file = this.unitPath(name);
+    const unit = unitName(name);
+    const problems: Problem[] = [];
+    let condition: Condition | 'none' = 'none';
+    let keepAlive: boolean | null = null;
+    if (existsSync(file)) {
+      const facts = readUnitFacts(name, file, problems);
+      condition = facts?.condition ?? 'login';
+      keepAlive = facts?.keepAlive ?? null;
+      if (facts) problems.push(...fileProblems(this.host, facts));
+      if (props?.get('LoadState') === 'not-found') {
+        problems.push({ problem: 'systemd has not read the unit file yet', fix: 'systemctl --user daemon-reload' });
+      } else if (props && props.get('UnitFileState') !== 'enabled') {
+        problems.push({ problem: `the unit is ${props.get('UnitFileState') || 'not enabled'}: it will not start at ${condition}`, fix: `systemctl --user enable ${unit}` });
+      }
+      if (condition === 'boot' && !this.lingering()) {
+        problems.push({ problem: `lingering is off for ${this.host.user}: the user manager, and the instance, start only at login`, fix: `loginctl enable-linger ${this.host.user}` });
+      }
+    }
+    const state = unitState(props);
+    const pid = Number(props?.get('MainPID') ?? 0) || null;
+    const exit = Number(props?.get('ExecMainStatus') ?? 0) || null;
+    if (condition === 'none' && (state === 'running' || state === 'restarting')) {
+      problems.push({ problem: `${unit} is running but has no unit file: it will not start again`, fix: formatArgv(['limactl-autostart', 'disable', name, '--now']) });
+    }
+    if (state === 'start-limit-hit') {
+      problems.push({ problem: `systemd gave up restarting it (start limit hit; last exit code ${exit ?? 'unknown'}); see ${path.join(this.host.limaHome, name, 'ha.stderr.log')}`, fix: `systemctl --user reset-failed ${unit} && systemctl --user start ${unit}` });
+    } else if (state === 'failed') {
+      problems.push({ problem: `the host agent failed (last exit code ${exit ?? 'unknown'}); see ${path.join(this.host.limaHome, name, 'ha.stderr.log')}`, fix: formatArgv(['limactl', 'start', name]) });
+    }
+    return {
+      instance: name,
+      condition,
+      keepAlive,
+      file: condition === 'none' ? null : file,
+      manager: 'systemd',
+      service: unit,
+      state,
+      pid: state === 'running' ? pid : null,
+      lastExitCode: exit,
+      problems,
+    };
   }
 
   private holdLinger(done: string[]): Step[] {
@@ -156,7 +267,12 @@ export class SystemdBackend implements Backend {
     return [
       { kind: 'mkdir', path: path.dirname(this.lingerMarker) },
       { kind: 'write', path: this.lingerMarker, content: `lingering for ${user} was turned on by limactl-autostart\n`, mode: 0o644 },
-      { kind: 'run', argv: ['loginctl', 'enable-linger', user], hint: `Turning lingering on may need an administrator: run \`sudo loginctl enable-linger ${user}\`, then enable again.` },
+      {
+        kind: 'run',
+        argv: ['loginctl', 'enable-linger', user],
+        hint: `Turning lingering on may need an administrator: run \`sudo loginctl enable-linger ${user}\`, then enable again.`,
+        undo: [{ kind: 'run', argv: ['loginctl', 'disable-linger', user] }],
+      },
     ];
   }
 
@@ -173,8 +289,59 @@ export class SystemdBackend implements Backend {
     }
     done.push(`lingering turned off for ${user}: limactl-autostart had turned it on`);
     return [
-      { kind: 'run', argv: ['loginctl', 'disable-linger', user] },
+      { kind: 'run', argv: ['loginctl', 'disable-linger', user], undo: [{ kind: 'run', argv: ['loginctl', 'enable-linger', user] }] },
       { kind: 'remove', path: this.lingerMarker },
     ];
+  }
+}
+
+const SHOW_PROPERTIES = ['Id', 'LoadState', 'ActiveState', 'SubState', 'Result', 'MainPID', 'ExecMainStatus', 'NRestarts', 'UnitFileState'];
+
+function unitState(props: Map<string, string> | undefined): ServiceState {
+  if (!props) return 'unknown';
+  if (props.get('LoadState') === 'not-found') return 'not-loaded';
+  switch (props.get('ActiveState')) {
+    case 'active':
+    case 'reloading':
+    case 'deactivating':
+      return 'running';
+    case 'activating':
+      // auto-restart: waiting RestartSec before the next start after a failure.
+      return props.get('SubState') === 'auto-restart' ? 'restarting' : 'running';
+    case 'failed':
+      return props.get('Result') === 'start-limit-hit' ? 'start-limit-hit' : 'failed';
+    default:
+      return 'loaded';
+  }
+}
+
+function readUnitFacts(instance: string, file: string, problems: Problem[]): FileFacts | undefined {
+  const text = readFileSync(file, 'utf8');
+  const header = readHeader(text);
+  // A unit without our header says nothing of the condition; login is what a user unit means.
+  const condition = header?.condition ?? 'login';
+  try {
+    const unit = parseUnit(text);
+    const exec = unitValues(unit, 'Service', 'ExecStart').at(-1);
+    return {
+      instance,
+      file,
+      condition,
+      keepAlive: ['on-failure', 'always', 'on-abnormal', 'on-abort'].includes(unitValues(unit, 'Service', 'Restart').at(-1) ?? 'no'),
+      header,
+      program: exec ? execArgv(exec)[0] : undefined,
+      limaHome: environmentOf(unit).filter((e) => e.name === 'LIMA_HOME').at(-1)?.value,
+    };
+  } catch (err) {
+    problems.push({ problem: `cannot read ${file}: ${(err as Error).message}`, fix: reEnable({ instance, condition, keepAlive: null }) });
+    return undefined;
+  }
+}
+
+function isLink(file: string): boolean {
+  try {
+    return lstatSync(file).isSymbolicLink();
+  } catch {
+    return false;
   }
 }

@@ -14,11 +14,12 @@ export async function disable(args: DisableArgs): Promise<void> {
   validateInstanceName(args.instance);
   const host = readHost();
   const backend = await backendFor(host);
-  const plan = await backend.planDisable({ instanceName: args.instance, now: args.now });
-  if (plan.steps.length === 0) {
+  await execute(
+    host,
+    args.instance,
+    args.dryRun,
+    () => backend.planDisable({ instanceName: args.instance, now: args.now }),
     // Not an error: the state the user asked for is already the state on disk.
-    log.info(`instance "${args.instance}" is not registered for autostart; nothing to do`);
-    return;
-  }
-  await execute(plan, args.dryRun);
+    () => log.info(`instance "${args.instance}" is not registered for autostart; nothing to do`),
+  );
 }

@@ -18,13 +18,12 @@ export async function enable(args: EnableArgs): Promise<void> {
   const instance = findInstance(host, args.instance);
   const limactl = findLimactl(host);
   const backend = await backendFor(host);
-  const plan = await backend.planEnable({
+  await execute(host, instance.name, args.dryRun, () => backend.planEnable({
     instance,
     condition: args.condition,
     keepAlive: args.keepAlive,
     user: args.user,
     now: args.now,
     limactl,
-  });
-  await execute(plan, args.dryRun);
+  }));
 }

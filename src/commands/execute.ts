@@ -1,13 +1,37 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Host } from '../host.js';
 import { applyPlan, formatPlan, type Plan } from '../plan.js';
+import { acquireLock } from '../lock.js';
 import * as log from '../log.js';
 
-/** Prints a plan (--dry-run) or applies it; warnings come first either way. */
-export async function execute(plan: Plan, dryRun: boolean): Promise<void> {
-  for (const warning of plan.warnings) log.warn(warning);
-  if (dryRun) {
-    process.stdout.write(formatPlan(plan));
-    return;
+/**
+ * Plans and then prints (--dry-run) or applies the plan; warnings come first either way.
+ * A real run holds the instance's lock from planning to the end of apply: the plan is made
+ * from what is on disk, and another run must not change that in between.
+ */
+export async function execute(host: Host, instance: string, dryRun: boolean, makePlan: () => Promise<Plan>, onEmpty?: () => void): Promise<void> {
+  const lock = dryRun ? undefined : await acquireLock(lockFile(host, instance), `instance "${instance}"`);
+  try {
+    const plan = await makePlan();
+    if (plan.steps.length === 0 && onEmpty) {
+      onEmpty();
+      return;
+    }
+    for (const warning of plan.warnings) log.warn(warning);
+    if (dryRun) {
+      process.stdout.write(formatPlan(plan));
+      return;
+    }
+    await applyPlan(plan, { failStep: Number(host.env.LIMA_AUTOSTART_FAIL_STEP) || undefined });
+    for (const line of plan.done) log.info(line);
+  } finally {
+    lock?.release();
   }
-  await applyPlan(plan);
-  for (const line of plan.done) log.info(line);
+}
+
+/** In the instance's directory; an instance removed with `limactl delete` has none left. */
+function lockFile(host: Host, instance: string): string {
+  const dir = path.join(host.limaHome, instance);
+  return existsSync(dir) ? path.join(dir, 'autostart.lock') : path.join(host.xdgStateHome, 'limactl-autostart', `${instance}.lock`);
 }

@@ -1,0 +1,89 @@
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { readHost, type Host } from '../host.js';
+import { validateInstanceName } from '../instance.js';
+import { backendFor, type StatusRow } from '../backends/backend.js';
+import { UserError } from '../errors.js';
+
+export interface StatusArgs {
+  instances: string[];
+  json: boolean;
+}
+
+export async function status(args: StatusArgs): Promise<void> {
+  for (const name of args.instances) validateInstanceName(name);
+  const host = readHost();
+  const backend = await backendFor(host);
+  const registered = backend.registeredInstances();
+  let names: string[];
+  if (args.instances.length > 0) {
+    names = [...new Set(args.instances)];
+    const unknown = names.filter((n) => !hasInstance(host, n) && !registered.includes(n));
+    if (unknown.length > 0) {
+      throw new UserError(
+        `no instance ${unknown.map((n) => `"${n}"`).join(', ')} in ${host.limaHome}, and no autostart registration for ${unknown.length === 1 ? 'it' : 'them'}`,
+        'Run `limactl list` to see your instances, or `limactl-autostart status` for all of them.',
+      );
+    }
+  } else {
+    names = [...new Set([...limaInstances(host), ...registered])].sort();
+  }
+  const rows = await backend.status(names);
+  process.stdout.write(args.json ? `${JSON.stringify(rows, null, 2)}\n` : formatTable(rows, useColor(host)));
+}
+
+function hasInstance(host: Host, name: string): boolean {
+  return existsSync(path.join(host.limaHome, name, 'lima.yaml'));
+}
+
+/** What `limactl list` lists: directories with a lima.yaml (Lima's own `_config` and `_networks` have none). */
+function limaInstances(host: Host): string[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(host.limaHome);
+  } catch {
+    return [];
+  }
+  return entries.filter((name) => !name.startsWith('_') && !name.startsWith('.') && hasInstance(host, name));
+}
+
+function useColor(host: Host): boolean {
+  return process.stdout.isTTY === true && !host.env.NO_COLOR && host.env.TERM !== 'dumb';
+}
+
+const STYLE = { bold: '1', red: '31', green: '32', yellow: '33', dim: '2' } as const;
+
+export function formatTable(rows: StatusRow[], color: boolean): string {
+  if (rows.length === 0) return 'No Lima instances and no autostart registrations.\n';
+  const paint = (style: keyof typeof STYLE, text: string): string => (color ? `\x1b[${STYLE[style]}m${text}\x1b[0m` : text);
+  const cells = rows.map((r) => [
+    r.instance,
+    r.condition,
+    r.keepAlive === null ? '-' : r.keepAlive ? 'yes' : 'no',
+    stateText(r),
+    r.file ?? '-',
+  ]);
+  const head = ['INSTANCE', 'CONDITION', 'KEEP-ALIVE', 'STATE', 'FILE'];
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]): string => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]!))).join('  ');
+  const out = [paint('bold', line(head))];
+  rows.forEach((row, i) => {
+    const text = line(cells[i]!);
+    const stateStyle = row.state === 'running' ? 'green' : row.state === 'failed' || row.state === 'start-limit-hit' ? 'red' : undefined;
+    out.push(stateStyle && color ? text.replace(cells[i]![3]!, paint(stateStyle, cells[i]![3]!)) : text);
+    for (const p of row.problems) {
+      out.push(`  ${paint('yellow', 'problem:')} ${p.problem}`);
+      out.push(`    ${paint('dim', 'fix:')} ${p.fix}`);
+    }
+  });
+  return `${out.join('\n')}\n`;
+}
+
+function stateText(row: StatusRow): string {
+  if (row.state === 'running' && row.pid) return `running (pid ${row.pid})`;
+  if ((row.state === 'failed' || row.state === 'start-limit-hit') && row.lastExitCode !== null) {
+    // launchd gives a job killed by a signal as the negative signal number.
+    return `${row.state} (${row.lastExitCode < 0 ? `signal ${-row.lastExitCode}` : `exit ${row.lastExitCode}`})`;
+  }
+  return row.state;
+}
