@@ -1,7 +1,8 @@
 # Sourced by every stand-in: records the call, then fails if the test told it to.
 # A call is one line in $FAKE_DIR/calls: the tool's name and its arguments, tab-separated.
 # To make a stand-in fail, a test writes an exit code to $FAKE_DIR/fail/<tool>.<first argument>
-# (e.g. fail/launchctl.bootstrap) or to $FAKE_DIR/fail/<tool> (every call).
+# (e.g. fail/launchctl.bootstrap) or to $FAKE_DIR/fail/<tool> (every call). To make only the N-th
+# recorded call of any stand-in fail, a test writes "N code" to $FAKE_DIR/fail-call.
 tool=$(basename "$0")
 : "${FAKE_DIR:?FAKE_DIR is not set: stand-ins run only inside a test sandbox}"
 { printf '%s' "$tool"; for a in "$@"; do printf '\t%s' "$a"; done; printf '\n'; } >> "$FAKE_DIR/calls"
@@ -12,3 +13,10 @@ for f in "$FAKE_DIR/fail/$tool.${1:-}" "$FAKE_DIR/fail/$tool"; do
     exit "$code"
   fi
 done
+if [ -f "$FAKE_DIR/fail-call" ]; then
+  read -r n code < "$FAKE_DIR/fail-call"
+  if [ "$(wc -l < "$FAKE_DIR/calls")" -eq "$n" ]; then
+    echo "$tool: call $n failing with exit code $code, as the test asked" >&2
+    exit "$code"
+  fi
+fi
