@@ -28,22 +28,28 @@ interface Lab {
   manager: UserManager;
 }
 
+type LabOptions = Omit<SandboxOptions, 'platform' | 'without'>;
+
+/** A Linux sandbox and a user manager whose HOME is the sandbox's. */
+async function newLab(options: LabOptions = {}): Promise<Lab> {
+  // The stand-ins for systemctl, launchctl and sudo are left out: `systemctl` on PATH is the real one.
+  const sb = new Sandbox({ ...options, platform: 'linux', without: ['systemctl', 'launchctl', 'sudo'] });
+  try {
+    return { sb, manager: await UserManager.start({ home: sb.home, runtimeDir: path.join(sb.root, 'run'), log: path.join(sb.root, 'systemd-user.log') }) };
+  } catch (err) {
+    sb.cleanup();
+    throw err;
+  }
+}
+
 /**
  * A sandbox and a user manager for each test of the describe it is called in; afterwards the
  * manager is stopped and must have left nothing behind.
  */
-function withUserManager(options: Omit<SandboxOptions, 'platform' | 'without'> = {}): () => Lab {
+function withUserManager(options: LabOptions = {}): () => Lab {
   let lab: Lab | undefined;
   beforeEach(async () => {
-    // The stand-ins for systemctl, launchctl and sudo are left out: `systemctl` on PATH is the real one.
-    const sb = new Sandbox({ ...options, platform: 'linux', without: ['systemctl', 'launchctl', 'sudo'] });
-    try {
-      const manager = await UserManager.start({ home: sb.home, runtimeDir: path.join(sb.root, 'run'), log: path.join(sb.root, 'systemd-user.log') });
-      lab = { sb, manager };
-    } catch (err) {
-      sb.cleanup();
-      throw err;
-    }
+    lab = await newLab(options);
   });
   afterEach(async function () {
     if (!lab) return;
@@ -351,18 +357,22 @@ describe('systemd --user, for real', function () {
 
   describe('the harness', () => {
     it('sees what a running manager holds, and after stop() nothing: no process, cgroup, namespace or mount', async () => {
-      const sb = new Sandbox({ platform: 'linux', without: ['systemctl', 'launchctl', 'sudo'] });
+      const lab = await newLab();
+      let manager: UserManager | undefined = lab.manager;
       try {
-        const manager = await UserManager.start({ home: sb.home, runtimeDir: path.join(sb.root, 'run'), log: path.join(sb.root, 'systemd-user.log') });
+        const { cgroup } = manager;
         // The check is not blind: while the manager runs, it reports its cgroup and its processes.
         const held = manager.leftovers();
-        assert.ok(held.some((l) => l.startsWith('cgroup directories: ') && l.includes(manager.cgroup)), held.join('\n'));
-        assert.ok(held.some((l) => l.startsWith(`processes in ${manager.cgroup}: `)), held.join('\n'));
+        assert.ok(held.some((l) => l.startsWith('cgroup directories: ') && l.includes(cgroup)), held.join('\n'));
+        assert.ok(held.some((l) => l.startsWith(`processes in ${cgroup}: `)), held.join('\n'));
         assert.ok(held.some((l) => l.startsWith("processes in the manager's namespaces")), held.join('\n'));
-        assert.deepEqual(await manager.stop(), []);
-        assert.ok(!existsSync(manager.cgroup));
+        const left = await manager.stop();
+        manager = undefined;
+        assert.deepEqual(left, []);
+        assert.ok(!existsSync(cgroup));
       } finally {
-        sb.cleanup();
+        await manager?.stop();
+        lab.sb.cleanup();
       }
     });
   });
