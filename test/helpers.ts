@@ -56,6 +56,8 @@ export class Sandbox {
       cpSync(path.join(FAKES, tool), path.join(this.bin, tool));
     }
     cpSync(path.join(FAKES, 'record.sh'), path.join(this.bin, 'record.sh'));
+    // For a stand-in started by a real service manager, which passes only the unit's environment.
+    writeFileSync(path.join(this.bin, 'fake-dir'), this.fakeDir);
     for (const name of options.instances ?? ['default']) this.addInstance(name);
   }
 
@@ -146,6 +148,20 @@ export class Sandbox {
     writeFileSync(path.join(this.fakeDir, 'fail', verb ? `${tool}.${verb}` : tool), `${code}\n`);
   }
 
+  /**
+   * How the limactl stand-in's `start INSTANCE --foreground` behaves from its next start on: stay
+   * in the foreground like the host agent (the default), crash (SIGKILL) or exit with a code at once.
+   */
+  hostAgent(mode: 'stay' | 'crash' | { exit: number }): void {
+    writeFileSync(path.join(this.fakeDir, 'host-agent'), typeof mode === 'string' ? mode : `exit ${mode.exit}`);
+  }
+
+  /** The pids of the limactl stand-in's `start --foreground` processes, in the order they started. */
+  hostAgentPids(): number[] {
+    const file = path.join(this.fakeDir, 'host-agent.pids');
+    return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number) : [];
+  }
+
   /** The jobs the launchctl stand-in holds as loaded, as "<domain>/<label>". */
   loaded(): string[] {
     const file = path.join(this.fakeDir, 'launchd-loaded');
@@ -186,6 +202,24 @@ export interface RunResult {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+/** A tool of the machine: the first one in /usr/bin, /bin or on PATH. */
+export function findTool(name: string): string | undefined {
+  const dirs = ['/usr/bin', '/bin', ...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean)];
+  return dirs.map((dir) => path.join(dir, name)).find((file) => existsSync(file));
+}
+
+/**
+ * The path of a real tool a test runs. Where it is missing, the test fails under CI=true (.ci/run
+ * installs the Debian package `pkg`), and is skipped elsewhere, with a line that says why.
+ */
+export function needTool(ctx: Mocha.Context, name: string, pkg: string): string {
+  const file = findTool(name);
+  if (file) return file;
+  if (process.env.CI === 'true') throw new Error(`${name} is not installed, and CI=true: this test must run against the real ${name} (.ci/run installs the package ${pkg})`);
+  console.log(`      skipped: ${name} is not installed here (install the package ${pkg})`);
+  ctx.skip();
 }
 
 /** Formats a RunResult for assertion messages. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT, Sandbox, show, type RunResult, type SandboxOptions } from './helpers.js';
+import { needTool, ROOT, Sandbox, show, type RunResult, type SandboxOptions } from './helpers.js';
 import { environmentOf, execArgv, parseUnit, unescapeSpecifiers, unitValues } from '../src/unit-file.js';
 
 // End-to-end tests of the systemd backend: every test runs bin/limactl-autostart in a sandbox
@@ -423,21 +423,6 @@ function seconds(span: string): number {
 
 // ---------------------------------------------------------------------------------------------
 // The real systemd-analyze
-
-function findAnalyze(): string | undefined {
-  const dirs = ['/usr/bin', '/bin', ...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean)];
-  return dirs.map((dir) => path.join(dir, 'systemd-analyze')).find((file) => existsSync(file));
-}
-
-const ANALYZE = findAnalyze();
-
-/** Fails under CI=true when systemd-analyze is missing, else skips the test and says why. */
-function needAnalyze(ctx: Mocha.Context): string {
-  if (ANALYZE) return ANALYZE;
-  if (process.env.CI === 'true') assert.fail('systemd-analyze is not installed, and CI=true: the quoting tests must run against the real systemd parser (.ci/run installs systemd)');
-  console.log('      skipped: systemd-analyze is not installed here (install systemd to check units with the real parser)');
-  ctx.skip();
-}
 
 function verify(analyze: string, file: string): { code: number | null; output: string } {
   const r = spawnSync(analyze, ['verify', '--man=false', file], { encoding: 'utf8', env: { ...process.env, HOME: path.dirname(file), XDG_CONFIG_HOME: path.dirname(file), SYSTEMD_COLORS: '0', SYSTEMD_PAGER: '' } });
@@ -986,7 +971,7 @@ describe('systemd: quoting, checked with the real systemd-analyze', () => {
   cleanUpSandboxes();
   for (const c of QUOTING) {
     it(`${c.label} in HOME and LIMA_HOME${c.inBin ? ' and in limactl\'s directory' : ''}: verify passes, ExecStart/WorkingDirectory/Environment read back exactly`, function () {
-      const analyze = needAnalyze(this);
+      const analyze = needTool(this, 'systemd-analyze', 'systemd');
       const sb = linux({
         homeName: `home ${c.text}`,
         limaHomeName: `lima ${c.text}`,
@@ -1043,7 +1028,7 @@ describe('systemd: quoting, checked with the real systemd-analyze', () => {
 
   for (const [label, ch] of [['a double quote', '"'], ['a backslash', '\\'], ['an apostrophe', "'"]] as const) {
     it(`refuses a limactl in a directory with ${label} (systemd will not execute it): exit 1, nothing written, nothing run`, function () {
-      const analyze = needAnalyze(this);
+      const analyze = needTool(this, 'systemd-analyze', 'systemd');
       const sb = linux({ binName: `lima ${ch} bin` });
       const before = sb.snapshot();
       const r = sb.run(['enable', 'default']);

@@ -4,6 +4,11 @@
 # (e.g. fail/launchctl.bootstrap) or to $FAKE_DIR/fail/<tool> (every call). To make only the N-th
 # recorded call of any stand-in fail, a test writes "N code" to $FAKE_DIR/fail-call.
 tool=$(basename "$0")
+# A service manager starts the limactl stand-in with only the environment its unit sets, so a
+# sandbox also writes FAKE_DIR into a file next to its copies of the stand-ins.
+if [ -z "${FAKE_DIR:-}" ] && [ -f "$(dirname "$0")/fake-dir" ]; then
+  FAKE_DIR=$(cat "$(dirname "$0")/fake-dir")
+fi
 : "${FAKE_DIR:?FAKE_DIR is not set: stand-ins run only inside a test sandbox}"
 { printf '%s' "$tool"; for a in "$@"; do printf '\t%s' "$a"; done; printf '\n'; } >> "$FAKE_DIR/calls"
 for f in "$FAKE_DIR/fail/$tool.${1:-}" "$FAKE_DIR/fail/$tool"; do
