@@ -82,7 +82,27 @@ function expectUnit(lab: Lab, expected: Partial<UnitView>): UnitView {
   const view = lab.manager.unit(UNIT);
   const picked = Object.fromEntries(Object.keys(expected).map((k) => [k, view[k as keyof UnitView]]));
   assert.deepEqual(picked, expected, `systemd's view of ${UNIT}: ${JSON.stringify(view)}\n${lab.manager.logTail(15)}`);
+  statusAgrees(lab, view);
   return view;
+}
+
+/** `status --json` says what systemd says, in its own words (see docs/usage.md#status). */
+function statusAgrees(lab: Lab, view: UnitView): void {
+  const r = lab.sb.run(['status', '--json', INSTANCE], lab.manager.env);
+  assert.equal(r.code, 0, show(r));
+  const [row] = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
+  const file = existsSync(lab.sb.unitFile()) ? readFileSync(lab.sb.unitFile(), 'utf8') : undefined;
+  const keepAlive = file === undefined ? null : unitValues(parseUnit(file), 'Service', 'Restart').at(-1) === 'on-failure';
+  let state: string;
+  if (view.ActiveState === 'active') state = 'running';
+  else if (view.ActiveState === 'activating') state = view.SubState === 'auto-restart' ? 'restarting' : 'running';
+  else if (view.ActiveState === 'failed') state = keepAlive ? 'start-limit-hit' : 'failed';
+  else state = view.LoadState === 'not-found' ? 'not-loaded' : 'loaded';
+  assert.deepEqual(
+    { state: row?.state, pid: row?.pid, keepAlive: row?.keepAlive, file: row?.file, condition: row?.condition },
+    { state, pid: state === 'running' ? view.MainPID : null, keepAlive, file: file === undefined ? null : lab.sb.unitFile(), condition: file === undefined ? 'none' : 'login' },
+    `status --json disagrees with systemd's view ${JSON.stringify(view)}:\n${r.stdout}`,
+  );
 }
 
 /** Waits until the unit runs a main process (other than `not`), and returns systemd's view. */

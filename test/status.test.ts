@@ -155,22 +155,28 @@ describe('status (Linux)', () => {
   beforeEach(() => { sb = new Sandbox({ platform: 'linux' }); });
   afterEach(() => sb.cleanup());
 
-  it('login, running with its MainPID; failed with its exit code; start-limit-hit; restarting', () => {
+  it('login, running with its MainPID; restarting; start-limit-hit (systemd gave up); failed without keep-alive', () => {
     ok(sb.run(['enable', 'default', '--now']));
     assert.deepEqual(row(sb), {
       instance: 'default', condition: 'login', keepAlive: true, file: sb.unitFile(), manager: 'systemd',
       service: unit, state: 'running', pid: 4242, lastExitCode: null, problems: [],
     });
-    setUnit(sb, unit, 'ActiveState=failed\nSubState=failed\nResult=exit-code\nExecMainStatus=1\nMainPID=0\n');
-    const failed = row(sb);
-    assert.deepEqual([failed.state, failed.pid, failed.lastExitCode], ['failed', null, 1]);
-    assert.equal(problem(failed, /failed \(last exit code 1\)/).fix, 'limactl start default');
-    setUnit(sb, unit, 'ActiveState=failed\nSubState=failed\nResult=start-limit-hit\nExecMainStatus=1\nMainPID=0\n');
-    const limit = row(sb);
-    assert.equal(limit.state, 'start-limit-hit');
-    assert.equal(problem(limit, /gave up restarting/).fix, `systemctl --user reset-failed ${unit} && systemctl --user start ${unit}`);
     setUnit(sb, unit, 'ActiveState=activating\nSubState=auto-restart\nExecMainStatus=137\nMainPID=0\n');
     assert.equal(row(sb).state, 'restarting');
+    // Restart=on-failure and failed: systemd gave up. systemd 252 then keeps the last failure's
+    // Result (exit-code), newer ones may say start-limit-hit; both are the same state.
+    for (const result of ['exit-code', 'start-limit-hit']) {
+      setUnit(sb, unit, `ActiveState=failed\nSubState=failed\nResult=${result}\nExecMainStatus=1\nMainPID=0\n`);
+      const limit = row(sb);
+      assert.deepEqual([limit.state, limit.pid, limit.lastExitCode], ['start-limit-hit', null, 1]);
+      assert.equal(problem(limit, /gave up restarting/).fix, `systemctl --user reset-failed ${unit} && systemctl --user start ${unit}`);
+    }
+    // Without keep-alive, failed is just failed.
+    ok(sb.run(['enable', 'default', '--keep-alive=false']));
+    setUnit(sb, unit, 'ActiveState=failed\nSubState=failed\nResult=signal\nExecMainStatus=9\nMainPID=0\n');
+    const failed = row(sb);
+    assert.deepEqual([failed.state, failed.keepAlive, failed.lastExitCode], ['failed', false, 9]);
+    assert.equal(problem(failed, /failed \(last exit code 9\)/).fix, 'limactl start default');
   });
 
   it('problems: not enabled, not read by systemd, lingering off for a boot unit', () => {

@@ -232,7 +232,7 @@ export class SystemdBackend implements Backend {
         problems.push({ problem: `lingering is off for ${this.host.user}: the user manager, and the instance, start only at login`, fix: `loginctl enable-linger ${this.host.user}` });
       }
     }
-    const state = unitState(props);
+    const state = unitState(props, keepAlive === true);
     const pid = Number(props?.get('MainPID') ?? 0) || null;
     const exit = Number(props?.get('ExecMainStatus') ?? 0) || null;
     if (condition === 'none' && (state === 'running' || state === 'restarting')) {
@@ -297,9 +297,8 @@ export class SystemdBackend implements Backend {
 
 const SHOW_PROPERTIES = ['Id', 'LoadState', 'ActiveState', 'SubState', 'Result', 'MainPID', 'ExecMainStatus', 'NRestarts', 'UnitFileState'];
 
-function unitState(props: Map<string, string> | undefined): ServiceState {
+function unitState(props: Map<string, string> | undefined, keepAlive: boolean): ServiceState {
   if (!props) return 'unknown';
-  if (props.get('LoadState') === 'not-found') return 'not-loaded';
   switch (props.get('ActiveState')) {
     case 'active':
     case 'reloading':
@@ -309,9 +308,13 @@ function unitState(props: Map<string, string> | undefined): ServiceState {
       // auto-restart: waiting RestartSec before the next start after a failure.
       return props.get('SubState') === 'auto-restart' ? 'restarting' : 'running';
     case 'failed':
-      return props.get('Result') === 'start-limit-hit' ? 'start-limit-hit' : 'failed';
+      // With Restart=on-failure a unit ends up failed only when systemd gave up restarting it.
+      // systemd 252 keeps the last failure's Result (exit-code, signal) then, not start-limit-hit;
+      // its log alone says "Start request repeated too quickly".
+      return props.get('Result') === 'start-limit-hit' || keepAlive ? 'start-limit-hit' : 'failed';
     default:
-      return 'loaded';
+      // A unit file removed while the unit ran is still active (above); once stopped, it is gone.
+      return props.get('LoadState') === 'not-found' ? 'not-loaded' : 'loaded';
   }
 }
 
