@@ -1,4 +1,4 @@
-import yargs from 'yargs';
+import type YargsFactory from 'yargs';
 import { EXIT_FAILED, EXIT_USAGE, UsageError, UserError } from './errors.js';
 import { CONDITIONS, type Condition } from './backends/backend.js';
 import { packageVersion } from './version.js';
@@ -7,7 +7,7 @@ import * as log from './log.js';
 // Account names as launchd and logind accept them; anything else could not be a user anyway.
 const USER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/;
 
-function buildParser(argv: string[]) {
+function buildParser(yargs: typeof YargsFactory, argv: string[]) {
   return yargs(argv)
     .scriptName('limactl-autostart')
     .usage('$0 <command> INSTANCE [options]\n\nStart a Lima instance at login or at boot, and restart it when its host agent crashes.\nReached as `limactl autostart …` (Lima 2.0 and 2.1) or as `limactl-autostart …` directly.')
@@ -78,8 +78,15 @@ function checkBooleanFlags(argv: string[]): void {
 
 export async function main(argv: string[]): Promise<void> {
   try {
+    // The one answer that needs nothing but package.json: scripts and `limactl` ask it often,
+    // and loading yargs would cost several times Node's own start-up.
+    if (argv.length === 1 && argv[0] === '--version') {
+      process.stdout.write(`${packageVersion()}\n`);
+      return;
+    }
     checkBooleanFlags(argv);
-    await buildParser(argv).parseAsync();
+    const { default: yargs } = await import('yargs');
+    await buildParser(yargs, argv).parseAsync();
   } catch (err) {
     if (err instanceof UserError) {
       log.error(err.message, err.hint);
