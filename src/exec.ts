@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import { CommandError } from './errors.js';
 
 export interface RunOptions {
@@ -24,6 +23,8 @@ export interface RunResult {
 export async function run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const [file, ...args] = argv;
   if (!file) throw new Error('run() needs a command');
+  // Loaded here, not at the top: a dry run, which runs nothing, never loads it.
+  const { execa } = await import('execa');
   const result = await execa(file, args, {
     env: options.env,
     extendEnv: true,
