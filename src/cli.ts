@@ -2,12 +2,14 @@ import type YargsFactory from 'yargs';
 import { EXIT_FAILED, EXIT_USAGE, UsageError, UserError } from './errors.js';
 import { CONDITIONS, type Condition } from './backends/backend.js';
 import { packageVersion } from './version.js';
+import { runWithoutYargs } from './fast-path.js';
 import * as log from './log.js';
 
 // Account names as launchd and logind accept them; anything else could not be a user anyway.
 const USER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/;
 
-function buildParser(yargs: typeof YargsFactory, argv: string[]) {
+/** The command tree. Each command imports its module only when it runs (see docs/performance.md). */
+export function buildParser(yargs: typeof YargsFactory, argv: string[]) {
   return yargs(argv)
     .scriptName('limactl-autostart')
     .usage('$0 <command> INSTANCE [options]\n\nStart a Lima instance at login or at boot, and restart it when its host agent crashes.\nReached as `limactl autostart …` (Lima 2.0 and 2.1) or as `limactl-autostart …` directly.')
@@ -85,6 +87,7 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     checkBooleanFlags(argv);
+    if (await runWithoutYargs(buildParser, argv)) return;
     const { default: yargs } = await import('yargs');
     await buildParser(yargs, argv).parseAsync();
   } catch (err) {
