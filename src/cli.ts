@@ -1,8 +1,11 @@
+import { fstatSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import type YargsFactory from 'yargs';
 import { EXIT_FAILED, EXIT_USAGE, UsageError, UserError } from './errors.js';
 import { CONDITIONS, type Condition } from './backends/backend.js';
 import { packageVersion } from './version.js';
 import { runWithoutYargs } from './fast-path.js';
+import { writeStdout } from './stdout.js';
 import * as log from './log.js';
 
 // Account names as launchd and logind accept them; anything else could not be a user anyway.
@@ -52,11 +55,23 @@ export function buildParser(yargs: typeof YargsFactory, argv: string[]) {
     .version(packageVersion())
     .help()
     .alias('h', 'help')
-    .wrap(Math.min(100, process.stdout.columns || 100))
+    .wrap(helpWidth())
     .exitProcess(false)
     .fail((message, err) => {
       throw err ?? new UsageError(message, 'Run `limactl-autostart --help` for usage.');
     });
+}
+
+// Only a terminal has a width. process.stdout, and node:tty, cost a noticeable part of Node's
+// start-up to load, and most runs print to a pipe or a file: those are not character devices.
+function helpWidth(): number {
+  let terminal = false;
+  try {
+    terminal = fstatSync(1).isCharacterDevice() && isatty(1);
+  } catch {
+    // no standard output at all: no terminal either
+  }
+  return terminal ? Math.min(100, process.stdout.columns || 100) : 100;
 }
 
 function checkUser(user: string | undefined): string | undefined {
@@ -83,7 +98,7 @@ export async function main(argv: string[]): Promise<void> {
     // The one answer that needs nothing but package.json: scripts and `limactl` ask it often,
     // and loading yargs would cost several times Node's own start-up.
     if (argv.length === 1 && argv[0] === '--version') {
-      process.stdout.write(`${packageVersion()}\n`);
+      writeStdout(`${packageVersion()}\n`);
       return;
     }
     checkBooleanFlags(argv);

@@ -52,6 +52,38 @@ const vendored: Plugin = {
 };
 
 /**
+ * Node modules that cost a noticeable part of Node's start-up to load and that most runs never
+ * use: node:crypto and node:fs/promises serve only to apply a plan or name a staging copy, and
+ * node:tty only to learn a terminal's width. In the bundle, each function they export is a
+ * stand-in that loads the module on its first call. Importing anything else from them (a
+ * constant, say) fails the build, so nothing is silently wrong.
+ */
+const LAZY_BUILTINS = ['node:crypto', 'node:fs/promises', 'node:tty'];
+
+const lazyBuiltins: Plugin = {
+  name: 'lazy-builtins',
+  setup(b) {
+    b.onResolve({ filter: new RegExp(`^(${LAZY_BUILTINS.join('|').replace(/[/]/g, '\\/')})$`) }, (args) => (
+      args.namespace === 'lazy-builtin' ? { path: args.path, external: true } : { path: args.path, namespace: 'lazy-builtin' }
+    ));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, async (args) => {
+      const real = (await import(args.path)) as Record<string, unknown>;
+      const functions = Object.keys(real).filter((name) => name !== 'default' && typeof real[name] === 'function');
+      return {
+        loader: 'js',
+        contents: [
+          'let loaded;',
+          `const load = () => (loaded ??= require(${JSON.stringify(args.path)}));`,
+          // `new` passes through, for the classes among them.
+          ...functions.map((name) => `export function ${name}(...args) { return new.target ? new (load().${name})(...args) : load().${name}(...args); }`),
+          '',
+        ].join('\n'),
+      };
+    });
+  },
+};
+
+/**
  * src/templates.ts compiles each template file when it is first rendered; in the bundle it is
  * replaced by the same files precompiled here, with the same options, rendered by Handlebars'
  * runtime alone.
@@ -90,7 +122,7 @@ await Promise.all([
     // version.ts finds package.json from its own location; in the bundle that is the bundle's.
     define: { 'import.meta.url': '__bundleUrl' },
     banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
-    plugins: [vendored, precompiledTemplates],
+    plugins: [vendored, lazyBuiltins, precompiledTemplates],
   }),
   ...Object.values(VENDOR).map(({ file, source }) => build({
     ...common,
