@@ -2,7 +2,7 @@
 // file that bin/limactl-autostart loads, and each dependency it runs into a file of its own
 // under dist/bundle/vendor/, loaded only by a command that uses it. See docs/performance.md for
 // why, and for what was measured.
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type BuildOptions, type Plugin } from 'esbuild';
@@ -16,10 +16,9 @@ const OUT_DIR = path.join(ROOT, 'dist', 'bundle');
 /**
  * The dependencies, each bundled into vendor/NAME.cjs with only what the program imports from
  * it. A file is read and compiled only when the first module that imports it runs, so
- * `--version` or a dry run on Linux never parses the plist reader or execa.
+ * `--version` or a dry run on Linux never parses the plist reader.
  */
 const VENDOR: Record<string, { file: string; source: string }> = {
-  execa: { file: 'execa.cjs', source: "export { execa } from 'execa';" },
   // Only the reader: plist's index also loads its writer (xmlbuilder), which the program never uses.
   plist: { file: 'plist.cjs', source: `export { parse } from ${JSON.stringify(path.join(path.dirname(fileURLToPath(import.meta.resolve('plist'))), 'parse.js'))};` },
   'handlebars/runtime': { file: 'handlebars-runtime.cjs', source: "module.exports = require('handlebars/runtime');" },
@@ -53,12 +52,12 @@ const vendored: Plugin = {
 
 /**
  * Node modules that cost a noticeable part of Node's start-up to load and that most runs never
- * use: node:crypto and node:fs/promises serve only to apply a plan or name a staging copy, and
- * node:tty only to learn a terminal's width. In the bundle, each function they export is a
+ * use: node:child_process serves only to run a command, node:crypto and node:fs/promises only
+ * to apply a plan or name a staging copy, and node:tty only to learn a terminal's width. In the bundle, each function they export is a
  * stand-in that loads the module on its first call. Importing anything else from them (a
  * constant, say) fails the build, so nothing is silently wrong.
  */
-const LAZY_BUILTINS = ['node:crypto', 'node:fs/promises', 'node:tty'];
+const LAZY_BUILTINS = ['node:child_process', 'node:crypto', 'node:fs/promises', 'node:tty'];
 
 const lazyBuiltins: Plugin = {
   name: 'lazy-builtins',
@@ -111,6 +110,9 @@ const precompiledTemplates: Plugin = {
     });
   },
 };
+
+// Nothing from an earlier build may linger: every file here is loaded or published.
+rmSync(OUT_DIR, { recursive: true, force: true });
 
 await Promise.all([
   build({
