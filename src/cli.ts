@@ -1,13 +1,18 @@
-import yargs from 'yargs';
+import { fstatSync } from 'node:fs';
+import { isatty } from 'node:tty';
+import type YargsFactory from 'yargs';
 import { EXIT_FAILED, EXIT_USAGE, UsageError, UserError } from './errors.js';
 import { CONDITIONS, type Condition } from './backends/backend.js';
 import { packageVersion } from './version.js';
+import { runWithoutYargs } from './fast-path.js';
+import { writeStdout } from './stdout.js';
 import * as log from './log.js';
 
 // Account names as launchd and logind accept them; anything else could not be a user anyway.
 const USER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/;
 
-function buildParser(argv: string[]) {
+/** The command tree. Each command imports its module only when it runs (see docs/performance.md). */
+export function buildParser(yargs: typeof YargsFactory, argv: string[]) {
   return yargs(argv)
     .scriptName('limactl-autostart')
     .usage('$0 <command> INSTANCE [options]\n\nStart a Lima instance at login or at boot, and restart it when its host agent crashes.\nReached as `limactl autostart …` (Lima 2.0 and 2.1) or as `limactl-autostart …` directly.')
@@ -49,11 +54,11 @@ function buildParser(argv: string[]) {
       'status [instances..]',
       'Show, for each instance, how it is registered, what the service manager says, and what is wrong',
       (y) => y
-        .positional('instances', { type: 'string', array: true, describe: 'Lima instance names (default: every instance in LIMA_HOME, and every registered one)' })
+        .positional('instances', { type: 'string', describe: 'Lima instance names (default: every instance in LIMA_HOME, and every registered one)' })
         .option('json', { type: 'boolean', default: false, describe: 'Print a JSON array, one object per instance' }),
       async (args) => {
         const { status } = await import('./commands/status.js');
-        await status({ instances: (args.instances ?? []).map(String), json: args.json });
+        await status({ instances: [args.instances ?? []].flat().map(String), json: args.json });
       },
     )
     .demandCommand(1, 'Name a command: enable, disable or status.')
@@ -61,11 +66,23 @@ function buildParser(argv: string[]) {
     .version(packageVersion())
     .help()
     .alias('h', 'help')
-    .wrap(Math.min(100, process.stdout.columns || 100))
+    .wrap(helpWidth())
     .exitProcess(false)
     .fail((message, err) => {
       throw err ?? new UsageError(message, 'Run `limactl-autostart --help` for usage.');
     });
+}
+
+// Only a terminal has a width. process.stdout, and node:tty, cost a noticeable part of Node's
+// start-up to load, and most runs print to a pipe or a file: those are not character devices.
+function helpWidth(): number {
+  let terminal = false;
+  try {
+    terminal = fstatSync(1).isCharacterDevice() && isatty(1);
+  } catch {
+    // no standard output at all: no terminal either
+  }
+  return terminal ? Math.min(100, process.stdout.columns || 100) : 100;
 }
 
 function checkUser(user: string | undefined): string | undefined {
@@ -89,8 +106,16 @@ function checkBooleanFlags(argv: string[]): void {
 
 export async function main(argv: string[]): Promise<void> {
   try {
+    // The one answer that needs nothing but package.json: scripts and `limactl` ask it often,
+    // and loading yargs would cost several times Node's own start-up.
+    if (argv.length === 1 && argv[0] === '--version') {
+      writeStdout(`${packageVersion()}\n`);
+      return;
+    }
     checkBooleanFlags(argv);
-    await buildParser(argv).parseAsync();
+    if (await runWithoutYargs(buildParser, argv)) return;
+    const { default: yargs } = await import('yargs');
+    await buildParser(yargs, argv).parseAsync();
   } catch (err) {
     if (err instanceof UserError) {
       log.error(err.message, err.hint);

@@ -1,4 +1,4 @@
-import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { CommandError } from './errors.js';
 
 export interface RunOptions {
@@ -24,19 +24,36 @@ export interface RunResult {
 export async function run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const [file, ...args] = argv;
   if (!file) throw new Error('run() needs a command');
-  const result = await execa(file, args, {
-    env: options.env,
-    extendEnv: true,
-    stdin: options.noInput ? 'ignore' : 'inherit',
-    reject: false,
-    stripFinalNewline: true,
-  });
-  const exitCode = typeof result.exitCode === 'number' ? result.exitCode : undefined;
-  // A command that could not be started (ENOENT) has no exit code; say so instead of "undefined".
-  const stderr = result.failed && exitCode === undefined ? `${result.stderr}\n${result.shortMessage}`.trim() : result.stderr;
-  const outcome = { exitCode, stdout: result.stdout, stderr };
-  if (exitCode !== 0 && !options.mayFail) throw new CommandError(argv, exitCode, stderr, options.hint);
+  const outcome = await spawnAndWait(file, args, options);
+  if (outcome.exitCode !== 0 && !options.mayFail) throw new CommandError(argv, outcome.exitCode, outcome.stderr, options.hint);
   return outcome;
+}
+
+// node:child_process directly, not execa: a run that asks one question of a service manager
+// (status) would spend more loading execa than starting Node (docs/performance.md), and this
+// is all of it the program used: an argument vector, the environment, stdin, the output.
+function spawnAndWait(file: string, args: string[], options: RunOptions): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const child = spawn(file, args, {
+      env: { ...process.env, ...options.env },
+      stdio: [options.noInput ? 'ignore' : 'inherit', 'pipe', 'pipe'],
+    });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
+    let failure: string | undefined;
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      // Could not be started: no exit code, so say why instead.
+      failure = err.code === 'ENOENT' ? `${err.message} (not found on PATH)` : err.message;
+    });
+    child.on('close', (code, signal) => {
+      const text = (chunks: Buffer[]): string => Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+      const exitCode = failure === undefined && typeof code === 'number' ? code : undefined;
+      const why = failure ?? (signal ? `killed by ${signal}` : undefined);
+      resolve({ exitCode, stdout: text(stdout), stderr: exitCode === undefined && why ? `${text(stderr)}\n${why}`.trim() : text(stderr) });
+    });
+  });
 }
 
 /** A read-only question to a service manager: only whether it answered 0 matters. */

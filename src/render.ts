@@ -1,17 +1,12 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import Handlebars from 'handlebars';
-import { PACKAGE_ROOT } from './version.js';
+import type Handlebars from 'handlebars';
+import { createEnvironment, loadTemplate, type TemplateName } from './templates.js';
 
-export type TemplateName =
-  | 'io.lima-vm.autostart.INSTANCE.plist'
-  | 'io.lima-vm.daemon.INSTANCE.plist'
-  | 'lima-vm@INSTANCE.service';
+export type { TemplateName } from './templates.js';
 
 // Every value is escaped by the helper named for its format. Handlebars' own HTML escaping is
 // off (noEscape) because it is right for neither format: it would turn "=" into "&#x3D;" in a
 // plist and put HTML entities into a systemd unit.
-const hb = Handlebars.create();
+const hb = createEnvironment();
 
 export function escapeXml(value: string): string {
   return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
@@ -64,17 +59,10 @@ hb.registerHelper('systemdEnv', (name: unknown, value: unknown) => {
 
 const compiled = new Map<TemplateName, Handlebars.TemplateDelegate>();
 
-export function templatePath(name: TemplateName): string {
-  return path.join(PACKAGE_ROOT, 'templates', `${name}.hbs`);
-}
-
 export function render(name: TemplateName, view: object): string {
   let template = compiled.get(name);
   if (!template) {
-    // strict: a view model that lacks a field the template uses is a bug, not an empty string.
-    // ignoreStandalone: only the `~` marks decide which whitespace goes, so a block on a line of
-    // its own (`{{~#if keepAlive}}`) leaves no blank line whether it renders or not.
-    template = hb.compile(readFileSync(templatePath(name), 'utf8'), { noEscape: true, strict: true, ignoreStandalone: true });
+    template = loadTemplate(hb, name);
     compiled.set(name, template);
   }
   return template(view);

@@ -124,3 +124,18 @@ describe('paths that no service file can hold', () => {
     }
   });
 });
+
+describe('a service manager that is not installed', () => {
+  it('names the command that could not be run and why, exit 1, without a stack trace', () => {
+    const sb = new Sandbox({ platform: 'linux', without: ['systemctl'] });
+    try {
+      // Only the sandbox's directory on PATH: this machine's own systemctl must not be found.
+      const r = sb.run(['enable', 'default', '--now'], { PATH: sb.bin });
+      assert.equal(r.code, 1, show(r));
+      assert.match(r.stderr, /^error: `systemctl --user daemon-reload` could not be run: spawn systemctl ENOENT \(not found on PATH\)$/m, show(r));
+      assert.doesNotMatch(r.stderr, /^\s+at /m, `stack trace in:\n${r.stderr}`);
+    } finally {
+      sb.cleanup();
+    }
+  });
+});

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import semver from 'semver';
 import { ROOT, Sandbox, show } from './helpers.js';
@@ -38,6 +39,31 @@ describe('packaging', () => {
       assert.ok(text.split('\n').some((l) => l.trim().startsWith('#') && /<limactl-desc>.+<\/limactl-desc>/.test(l)));
       assert.match(pluginYaml, new RegExp(`^\\s+- ${name}$`, 'm'), `plugin.yaml does not list ${name}`);
     }
+  });
+
+  it('every bin entry starts: --help exits 0 and prints the usage', () => {
+    // bin/ has no "type": each file there is CommonJS or an ES module by its own syntax.
+    const sb = new Sandbox();
+    try {
+      for (const file of Object.values(pkg.bin)) {
+        const r = spawnSync(process.execPath, [path.join(ROOT, file), '--help'], { env: sb.env(), encoding: 'utf8', input: '' });
+        assert.equal(r.status, 0, `${file}: exit ${r.status}\n${r.stderr}`);
+        assert.match(r.stdout, /limactl-autostart/, file);
+      }
+    } finally {
+      sb.cleanup();
+    }
+  });
+
+  it('the published package holds what bin/ loads: the bundle, its vendor files and bin/package.json', () => {
+    const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const files = (JSON.parse(r.stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path);
+    const bundle = readdirSync(path.join(ROOT, 'dist', 'bundle'), { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.cjs'))
+      .map((f) => `dist/bundle/${f.split(path.sep).join('/')}`);
+    assert.ok(bundle.length > 1, bundle.join(', '));
+    for (const f of ['bin/package.json', ...Object.values(pkg.bin), ...bundle]) assert.ok(files.includes(f), `${f} is not in the package: ${files.join(', ')}`);
   });
 
   it('--version prints the package version', () => {
