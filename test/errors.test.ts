@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { Sandbox, show, type RunResult } from './helpers.js';
 
 // Bad input: a clear message on stderr (what, why, what to do), the documented exit code,
@@ -132,7 +133,9 @@ describe('a service manager that is not installed', () => {
       // Only the sandbox's directory on PATH: this machine's own systemctl must not be found.
       const r = sb.run(['enable', 'default', '--now'], { PATH: sb.bin });
       assert.equal(r.code, 1, show(r));
-      assert.match(r.stderr, /^error: `systemctl --user daemon-reload` could not be run: spawn systemctl ENOENT \(not found on PATH\)$/m, show(r));
+      assert.match(r.stderr, /^error: enable "default" at login \(systemd, keep-alive true\): step 3 of 6 failed: `systemctl --user daemon-reload` could not be run: spawn systemctl ENOENT \(not found on PATH\)$/m, show(r));
+      assert.match(r.stderr, /Rolled back/);
+      assert.ok(!existsSync(sb.unitFile()), 'the unit written before is removed again');
       assert.doesNotMatch(r.stderr, /^\s+at /m, `stack trace in:\n${r.stderr}`);
     } finally {
       sb.cleanup();
