@@ -1,5 +1,3 @@
-import { fstatSync } from 'node:fs';
-import { isatty } from 'node:tty';
 import type YargsFactory from 'yargs';
 import { EXIT_FAILED, EXIT_USAGE, UsageError, UserError } from './errors.js';
 import { CONDITIONS, type Condition } from './backends/backend.js';
@@ -66,23 +64,10 @@ export function buildParser(yargs: typeof YargsFactory, argv: string[]) {
     .version(packageVersion())
     .help()
     .alias('h', 'help')
-    .wrap(helpWidth())
     .exitProcess(false)
     .fail((message, err) => {
       throw err ?? new UsageError(message, 'Run `limactl-autostart --help` for usage.');
     });
-}
-
-// Only a terminal has a width. process.stdout, and node:tty, cost a noticeable part of Node's
-// start-up to load, and most runs print to a pipe or a file: those are not character devices.
-function helpWidth(): number {
-  let terminal = false;
-  try {
-    terminal = fstatSync(1).isCharacterDevice() && isatty(1);
-  } catch {
-    // no standard output at all: no terminal either
-  }
-  return terminal ? Math.min(100, process.stdout.columns || 100) : 100;
 }
 
 function checkUser(user: string | undefined): string | undefined {
@@ -115,7 +100,9 @@ export async function main(argv: string[]): Promise<void> {
     checkBooleanFlags(argv);
     if (await runWithoutYargs(buildParser, argv)) return;
     const { default: yargs } = await import('yargs');
-    await buildParser(yargs, argv).parseAsync();
+    // The width only yargs uses: asking process.stdout for it costs a noticeable part of
+    // Node's start-up, which a command line run without yargs does not pay.
+    await buildParser(yargs, argv).wrap(Math.min(100, process.stdout.columns || 100)).parseAsync();
   } catch (err) {
     if (err instanceof UserError) {
       log.error(err.message, err.hint);

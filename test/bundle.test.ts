@@ -54,7 +54,7 @@ describe('the bundle', () => {
       assert.equal(r.code, 0, show(r));
       const files = [...r.stderr.matchAll(/^MODULE \d+: load "([^"]+)" for module/gm)].map((m) => path.relative(ROOT, m[1]!));
       // Node's own modules that cost enough to be loaded only when needed (tools/bundle.ts).
-      const lazy = [...r.stderr.matchAll(/^MODULE \d+: load built-in module (node:(?:child_process|crypto|fs\/promises|tty))$/gm)].map((m) => m[1]!);
+      const lazy = [...r.stderr.matchAll(/^MODULE \d+: load built-in module (node:(?:child_process|crypto|fs\/promises))$/gm)].map((m) => m[1]!);
       return [...files, ...new Set(lazy)];
     } finally {
       sb.cleanup();

@@ -52,12 +52,12 @@ const vendored: Plugin = {
 
 /**
  * Node modules that cost a noticeable part of Node's start-up to load and that most runs never
- * use: node:child_process serves only to run a command, node:crypto and node:fs/promises only
- * to apply a plan or name a staging copy, and node:tty only to learn a terminal's width. In the bundle, each function they export is a
+ * use: node:child_process serves only to run a command, and node:crypto and node:fs/promises
+ * only to apply a plan or name a staging copy. In the bundle, each function they export is a
  * stand-in that loads the module on its first call. Importing anything else from them (a
  * constant, say) fails the build, so nothing is silently wrong.
  */
-const LAZY_BUILTINS = ['node:child_process', 'node:crypto', 'node:fs/promises', 'node:tty'];
+const LAZY_BUILTINS = ['node:child_process', 'node:crypto', 'node:fs/promises'];
 
 const lazyBuiltins: Plugin = {
   name: 'lazy-builtins',
