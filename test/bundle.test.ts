@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ROOT, Sandbox, show, type RunResult } from './helpers.js';
 
 // bin/ runs the bundle (dist/bundle/limactl-autostart.cjs), with templates precompiled at build
@@ -46,13 +46,15 @@ describe('the bundle', () => {
     });
   }
 
-  /** The files a run of bin/limactl-autostart loads, as Node's module debug log names them. */
+  /** The files a run of bin/limactl-autostart loads (CommonJS and ES modules), as Node's debug log names them. */
   function loadedFiles(platform: 'darwin' | 'linux', args: string[]): string[] {
     const sb = new Sandbox({ platform });
     try {
-      const r = sb.run(args, { NODE_DEBUG: 'module' });
+      const r = sb.run(args, { NODE_DEBUG: 'module,esm' });
       assert.equal(r.code, 0, show(r));
-      const files = [...r.stderr.matchAll(/^MODULE \d+: load "([^"]+)" for module/gm)].map((m) => path.relative(ROOT, m[1]!));
+      const commonjs = [...r.stderr.matchAll(/^MODULE \d+: load "([^"]+)" for module/gm)].map((m) => m[1]!);
+      const esm = [...r.stderr.matchAll(/^ESM \d+: Storing (file:\S+) /gm)].map((m) => fileURLToPath(m[1]!));
+      const files = [...commonjs, ...new Set(esm)].map((f) => path.relative(ROOT, f));
       // Node's own modules that cost enough to be loaded only when needed (tools/bundle.ts).
       const lazy = [...r.stderr.matchAll(/^MODULE \d+: load built-in module (node:(?:child_process|crypto|fs\/promises))$/gm)].map((m) => m[1]!);
       return [...files, ...new Set(lazy)];
@@ -72,6 +74,10 @@ describe('the bundle', () => {
     assert.ok(dryRun.includes('dist/bundle/vendor/plist.cjs'), dryRun.join(', '));
     assert.ok(!dryRun.includes('node:child_process'), dryRun.join(', '));
     assert.ok(loadedFiles('darwin', ['enable', 'default', '--now']).includes('node:child_process'));
+  });
+
+  it('loads yargs, an ES module in node_modules, for --help', () => {
+    assert.ok(loadedFiles('darwin', ['--help']).includes('node_modules/yargs/index.mjs'));
   });
 
   it('answers --version from the entry point and package.json alone', () => {

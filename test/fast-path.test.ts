@@ -79,6 +79,7 @@ const PLAIN = [
   ['enable', 'default', '--keep-alive', '--now=true', '--dry-run=false'],
   ['enable', 'web.1', '--user', 'svc-lima', '--condition=boot'],
   ['enable', 'default', '--user=alice'],
+  ['enable', 'default', '--user=-x'],
   ['enable', '1.50'],
   ['enable', '0x10'],
   ['enable', '007'],
