@@ -1,4 +1,5 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { listDir } from '../list-dir.js';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -215,13 +216,7 @@ export class LaunchdBackend implements Backend {
   }
 
   registeredInstances(): string[] {
-    const found = (dir: string, re: RegExp): string[] => {
-      try {
-        return readdirSync(dir).flatMap((f) => re.exec(f)?.[1] ?? []);
-      } catch {
-        return [];
-      }
-    };
+    const found = (dir: string, re: RegExp): string[] => listDir(dir).flatMap((f) => re.exec(f)?.[1] ?? []);
     const sample = this.paths('x');
     return [
       ...found(path.dirname(sample.agent), /^io\.lima-vm\.autostart\.(.+)\.plist$/),

@@ -1,4 +1,5 @@
-import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync } from 'node:fs';
+import { listDir } from '../list-dir.js';
 import path from 'node:path';
 import type { Backend, Condition, DisableRequest, EnableRequest, Problem, ServiceState, StatusRow } from './backend.js';
 import { type Host, systemPath } from '../host.js';
@@ -63,13 +64,7 @@ export class SystemdBackend implements Backend {
 
   /** Enabled means linked from some target's .wants (or .requires) directory, as systemctl does it. */
   private isEnabled(instance: string): boolean {
-    let entries: string[];
-    try {
-      entries = readdirSync(this.unitDir);
-    } catch {
-      return false;
-    }
-    return entries.some((dir) => /\.(wants|requires)$/.test(dir) && isLink(path.join(this.unitDir, dir, unitName(instance))));
+    return listDir(this.unitDir).some((dir) => /\.(wants|requires)$/.test(dir) && isLink(path.join(this.unitDir, dir, unitName(instance))));
   }
 
   private existingCondition(instance: string): Condition | 'foreign' | undefined {
@@ -80,17 +75,8 @@ export class SystemdBackend implements Backend {
 
   /** Other instances whose units we registered for boot: they still need lingering. */
   private otherBootInstances(instance: string): string[] {
-    let files: string[];
-    try {
-      files = readdirSync(this.unitDir);
-    } catch {
-      return [];
-    }
-    return files.flatMap((file) => {
-      const other = UNIT_FILE.exec(file)?.[1];
-      if (!other || other === instance) return [];
-      return readHeader(readFileSync(path.join(this.unitDir, file), 'utf8'))?.condition === 'boot' ? [other] : [];
-    });
+    return this.registeredInstances().filter((other) =>
+      other !== instance && readHeader(readFileSync(this.unitPath(other), 'utf8'))?.condition === 'boot');
   }
 
   async planEnable(request: EnableRequest): Promise<Plan> {
@@ -178,11 +164,7 @@ export class SystemdBackend implements Backend {
   }
 
   registeredInstances(): string[] {
-    try {
-      return readdirSync(this.unitDir).flatMap((f) => UNIT_FILE.exec(f)?.[1] ?? []);
-    } catch {
-      return [];
-    }
+    return listDir(this.unitDir).flatMap((f) => UNIT_FILE.exec(f)?.[1] ?? []);
   }
 
   async status(instances: string[]): Promise<StatusRow[]> {

@@ -1,9 +1,10 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { readHost, type Host } from '../host.js';
 import { validateInstanceName } from '../instance.js';
 import { backendFor, type StatusRow } from '../backends/backend.js';
 import { UserError } from '../errors.js';
+import { listDir } from '../list-dir.js';
 
 export interface StatusArgs {
   instances: string[];
@@ -38,13 +39,7 @@ function hasInstance(host: Host, name: string): boolean {
 
 /** What `limactl list` lists: directories with a lima.yaml (Lima's own `_config` and `_networks` have none). */
 function limaInstances(host: Host): string[] {
-  let entries: string[];
-  try {
-    entries = readdirSync(host.limaHome);
-  } catch {
-    return [];
-  }
-  return entries.filter((name) => !name.startsWith('_') && !name.startsWith('.') && hasInstance(host, name));
+  return listDir(host.limaHome).filter((name) => !name.startsWith('_') && !name.startsWith('.') && hasInstance(host, name));
 }
 
 function useColor(host: Host): boolean {
