@@ -1,7 +1,6 @@
 import yargs from 'yargs';
 import { EXIT_FAILED, EXIT_USAGE, UsageError, UserError } from './errors.js';
 import { CONDITIONS, type Condition } from './backends/backend.js';
-import { packageVersion } from './version.js';
 import * as log from './log.js';
 
 // Account names as launchd and logind accept them; anything else could not be a user anyway.
@@ -45,9 +44,34 @@ function buildParser(argv: string[]) {
         await disable({ instance: args.instance, now: args.now, dryRun: args.dryRun });
       },
     )
-    .demandCommand(1, 'Name a command: enable or disable.')
+    .command(
+      'migrate',
+      'Rewrite every registration in Lima\'s locations with the current templates',
+      (y) => y
+        .option('dry-run', { type: 'boolean', default: false, describe: 'Print the files and commands, change nothing' }),
+      async (args) => {
+        const { migrate } = await import('./commands/migrate.js');
+        await migrate({ dryRun: args.dryRun });
+      },
+    )
+    .command(
+      'start-at-login [instance]',
+      'Lima\'s `limactl start-at-login`: enable (or, with --enabled=false, disable) INSTANCE at login',
+      (y) => y
+        .positional('instance', { type: 'string', default: 'default', describe: 'Lima instance name' })
+        .option('enabled', { type: 'boolean', default: true, describe: 'Register the instance to start at login; false removes the registration' }),
+      async (args) => {
+        const { startAtLogin } = await import('./commands/start-at-login.js');
+        await startAtLogin({ instance: args.instance, enabled: args.enabled });
+      },
+      [],
+      'use `enable INSTANCE --condition=login` or `disable INSTANCE`',
+    )
+    .demandCommand(1, 'Name a command: enable, disable or migrate.')
     .strict()
-    .version(packageVersion())
+    // Handled in main(), before yargs: it also asks limactl for its version.
+    .version(false)
+    .option('version', { type: 'boolean', describe: 'Show the versions of limactl-autostart and of limactl' })
     .help()
     .alias('h', 'help')
     .wrap(Math.min(100, process.stdout.columns || 100))
@@ -69,15 +93,26 @@ function checkUser(user: string | undefined): string | undefined {
 function checkBooleanFlags(argv: string[]): void {
   for (const arg of argv) {
     if (arg === '--') return;
-    const m = /^--(keep-alive|now|dry-run)=(.*)$/s.exec(arg);
+    const m = /^--(keep-alive|now|dry-run|enabled)=(.*)$/s.exec(arg);
     if (m && m[2] !== 'true' && m[2] !== 'false') {
       throw new UsageError(`--${m[1]} takes true or false, not ${JSON.stringify(m[2])}`, 'Run `limactl-autostart --help` for usage.');
     }
   }
 }
 
+/** `--version` anywhere before `--`, as yargs would take it. */
+function wantsVersion(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--version');
+}
+
 export async function main(argv: string[]): Promise<void> {
   try {
+    if (wantsVersion(argv)) {
+      const { printVersion } = await import('./commands/version.js');
+      await printVersion();
+      return;
+    }
     checkBooleanFlags(argv);
     await buildParser(argv).parseAsync();
   } catch (err) {

@@ -9,12 +9,15 @@ export interface RunOptions {
   hint?: string;
   /** A question asked without a terminal: nothing may prompt. */
   noInput?: boolean;
+  /** Milliseconds before the command and every process it started are killed; it then counts as failed. */
+  timeoutMs?: number;
 }
 
 export interface RunResult {
   exitCode: number | undefined;
   stdout: string;
   stderr: string;
+  timedOut: boolean;
 }
 
 /**
@@ -24,17 +27,32 @@ export interface RunResult {
 export async function run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const [file, ...args] = argv;
   if (!file) throw new Error('run() needs a command');
-  const result = await execa(file, args, {
+  const subprocess = execa(file, args, {
     env: options.env,
     extendEnv: true,
     stdin: options.noInput ? 'ignore' : 'inherit',
     reject: false,
     stripFinalNewline: true,
+    // A process group of its own, so that a timeout can kill what the command started too: a
+    // wrapper script's child would otherwise hold our end of its output pipe open, and we would
+    // wait for it after all.
+    detached: options.timeoutMs !== undefined,
   });
-  const exitCode = typeof result.exitCode === 'number' ? result.exitCode : undefined;
+  let timedOut = false;
+  const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
+    timedOut = true;
+    try {
+      process.kill(-subprocess.pid!, 'SIGKILL');
+    } catch {
+      // it ended meanwhile
+    }
+  }, options.timeoutMs);
+  const result = await subprocess;
+  clearTimeout(timer);
+  const exitCode = typeof result.exitCode === 'number' && !timedOut ? result.exitCode : undefined;
   // A command that could not be started (ENOENT) has no exit code; say so instead of "undefined".
   const stderr = result.failed && exitCode === undefined ? `${result.stderr}\n${result.shortMessage}`.trim() : result.stderr;
-  const outcome = { exitCode, stdout: result.stdout, stderr };
+  const outcome = { exitCode, stdout: result.stdout, stderr, timedOut };
   if (exitCode !== 0 && !options.mayFail) throw new CommandError(argv, exitCode, stderr, options.hint);
   return outcome;
 }

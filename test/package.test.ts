@@ -40,12 +40,13 @@ describe('packaging', () => {
     }
   });
 
-  it('--version prints the package version', () => {
+  it('--version prints the package version and the version of the limactl on PATH', () => {
     const sb = new Sandbox();
     try {
       const r = sb.run(['--version']);
       assert.equal(r.code, 0, show(r));
-      assert.equal(r.stdout.trim(), pkg.version);
+      assert.equal(r.stdout, `limactl-autostart version ${pkg.version}\nlimactl version 2.0.3 (${sb.limactl})\n`);
+      assert.equal(r.stderr, '');
     } finally {
       sb.cleanup();
     }

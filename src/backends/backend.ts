@@ -1,6 +1,7 @@
 import type { Host } from '../host.js';
 import type { Instance } from '../instance.js';
 import type { Plan } from '../plan.js';
+import type { FoundRegistration } from '../registration.js';
 
 export type Condition = 'login' | 'boot';
 export const CONDITIONS: readonly Condition[] = ['login', 'boot'];
@@ -26,6 +27,8 @@ export interface Backend {
   readonly manager: 'launchd' | 'systemd';
   planEnable(request: EnableRequest): Promise<Plan>;
   planDisable(request: DisableRequest): Promise<Plan>;
+  /** Every registration file in Lima's locations, for every instance (`migrate`). */
+  findRegistrations(): Promise<FoundRegistration[]>;
 }
 
 export async function backendFor(host: Host): Promise<Backend> {

@@ -1,11 +1,12 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Backend, Condition, DisableRequest, EnableRequest } from './backend.js';
 import { type Host, systemPath } from '../host.js';
 import type { Plan, Step } from '../plan.js';
 import { render } from '../render.js';
 import { headerLine, readHeader } from '../header.js';
-import { serviceCommand, serviceEnvironment } from '../service-env.js';
+import { listRegistrationFiles, replacedNote, type FoundRegistration } from '../registration.js';
+import { serviceCommand, serviceEnvironment, servicePath } from '../service-env.js';
 import { SYSTEMD_RESTART_SEC, SYSTEMD_START_LIMIT_BURST, SYSTEMD_START_LIMIT_INTERVAL_SEC, STOP_TIMEOUT_SEC } from '../tunables.js';
 import { UsageError, UserError } from '../errors.js';
 import { validateUnit } from '../unit-file.js';
@@ -53,17 +54,9 @@ export class SystemdBackend implements Backend {
 
   /** Other instances whose units we registered for boot: they still need lingering. */
   private otherBootInstances(instance: string): string[] {
-    let files: string[];
-    try {
-      files = readdirSync(this.unitDir);
-    } catch {
-      return [];
-    }
-    return files.flatMap((file) => {
-      const other = UNIT_FILE.exec(file)?.[1];
-      if (!other || other === instance) return [];
-      return readHeader(readFileSync(path.join(this.unitDir, file), 'utf8'))?.condition === 'boot' ? [other] : [];
-    });
+    return listRegistrationFiles(this.unitDir, UNIT_FILE)
+      .filter((f) => f.instance !== instance && f.text !== undefined && readHeader(f.text)?.condition === 'boot')
+      .map((f) => f.instance);
   }
 
   async planEnable(request: EnableRequest): Promise<Plan> {
@@ -102,15 +95,22 @@ export class SystemdBackend implements Backend {
     });
     validateUnit(content, { execStart: command, workingDirectory: request.instance.dir, environment });
 
+    const done: string[] = [];
+    if (previous !== undefined) {
+      const note = replacedNote(file, { format: 'unit' }, name, servicePath(this.host, request.limactl));
+      if (note) done.push(note);
+    }
     const steps: Step[] = [
       { kind: 'mkdir', path: this.unitDir },
       { kind: 'write', path: file, content, mode: 0o644 },
       this.systemctl('daemon-reload'),
-      this.systemctl('enable', unitName(name)),
+      // A unit this program did not write may have been enabled into other targets (Lima up to
+      // 1.0.1 wrote WantedBy=multi-user.target, a target the user manager does not have):
+      // reenable removes every link to the unit and makes the new [Install] links, in one call,
+      // without stopping a running unit.
+      this.systemctl(previous === 'foreign' ? 'reenable' : 'enable', unitName(name)),
     ];
     const warnings: string[] = [];
-    const done: string[] = [];
-    if (previous === 'foreign') done.push(`replaced ${file}, which limactl-autostart had not written`);
     if (request.condition === 'boot') {
       steps.push(...this.holdLinger(done));
     } else if (previous === 'boot') {
@@ -122,7 +122,6 @@ export class SystemdBackend implements Backend {
     }
     const when = request.condition === 'boot' ? `at boot (lingering on for ${user})` : 'at login';
     done.push(`instance "${name}" starts ${when}: ${file}`);
-    if (!request.now) done.push('nothing was started or stopped; add --now to start it now');
     return { summary: `enable "${name}" at ${request.condition} (systemd, keep-alive ${request.keepAlive})`, steps, warnings, done };
   }
 
@@ -144,6 +143,21 @@ export class SystemdBackend implements Backend {
     done.push(`removed ${this.unitPath(name)}`);
     if (!request.now) done.push('a running instance keeps running; add --now to stop it now');
     return { summary, steps, warnings: [], done };
+  }
+
+  async findRegistrations(): Promise<FoundRegistration[]> {
+    return listRegistrationFiles(this.unitDir, UNIT_FILE).map((f) => {
+      const header = f.text === undefined ? undefined : readHeader(f.text);
+      // The unit is the same file for login and boot; without our header, lingering says which.
+      const lingering = this.lingering();
+      return {
+        ...f,
+        condition: header?.condition ?? (lingering ? 'boot' : 'login'),
+        ...(header ? {} : { conditionFrom: `lingering is ${lingering ? 'on' : 'off'} for ${this.host.user}` }),
+        kind: 'user unit',
+        expect: { format: 'unit' as const },
+      };
+    });
   }
 
   private holdLinger(done: string[]): Step[] {

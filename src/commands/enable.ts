@@ -1,7 +1,9 @@
 import { readHost } from '../host.js';
 import { findInstance, findLimactl, validateInstanceName } from '../instance.js';
 import { backendFor, type Condition } from '../backends/backend.js';
+import { checkLimactl } from '../limactl.js';
 import { execute } from './execute.js';
+import * as log from '../log.js';
 
 export interface EnableArgs {
   instance: string;
@@ -17,6 +19,8 @@ export async function enable(args: EnableArgs): Promise<void> {
   const host = readHost();
   const instance = findInstance(host, args.instance);
   const limactl = findLimactl(host);
+  // The limactl the service will run is the one whose version matters.
+  await checkLimactl(limactl);
   const backend = await backendFor(host);
   const plan = await backend.planEnable({
     instance,
@@ -27,4 +31,5 @@ export async function enable(args: EnableArgs): Promise<void> {
     limactl,
   });
   await execute(plan, args.dryRun);
+  if (!args.now && !args.dryRun) log.info('nothing was started or stopped; add --now to start it now');
 }
