@@ -40,6 +40,12 @@ describe('packaging', () => {
     }
   });
 
+  it('plugin.yaml lists exactly the executables package.json installs', () => {
+    const listed = [...pluginYaml.matchAll(/^\s+- (\S+)$/gm)].map((m) => m[1]!).filter((name) => name.startsWith('limactl-'));
+    assert.deepEqual(listed.sort(), Object.keys(pkg.bin).sort());
+    assert.ok(listed.includes('limactl-start-at-login'));
+  });
+
   it('--version prints the package version and the version of the limactl on PATH', () => {
     const sb = new Sandbox();
     try {
