@@ -36,7 +36,7 @@ export interface FoundRegistration {
 export interface Reading {
   /** The header this program writes, when the file has one. */
   header?: GeneratedBy;
-  /** Keep-alive as the file's settings state it; undefined when they do not say. */
+  /** Keep-alive as the file records it (our header, else its KeepAlive or Restart=); undefined when it does not say. */
   keepAlive?: boolean;
   /** The LIMA_HOME in the service's environment, when it sets one. */
   limaHome?: string;
@@ -203,8 +203,8 @@ export function headerAge(header: GeneratedBy): 'older' | 'current' | 'newer' {
 }
 
 /**
- * What `enable` says when it replaces an existing file; undefined for a file this very version
- * wrote (nothing worth saying) or one it cannot read (a root-only LaunchDaemon: replaced all the same).
+ * What `enable` says when it replaces an existing file: who wrote it, and what of it is lost.
+ * Undefined for a file it cannot read (a root-only LaunchDaemon: replaced all the same).
  */
 export function replacedNote(file: string, expect: FileFormat, instance: string, servicePath: string): string | undefined {
   let text: string;
@@ -214,13 +214,12 @@ export function replacedNote(file: string, expect: FileFormat, instance: string,
     return undefined;
   }
   const reading = readRegistration(text, instance, expect, servicePath);
+  const lost = reading.problems.length > 0 ? `; not carried over: ${reading.problems.join('; ')}` : '';
   if (reading.header) {
-    if (headerAge(reading.header) === 'current') return undefined;
+    // A file of this very version, not edited since: nothing worth saying.
+    if (headerAge(reading.header) === 'current' && !lost) return undefined;
     const { version, condition, keepAlive } = reading.header;
-    return `replaced ${file}, written by limactl-autostart ${version} (condition=${condition} keep-alive=${keepAlive})`;
+    return `replaced ${file}, written by limactl-autostart ${version} (condition=${condition} keep-alive=${keepAlive})${lost}`;
   }
-  const what = reading.problems.length === 0
-    ? ': it reads as one Lima wrote (`limactl start-at-login` or `limactl autostart`)'
-    : `; not carried over: ${reading.problems.join('; ')}`;
-  return `replaced ${file}, which limactl-autostart had not written${what}`;
+  return `replaced ${file}, which limactl-autostart had not written${lost || ': it reads as one Lima wrote (`limactl start-at-login` or `limactl autostart`)'}`;
 }

@@ -157,4 +157,14 @@ describe('enable replaces a file from another version of limactl-autostart and s
       });
     }
   }
+
+  it('darwin: a file of this version edited by hand says what of the edit is not carried over', () => {
+    const sb = make({ platform: 'darwin' });
+    ok(sb.run(['enable', 'default']));
+    const current = readFileSync(sb.agentPlist(), 'utf8');
+    writeFileSync(sb.agentPlist(), current.replace('<key>RunAtLoad</key>', '<key>Nice</key>\n\t<integer>5</integer>\n\t<key>RunAtLoad</key>'));
+    const r = ok(sb.run(['enable', 'default']));
+    assert.equal(readFileSync(sb.agentPlist(), 'utf8'), current);
+    assert.ok(r.stderr.includes(`info: replaced ${sb.agentPlist()}, written by limactl-autostart ${VERSION} (condition=login keep-alive=true); not carried over: it has settings limactl-autostart does not write: Nice\n`), show(r));
+  });
 });

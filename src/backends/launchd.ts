@@ -86,7 +86,7 @@ export class LaunchdBackend implements Backend {
       const { domain, warning } = await this.agentDomain();
       if (warning) warnings.push(warning);
       const target = `${domain}/${agentLabel(name)}`;
-      if (agentExists) this.noteReplaced(paths.agent, agentLabel(name), request, done);
+      if (agentExists) this.noteReplaced(paths.agent, agentLabel(name), false, request, done);
       steps.push(
         { kind: 'mkdir', path: path.dirname(paths.agent) },
         { kind: 'write', path: paths.agent, content: this.renderPlist(request, 'io.lima-vm.autostart.INSTANCE.plist', agentLabel(name)), mode: 0o644 },
@@ -110,7 +110,7 @@ export class LaunchdBackend implements Backend {
       if (user !== this.host.user) {
         warnings.push(`the daemon runs as ${user}, who must be able to read and write ${request.instance.limaHome}`);
       }
-      if (daemonExists) this.noteReplaced(paths.daemon, daemonLabel(name), request, done);
+      if (daemonExists) this.noteReplaced(paths.daemon, daemonLabel(name), true, request, done);
       const content = this.renderPlist(request, 'io.lima-vm.daemon.INSTANCE.plist', daemonLabel(name), { userName: user, extra });
       // launchd refuses a LaunchDaemon plist not owned by root or writable by others: stage a copy
       // the user can write, then let `install` copy it with owner and mode in one step.
@@ -166,8 +166,8 @@ export class LaunchdBackend implements Backend {
   }
 
   /** Says what an existing file was, when it is replaced by one this version writes. */
-  private noteReplaced(file: string, label: string, request: EnableRequest, done: string[]): void {
-    const note = replacedNote(file, { format: 'plist', label, daemon: label === daemonLabel(request.instance.name) }, request.instance.name, servicePath(this.host, request.limactl));
+  private noteReplaced(file: string, label: string, daemon: boolean, request: EnableRequest, done: string[]): void {
+    const note = replacedNote(file, { format: 'plist', label, daemon }, request.instance.name, servicePath(this.host, request.limactl));
     if (note) done.push(note);
   }
 

@@ -146,10 +146,10 @@ export class SystemdBackend implements Backend {
   }
 
   async findRegistrations(): Promise<FoundRegistration[]> {
+    // The unit is the same file for login and boot; without our header, lingering says which.
+    const lingering = this.lingering();
     return listRegistrationFiles(this.unitDir, UNIT_FILE).map((f) => {
       const header = f.text === undefined ? undefined : readHeader(f.text);
-      // The unit is the same file for login and boot; without our header, lingering says which.
-      const lingering = this.lingering();
       return {
         ...f,
         condition: header?.condition ?? (lingering ? 'boot' : 'login'),
