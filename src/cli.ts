@@ -3,7 +3,6 @@ import { EXIT_FAILED, EXIT_USAGE, UsageError, UserError } from './errors.js';
 import { CONDITIONS, type Condition } from './backends/backend.js';
 import { packageVersion } from './version.js';
 import { runWithoutYargs } from './fast-path.js';
-import { writeStdout } from './stdout.js';
 import * as log from './log.js';
 
 // Account names as launchd and logind accept them; anything else could not be a user anyway.
@@ -59,9 +58,33 @@ export function buildParser(yargs: typeof YargsFactory, argv: string[]) {
         await status({ instances: [args.instances ?? []].flat().map(String), json: args.json });
       },
     )
-    .demandCommand(1, 'Name a command: enable, disable or status.')
+    .command(
+      'migrate',
+      'Rewrite every registration in Lima\'s locations with the current templates',
+      (y) => y
+        .option('dry-run', { type: 'boolean', default: false, describe: 'Print the files and commands, change nothing' }),
+      async (args) => {
+        const { migrate } = await import('./commands/migrate.js');
+        await migrate({ dryRun: args.dryRun });
+      },
+    )
+    .command(
+      'start-at-login [instance]',
+      'Lima\'s `limactl start-at-login`: enable (or, with --enabled=false, disable) INSTANCE at login',
+      (y) => y
+        .positional('instance', { type: 'string', default: 'default', describe: 'Lima instance name' })
+        .option('enabled', { type: 'boolean', default: true, describe: 'Register the instance to start at login; false removes the registration' }),
+      async (args) => {
+        const { startAtLogin } = await import('./commands/start-at-login.js');
+        await startAtLogin({ instance: args.instance, enabled: args.enabled });
+      },
+      [],
+      'use `enable INSTANCE --condition=login` or `disable INSTANCE`',
+    )
+    .demandCommand(1, 'Name a command: enable, disable, status or migrate.')
     .strict()
-    .version(packageVersion())
+    // Answered in main(), before yargs (it also asks limactl): yargs only lists it in --help.
+    .version('version', 'Show the versions of limactl-autostart and of limactl', packageVersion())
     .help()
     .alias('h', 'help')
     .exitProcess(false)
@@ -82,19 +105,25 @@ function checkUser(user: string | undefined): string | undefined {
 function checkBooleanFlags(argv: string[]): void {
   for (const arg of argv) {
     if (arg === '--') return;
-    const m = /^--(keep-alive|now|dry-run|json)=(.*)$/s.exec(arg);
+    const m = /^--(keep-alive|now|dry-run|json|enabled)=(.*)$/s.exec(arg);
     if (m && m[2] !== 'true' && m[2] !== 'false') {
       throw new UsageError(`--${m[1]} takes true or false, not ${JSON.stringify(m[2])}`, 'Run `limactl-autostart --help` for usage.');
     }
   }
 }
 
+/** `--version` anywhere before `--`, as yargs would take it. */
+function wantsVersion(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--version');
+}
+
 export async function main(argv: string[]): Promise<void> {
   try {
-    // The one answer that needs nothing but package.json: scripts and `limactl` ask it often,
-    // and loading yargs would cost several times Node's own start-up.
-    if (argv.length === 1 && argv[0] === '--version') {
-      writeStdout(`${packageVersion()}\n`);
+    // Before yargs, which would cost several times Node's own start-up: scripts ask it often.
+    if (wantsVersion(argv)) {
+      const { printVersion } = await import('./commands/version.js');
+      await printVersion();
       return;
     }
     checkBooleanFlags(argv);

@@ -9,12 +9,15 @@ export interface RunOptions {
   hint?: string;
   /** A question asked without a terminal: nothing may prompt. */
   noInput?: boolean;
+  /** Milliseconds before the command and every process it started are killed; it then counts as failed. */
+  timeoutMs?: number;
 }
 
 export interface RunResult {
   exitCode: number | undefined;
   stdout: string;
   stderr: string;
+  timedOut: boolean;
 }
 
 /**
@@ -37,7 +40,20 @@ function spawnAndWait(file: string, args: string[], options: RunOptions): Promis
     const child = spawn(file, args, {
       env: { ...process.env, ...options.env },
       stdio: [options.noInput ? 'ignore' : 'inherit', 'pipe', 'pipe'],
+      // A process group of its own, so that a timeout can kill what the command started too: a
+      // wrapper script's child would otherwise hold our end of its output pipe open, and we would
+      // wait for it after all.
+      detached: options.timeoutMs !== undefined,
     });
+    let timedOut = false;
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // it ended meanwhile
+      }
+    }, options.timeoutMs);
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
@@ -48,10 +64,11 @@ function spawnAndWait(file: string, args: string[], options: RunOptions): Promis
       failure = err.code === 'ENOENT' ? `${err.message} (not found on PATH)` : err.message;
     });
     child.on('close', (code, signal) => {
+      clearTimeout(timer);
       const text = (chunks: Buffer[]): string => Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-      const exitCode = failure === undefined && typeof code === 'number' ? code : undefined;
-      const why = failure ?? (signal ? `killed by ${signal}` : undefined);
-      resolve({ exitCode, stdout: text(stdout), stderr: exitCode === undefined && why ? `${text(stderr)}\n${why}`.trim() : text(stderr) });
+      const exitCode = failure === undefined && typeof code === 'number' && !timedOut ? code : undefined;
+      const why = failure ?? (timedOut ? `no answer within ${options.timeoutMs} ms` : signal ? `killed by ${signal}` : undefined);
+      resolve({ exitCode, stdout: text(stdout), stderr: exitCode === undefined && why ? `${text(stderr)}\n${why}`.trim() : text(stderr), timedOut });
     });
   });
 }

@@ -41,20 +41,25 @@ export function findInstance(host: Host, name: string): Instance {
  * the next `brew upgrade` deletes, so the link is the path that keeps working.
  */
 export function findLimactl(host: Host): string {
-  for (const dir of host.searchPath.split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.resolve(dir, 'limactl');
-    let found = false;
-    try {
-      accessSync(candidate, constants.X_OK);
-      found = statSync(candidate).isFile();
-    } catch {
-      // not here; keep looking
-    }
-    if (found) return writable('the path of limactl', candidate);
-  }
+  const found = limactlOnPath(host.searchPath);
+  if (found) return writable('the path of limactl', found);
   throw new UserError(
     'limactl was not found on PATH',
     'The service runs `limactl start INSTANCE --foreground`, so it needs the path of limactl. Install Lima (https://lima-vm.io) or add its bin directory to PATH.',
   );
+}
+
+/** The first executable `limactl` in `searchPath`, as written there; undefined if there is none. */
+export function limactlOnPath(searchPath: string): string | undefined {
+  for (const dir of searchPath.split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.resolve(dir, 'limactl');
+    try {
+      accessSync(candidate, constants.X_OK);
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not here; keep looking
+    }
+  }
+  return undefined;
 }

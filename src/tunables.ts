@@ -12,3 +12,6 @@ export const SYSTEMD_RESTART_SEC = 10;
 /** systemd: give up after this many starts within the interval (a crash loop, not a crash). */
 export const SYSTEMD_START_LIMIT_BURST = 5;
 export const SYSTEMD_START_LIMIT_INTERVAL_SEC = 600;
+
+/** How long `limactl --version` may take before the check gives up (a hung or very slow limactl). */
+export const LIMACTL_VERSION_TIMEOUT_MS = 2000;

@@ -15,8 +15,9 @@ try {
   mkdirSync(path.join(limaHome, 'sample'), { recursive: true });
   mkdirSync(bin, { recursive: true });
   writeFileSync(path.join(limaHome, 'sample', 'lima.yaml'), '# sample instance for the demo\n');
-  // A placeholder limactl: the demo only needs a path to put into the service files.
-  writeFileSync(path.join(bin, 'limactl'), '#!/bin/sh\necho "placeholder limactl: the demo never starts a VM" >&2\nexit 1\n');
+  // A placeholder limactl: the demo only needs a path to put into the service files, and an
+  // answer to `limactl --version` from a Lima that reaches plugins, so that no version warning shows.
+  writeFileSync(path.join(bin, 'limactl'), '#!/bin/sh\n[ "$1" = --version ] && { echo "limactl version 2.0.3"; exit 0; }\necho "placeholder limactl: the demo never starts a VM" >&2\nexit 1\n');
   chmodSync(path.join(bin, 'limactl'), 0o755);
 
   const runs: Array<{ platform: string; args: string[] }> = [

@@ -7,6 +7,15 @@ import { fileURLToPath } from 'node:url';
 /** The repository root (tests run from dist/test/, two levels below it). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'limactl-autostart');
+/** The second executable: Lima's deprecated `limactl start-at-login`. */
+export const START_AT_LOGIN_BIN = path.join(ROOT, 'bin', 'limactl-start-at-login');
+/**
+ * A run that takes longer than this is killed and fails its test: a program that hangs must fail
+ * a test, not hang the suite (spawnSync blocks mocha's own timeout). Not a speed limit: every run
+ * takes a small fraction of it.
+ */
+const RUN_LIMIT_MS = 20_000;
+const VERSION_PROBE = ['limactl', '--version'];
 const FAKES = path.join(ROOT, 'test', 'fakes');
 const STAND_INS = ['launchctl', 'systemctl', 'loginctl', 'sudo', 'limactl'];
 
@@ -114,8 +123,13 @@ export class Sandbox {
 
   /** Runs the real entry point in a subprocess, with only the sandbox's environment. */
   run(args: string[], extraEnv: Record<string, string | undefined> = {}): RunResult {
-    const result = spawnSync(process.execPath, [BIN, ...args], { env: this.env(extraEnv), encoding: 'utf8', cwd: this.root, input: '' });
-    if (result.error) throw result.error;
+    return this.runBin(BIN, args, extraEnv);
+  }
+
+  /** Runs one of the package's bin/ scripts in a subprocess, with only the sandbox's environment. */
+  runBin(bin: string, args: string[], extraEnv: Record<string, string | undefined> = {}): RunResult {
+    const result = spawnSync(process.execPath, [bin, ...args], { env: this.env(extraEnv), encoding: 'utf8', cwd: this.root, input: '', timeout: RUN_LIMIT_MS });
+    if (result.error) throw new Error(`${path.basename(bin)} ${args.join(' ')}: ${result.error.message} (killed after ${RUN_LIMIT_MS} ms?)\n${result.stderr ?? ''}`);
     return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
   }
 
@@ -132,8 +146,22 @@ export class Sandbox {
     });
   }
 
-  /** The calls the stand-ins recorded, each as [tool, ...args]. */
+  /**
+   * The calls the stand-ins recorded, each as [tool, ...args], without the read-only
+   * `limactl --version` that commands ask once per run (see versionProbes()): the service-manager
+   * calls are what most tests are about.
+   */
   calls(): string[][] {
+    return this.allCalls().filter((call) => !isVersionProbe(call));
+  }
+
+  /** How many times `limactl --version` was run. */
+  versionProbes(): number {
+    return this.allCalls().filter(isVersionProbe).length;
+  }
+
+  /** Every call the stand-ins recorded, in order. */
+  allCalls(): string[][] {
     const file = path.join(this.fakeDir, 'calls');
     if (!existsSync(file)) return [];
     return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => line.split('\t'));
@@ -171,6 +199,17 @@ export class Sandbox {
   /** Tells the launchctl stand-in that a job is loaded, as a login or a boot would. */
   markLoaded(target: string): void {
     writeFileSync(path.join(this.fakeDir, 'launchd-loaded'), [...this.loaded(), target].map((t) => `${t}\n`).join(''));
+  }
+
+  /** Tells the launchctl stand-in that a loaded job's program is not running (it exited, and nothing restarts it). */
+  markIdle(target: string): void {
+    writeFileSync(path.join(this.fakeDir, 'launchd-idle'), `${target}\n`, { flag: 'a' });
+  }
+
+  /** The loaded jobs the launchctl stand-in holds as not running. */
+  idle(): string[] {
+    const file = path.join(this.fakeDir, 'launchd-idle');
+    return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
   }
 
   /** Every file under HOME and the sysroot with its content: to prove that nothing changed. */
@@ -225,4 +264,8 @@ export function needTool(ctx: Mocha.Context, name: string, pkg: string): string 
 /** Formats a RunResult for assertion messages. */
 export function show(result: RunResult): string {
   return `exit ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
+}
+
+function isVersionProbe(call: string[]): boolean {
+  return call.length === VERSION_PROBE.length && call.every((arg, i) => arg === VERSION_PROBE[i]);
 }

@@ -808,7 +808,9 @@ describe('launchd (macOS) end to end', () => {
         const file = condition === 'login' ? sb.agentPlist() : sb.daemonPlist();
         mkdirSync(path.dirname(file), { recursive: true });
         writeFileSync(file, foreign(condition === 'login' ? AGENT : DAEMON), { mode: 0o644 });
-        const note = `info: replaced ${file}, which limactl-autostart had not written\n`;
+        // It does not run `limactl start default --foreground`: it does not read as Lima's, and the
+        // note says what was not carried over (test/adopt.test.ts has Lima's own files).
+        const note = `info: replaced ${file}, which limactl-autostart had not written; not carried over: it does not run \`limactl start default --foreground\`\n`;
         const r = ok(sb.run(['enable', 'default', `--condition=${condition}`]));
         assert.ok(r.stderr.includes(note), show(r));
         assert.deepStrictEqual(readPlist(file), expectedPlist(sb, { keepAlive: true, ...(condition === 'boot' ? { daemon: { user: 'limauser', home: true } } : {}) }));

@@ -66,12 +66,19 @@ describe('packaging', () => {
     for (const f of ['bin/package.json', ...Object.values(pkg.bin), ...bundle]) assert.ok(files.includes(f), `${f} is not in the package: ${files.join(', ')}`);
   });
 
-  it('--version prints the package version', () => {
+  it('plugin.yaml lists exactly the executables package.json installs', () => {
+    const listed = [...pluginYaml.matchAll(/^\s+- (\S+)$/gm)].map((m) => m[1]!).filter((name) => name.startsWith('limactl-'));
+    assert.deepEqual(listed.sort(), Object.keys(pkg.bin).sort());
+    assert.ok(listed.includes('limactl-start-at-login'));
+  });
+
+  it('--version prints the package version and the version of the limactl on PATH', () => {
     const sb = new Sandbox();
     try {
       const r = sb.run(['--version']);
       assert.equal(r.code, 0, show(r));
-      assert.equal(r.stdout.trim(), pkg.version);
+      assert.equal(r.stdout, `limactl-autostart version ${pkg.version}\nlimactl version 2.0.3 (${sb.limactl})\n`);
+      assert.equal(r.stderr, '');
     } finally {
       sb.cleanup();
     }

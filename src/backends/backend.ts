@@ -1,6 +1,7 @@
 import type { Host } from '../host.js';
 import type { Instance } from '../instance.js';
 import type { Plan } from '../plan.js';
+import type { FoundRegistration } from '../registration.js';
 
 export type Condition = 'login' | 'boot';
 export const CONDITIONS: readonly Condition[] = ['login', 'boot'];
@@ -54,6 +55,8 @@ export interface Backend {
   registeredInstances(): string[];
   /** One row per name, asking the service manager a fixed number of questions however many there are. */
   status(instances: string[]): Promise<StatusRow[]>;
+  /** Every registration file in Lima's locations, for every instance (`migrate`). */
+  findRegistrations(): Promise<FoundRegistration[]>;
 }
 
 export async function backendFor(host: Host): Promise<Backend> {

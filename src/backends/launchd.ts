@@ -11,7 +11,8 @@ import type { Plan, RunStep, Step } from '../plan.js';
 import { probe, run } from '../exec.js';
 import { render, type TemplateName } from '../render.js';
 import { headerLine, readHeader } from '../header.js';
-import { serviceCommand, serviceEnvironment, type EnvVar } from '../service-env.js';
+import { listRegistrationFiles, replacedNote, type FoundRegistration } from '../registration.js';
+import { serviceCommand, serviceEnvironment, servicePath, type EnvVar } from '../service-env.js';
 import { LAUNCHD_THROTTLE_INTERVAL, STOP_TIMEOUT_SEC } from '../tunables.js';
 import { UsageError, formatArgv } from '../errors.js';
 import { fileProblems, reEnable, type FileFacts } from '../problems.js';
@@ -19,6 +20,9 @@ import { fileProblems, reEnable, type FileFacts } from '../problems.js';
 // Lima's own labels and locations: Lima's `limactl start`/`stop` look for exactly these.
 export const agentLabel = (instance: string): string => `io.lima-vm.autostart.${instance}`;
 export const daemonLabel = (instance: string): string => `io.lima-vm.daemon.${instance}`;
+// The file names of those labels; the instance name is the first group.
+const AGENT_FILE = /^io\.lima-vm\.autostart\.(.+)\.plist$/;
+const DAEMON_FILE = /^io\.lima-vm\.daemon\.(.+)\.plist$/;
 
 // A LaunchAgent may be loaded into gui/<uid> (a GUI login) or user/<uid> (SSH, headless);
 // listing both lets one plist serve either domain.
@@ -94,7 +98,7 @@ export class LaunchdBackend implements Backend {
       const { domain, warning } = await this.agentDomain();
       if (warning) warnings.push(warning);
       const target = `${domain}/${agentLabel(name)}`;
-      if (agentExists) noteForeign(paths.agent, done);
+      if (agentExists) await this.noteReplaced(paths.agent, agentLabel(name), false, request, done);
       steps.push(
         { kind: 'mkdir', path: path.dirname(paths.agent) },
         { kind: 'write', path: paths.agent, content: this.renderPlist(request, 'io.lima-vm.autostart.INSTANCE.plist', agentLabel(name)), mode: 0o644 },
@@ -118,7 +122,7 @@ export class LaunchdBackend implements Backend {
       if (user !== this.host.user) {
         warnings.push(`the daemon runs as ${user}, who must be able to read and write ${request.instance.limaHome}`);
       }
-      if (daemonExists) noteForeign(paths.daemon, done);
+      if (daemonExists) await this.noteReplaced(paths.daemon, daemonLabel(name), true, request, done);
       const content = this.renderPlist(request, 'io.lima-vm.daemon.INSTANCE.plist', daemonLabel(name), { userName: user, extra });
       const target = `system/${daemonLabel(name)}`;
       const previous: Step[] = daemonExists ? this.restoreDaemon(paths.daemon, warnings) : [{ kind: 'run', argv: ['sudo', 'rm', '-f', '--', paths.daemon] }];
@@ -136,7 +140,6 @@ export class LaunchdBackend implements Backend {
       }
       done.push(`instance "${name}" starts at boot as ${user}: LaunchDaemon ${paths.daemon} (${target})`);
     }
-    if (!request.now) done.push('nothing was started or stopped; add --now to start it now');
     return { summary: `enable "${name}" at ${request.condition} (launchd, keep-alive ${request.keepAlive})`, steps, warnings, done };
   }
 
@@ -159,6 +162,36 @@ export class LaunchdBackend implements Backend {
     }
     if (steps.length > 0 && !request.now) done.push('a running instance keeps running (its job stays loaded until logout or reboot); add --now to stop it now');
     return { summary: `disable "${name}" (launchd)`, steps, warnings, done };
+  }
+
+  async findRegistrations(): Promise<FoundRegistration[]> {
+    const { agent, daemon } = this.paths('INSTANCE');
+    const agents = listRegistrationFiles(path.dirname(agent), AGENT_FILE).map((f) => ({
+      ...f, condition: 'login' as const, kind: 'LaunchAgent', expect: { format: 'plist' as const, label: agentLabel(f.instance), daemon: false },
+    }));
+    const daemons = listRegistrationFiles(path.dirname(daemon), DAEMON_FILE).map((f) => ({
+      ...f, condition: 'boot' as const, kind: 'LaunchDaemon', expect: { format: 'plist' as const, label: daemonLabel(f.instance), daemon: true },
+    }));
+    return [...agents, ...daemons];
+  }
+
+  /** Says what an existing file was, when it is replaced by one this version writes. */
+  private async noteReplaced(file: string, label: string, daemon: boolean, request: EnableRequest, done: string[]): Promise<void> {
+    const note = await replacedNote(file, { format: 'plist', label, daemon }, request.instance.name, servicePath(this.host, request.limactl));
+    if (note) done.push(note);
+  }
+
+  /**
+   * `launchctl print` of a job: not loaded (exit code other than 0), loaded and not running (its
+   * program exited, as a job without KeepAlive does after a crash or a `limactl stop`), or running.
+   * Anything but "not running" without a pid counts as running, so that a running VM is never
+   * booted out by mistake.
+   */
+  private async jobState(target: string): Promise<'absent' | 'idle' | 'running'> {
+    const answer = await run(['launchctl', 'print', target], { mayFail: 'a no is an answer', noInput: true });
+    if (answer.exitCode !== 0) return 'absent';
+    const idle = /^\s*state = not running\s*$/m.test(answer.stdout) && !/^\s*pid = \d+\s*$/m.test(answer.stdout);
+    return idle ? 'idle' : 'running';
   }
 
   /** Boots the agent out of every domain it is loaded in (but `except`): gui/<uid> and user/<uid> are separate. */
@@ -199,18 +232,22 @@ export class LaunchdBackend implements Backend {
   }
 
   /**
-   * --now: a job that is loaded already is only kickstarted (started if it is not running), so
-   * running `enable --now` again, as provisioning tools do on every run, never restarts the VM.
-   * A job that is not loaded is booted out (bootstrapping a loaded label fails with error 5) and
-   * bootstrapped from the new file.
+   * --now: a job that is loaded and running is only kickstarted (which starts a job that is not
+   * running and never restarts one), so running `enable --now` again, as provisioning tools do on
+   * every run, never restarts the VM. Any other job is booted out (bootstrapping a loaded label
+   * fails with error 5) and bootstrapped from the new file. A job that is loaded but not running
+   * (a file Lima wrote, without KeepAlive, after its VM stopped) is reloaded that way too: booting
+   * it out stops nothing, and a kickstart would start it with the old file's settings.
    */
   private async start(launchctl: string[], domain: string, target: string, file: string, done: string[]): Promise<Step[]> {
-    if (await probe(['launchctl', 'print', target])) {
+    const state = await this.jobState(target);
+    if (state === 'running') {
       done.push(`${target} was already loaded: it keeps its previous settings until it is loaded again (\`limactl-autostart disable --now\`, then \`enable --now\`, or a ${domain === 'system' ? 'reboot' : 'new login'})`);
       return [{ kind: 'run', argv: [...launchctl, 'kickstart', target] }];
     }
+    if (state === 'idle') done.push(`${target} was loaded but not running: it was loaded again from the new file`);
     return [
-      { ...bootout(launchctl, domain, target, file), mayFail: 'the job is not loaded' },
+      { ...bootout(launchctl, domain, target, file), mayFail: state === 'idle' ? 'it may have been unloaded meanwhile' : 'the job is not loaded' },
       { kind: 'run', argv: [...launchctl, 'bootstrap', domain, file], hint: BOOTSTRAP_HINT, undo: [{ kind: 'run', argv: [...launchctl, 'bootout', target] }] },
     ];
   }
@@ -219,8 +256,8 @@ export class LaunchdBackend implements Backend {
     const found = (dir: string, re: RegExp): string[] => listDir(dir).flatMap((f) => re.exec(f)?.[1] ?? []);
     const sample = this.paths('x');
     return [
-      ...found(path.dirname(sample.agent), /^io\.lima-vm\.autostart\.(.+)\.plist$/),
-      ...found(path.dirname(sample.daemon), /^io\.lima-vm\.daemon\.(.+)\.plist$/),
+      ...found(path.dirname(sample.agent), AGENT_FILE),
+      ...found(path.dirname(sample.daemon), DAEMON_FILE),
     ];
   }
 
@@ -415,15 +452,4 @@ function daemonFileProblems(file: string): Problem[] {
     problem: `${file} is ${[owner, mode].filter(Boolean).join(' and ')}: launchd refuses to load it`,
     fix: `sudo chown root:wheel ${formatArgv([file])} && sudo chmod 644 ${formatArgv([file])}`,
   }];
-}
-
-/** Says so when a file this program did not write is replaced. */
-function noteForeign(file: string, done: string[]): void {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return; // a LaunchDaemon plist may be readable by root only; it is replaced all the same
-  }
-  if (!readHeader(text)) done.push(`replaced ${file}, which limactl-autostart had not written`);
 }

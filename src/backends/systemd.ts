@@ -7,7 +7,8 @@ import type { Plan, RunStep, Step } from '../plan.js';
 import { probe, run } from '../exec.js';
 import { render } from '../render.js';
 import { headerLine, readHeader } from '../header.js';
-import { serviceCommand, serviceEnvironment } from '../service-env.js';
+import { listRegistrationFiles, replacedNote, type FoundRegistration } from '../registration.js';
+import { serviceCommand, serviceEnvironment, servicePath } from '../service-env.js';
 import { SYSTEMD_RESTART_SEC, SYSTEMD_START_LIMIT_BURST, SYSTEMD_START_LIMIT_INTERVAL_SEC, STOP_TIMEOUT_SEC } from '../tunables.js';
 import { UsageError, UserError, formatArgv } from '../errors.js';
 import { environmentOf, execArgv, parseUnit, unitValues, validateUnit } from '../unit-file.js';
@@ -75,8 +76,9 @@ export class SystemdBackend implements Backend {
 
   /** Other instances whose units we registered for boot: they still need lingering. */
   private otherBootInstances(instance: string): string[] {
-    return this.registeredInstances().filter((other) =>
-      other !== instance && readHeader(readFileSync(this.unitPath(other), 'utf8'))?.condition === 'boot');
+    return listRegistrationFiles(this.unitDir, UNIT_FILE)
+      .filter((f) => f.instance !== instance && f.text !== undefined && readHeader(f.text)?.condition === 'boot')
+      .map((f) => f.instance);
   }
 
   async planEnable(request: EnableRequest): Promise<Plan> {
@@ -115,16 +117,26 @@ export class SystemdBackend implements Backend {
     });
     validateUnit(content, { execStart: command, workingDirectory: request.instance.dir, environment });
 
+    const done: string[] = [];
+    if (previous !== undefined) {
+      const note = await replacedNote(file, { format: 'unit' }, name, servicePath(this.host, request.limactl));
+      if (note) done.push(note);
+    }
     const steps: Step[] = [
       { kind: 'mkdir', path: this.unitDir },
       { kind: 'write', path: file, content, mode: 0o644 },
       // Undone after the old file is back, so that systemd reads the old one again.
       this.reversible(['daemon-reload'], ['daemon-reload'], true),
-      this.reversible(['enable', unitName(name)], this.isEnabled(name) ? undefined : ['disable', unitName(name)]),
+      previous === 'foreign'
+        // A unit this program did not write may have been enabled into other targets (Lima up to
+        // 1.0.1 wrote WantedBy=multi-user.target, a target the user manager does not have):
+        // reenable removes every link to the unit and makes the new [Install] links, in one call,
+        // without stopping a running unit. Its undo, once the old file is back, makes the old
+        // file's links again.
+        ? this.reversible(['reenable', unitName(name)], [this.isEnabled(name) ? 'reenable' : 'disable', unitName(name)], true)
+        : this.reversible(['enable', unitName(name)], this.isEnabled(name) ? undefined : ['disable', unitName(name)]),
     ];
     const warnings: string[] = [];
-    const done: string[] = [];
-    if (previous === 'foreign') done.push(`replaced ${file}, which limactl-autostart had not written`);
     if (request.condition === 'boot') {
       steps.push(...this.holdLinger(done));
     } else if (previous === 'boot') {
@@ -139,7 +151,6 @@ export class SystemdBackend implements Backend {
     }
     const when = request.condition === 'boot' ? `at boot (lingering on for ${user})` : 'at login';
     done.push(`instance "${name}" starts ${when}: ${file}`);
-    if (!request.now) done.push('nothing was started or stopped; add --now to start it now');
     return { summary: `enable "${name}" at ${request.condition} (systemd, keep-alive ${request.keepAlive})`, steps, warnings, done };
   }
 
@@ -237,6 +248,21 @@ export class SystemdBackend implements Backend {
       lastExitCode: exit,
       problems,
     };
+  }
+
+  async findRegistrations(): Promise<FoundRegistration[]> {
+    // The unit is the same file for login and boot; without our header, lingering says which.
+    const lingering = this.lingering();
+    return listRegistrationFiles(this.unitDir, UNIT_FILE).map((f) => {
+      const header = f.text === undefined ? undefined : readHeader(f.text);
+      return {
+        ...f,
+        condition: header?.condition ?? (lingering ? 'boot' : 'login'),
+        ...(header ? {} : { conditionFrom: `lingering is ${lingering ? 'on' : 'off'} for ${this.host.user}` }),
+        kind: 'user unit',
+        expect: { format: 'unit' as const },
+      };
+    });
   }
 
   private holdLinger(done: string[]): Step[] {

@@ -1,7 +1,9 @@
 import { readHost } from '../host.js';
 import { findInstance, findLimactl, validateInstanceName } from '../instance.js';
 import { backendFor, type Condition } from '../backends/backend.js';
+import { checkLimactl } from '../limactl.js';
 import { execute } from './execute.js';
+import * as log from '../log.js';
 
 export interface EnableArgs {
   instance: string;
@@ -17,13 +19,26 @@ export async function enable(args: EnableArgs): Promise<void> {
   const host = readHost();
   const instance = findInstance(host, args.instance);
   const limactl = findLimactl(host);
-  const backend = await backendFor(host);
-  await execute(host, instance.name, args.dryRun, () => backend.planEnable({
-    instance,
-    condition: args.condition,
-    keepAlive: args.keepAlive,
-    user: args.user,
-    now: args.now,
-    limactl,
-  }));
+  // The limactl the service will run is the one whose version matters. It is asked while the
+  // plan is made (which asks the service manager too), and what it says comes before the plan's
+  // warnings, or before the error if there is one.
+  const versionChecked = checkLimactl(limactl);
+  try {
+    const backend = await backendFor(host);
+    await execute(host, instance.name, args.dryRun, async () => {
+      const plan = await backend.planEnable({
+        instance,
+        condition: args.condition,
+        keepAlive: args.keepAlive,
+        user: args.user,
+        now: args.now,
+        limactl,
+      });
+      await versionChecked;
+      return plan;
+    });
+  } finally {
+    await versionChecked;
+  }
+  if (!args.now && !args.dryRun) log.info('nothing was started or stopped; add --now to start it now');
 }

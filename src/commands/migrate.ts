@@ -1,0 +1,146 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { readHost, type Host } from '../host.js';
+import { findInstance, findLimactl, validateInstanceName } from '../instance.js';
+import { backendFor, type Backend } from '../backends/backend.js';
+import { checkLimactl } from '../limactl.js';
+import { headerAge, readRegistration, type FoundRegistration } from '../registration.js';
+import { servicePath } from '../service-env.js';
+import type { Plan } from '../plan.js';
+import { UserError } from '../errors.js';
+import { execute } from './execute.js';
+import * as log from '../log.js';
+
+export interface MigrateArgs {
+  dryRun: boolean;
+}
+
+type Decision =
+  | { kind: 'leave'; why: string }
+  | { kind: 'current' }
+  | { kind: 'rewrite'; plan: Plan; what: string };
+
+/**
+ * Rewrites every registration in Lima's locations with this version's templates, as `enable`
+ * would with the condition and keep-alive the file records. It changes nothing it cannot read
+ * back: a file that says more than this program writes, names another LIMA_HOME, or belongs to
+ * an instance that is gone is reported and left alone. Like `enable` without --now, it starts
+ * and stops nothing.
+ */
+export async function migrate(args: MigrateArgs): Promise<void> {
+  const host = readHost();
+  const limactl = findLimactl(host);
+  await checkLimactl(limactl);
+  const backend = await backendFor(host);
+  const found = await backend.findRegistrations();
+  if (found.length === 0) {
+    log.info('no autostart registrations in Lima\'s locations; nothing to do');
+    return;
+  }
+  const perInstance = new Map<string, number>();
+  for (const f of found) perInstance.set(f.instance, (perInstance.get(f.instance) ?? 0) + 1);
+
+  const tally = { rewritten: 0, current: 0, left: 0, failed: 0 };
+  for (const f of found) {
+    try {
+      validateInstanceName(f.instance);
+    } catch {
+      tally.left++;
+      log.warn(`left ${f.file} alone: "${f.instance}" is not a Lima instance name`);
+      continue;
+    }
+    const ctx = { host, backend, limactl, registrations: perInstance.get(f.instance)! };
+    let decision: Decision | undefined;
+    try {
+      // Decided and rewritten under the instance's lock, from the file as it is then: an
+      // `enable` running meanwhile must not be overwritten with what this run read before.
+      await execute(host, f.instance, args.dryRun, async () => {
+        decision = await decide(f, ctx);
+        if (decision.kind !== 'rewrite') return { summary: 'migrate', steps: [], warnings: [], done: [] };
+        log.info(`${args.dryRun ? 'would rewrite' : 'rewriting'} ${decision.what}`);
+        return decision.plan;
+      }, () => {});
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      // One registration's failure (a cancelled sudo, a lock held too long) leaves that one as
+      // it was; the others are independent of it.
+      log.error(err.message, err.hint);
+      tally.failed++;
+      continue;
+    }
+    if (decision?.kind === 'leave') {
+      tally.left++;
+      log.warn(`left ${f.file} alone: ${decision.why}`);
+    } else if (decision?.kind === 'current') {
+      tally.current++;
+      log.info(`${f.file} is up to date`);
+    } else {
+      tally.rewritten++;
+    }
+  }
+  const verb = args.dryRun ? 'would rewrite' : 'rewrote';
+  log.info(`migrate: ${verb} ${tally.rewritten}, ${tally.current} up to date, left ${tally.left} alone${tally.failed ? `, ${tally.failed} failed` : ''}`);
+  if (tally.rewritten > 0 && !args.dryRun) {
+    log.info(backend.manager === 'launchd'
+      ? 'nothing was started or stopped: a job launchd has loaded keeps its old settings until it is loaded again (the next login or boot, or `limactl-autostart disable NAME --now`, then `enable NAME --now`)'
+      : 'nothing was started or stopped: a running instance keeps running, and the new unit applies from its next start');
+  }
+  if (tally.failed > 0) {
+    throw new UserError(`${tally.failed} of ${found.length} registrations could not be rewritten; each was left as it was`, 'See the errors above, then run `limactl-autostart migrate` again.');
+  }
+}
+
+interface Context {
+  host: Host;
+  backend: Backend;
+  limactl: string;
+  /** How many registration files the instance has. */
+  registrations: number;
+}
+
+async function decide(f: FoundRegistration, ctx: Context): Promise<Decision> {
+  const name = f.instance;
+  const replace = `To replace it anyway: \`limactl-autostart enable ${name} --condition=${f.condition}\``;
+  if (ctx.registrations > 1) {
+    return { kind: 'leave', why: `"${name}" is registered both at login and at boot. Keep one: \`limactl-autostart enable ${name} --condition=login\` (or =boot) replaces both` };
+  }
+  // Read again: the listing was made before this instance's lock was held.
+  let text: string;
+  try {
+    text = readFileSync(f.file, 'utf8');
+  } catch (err) {
+    return { kind: 'leave', why: `it cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}). ${replace}` };
+  }
+  const reading = await readRegistration(text, name, f.expect, servicePath(ctx.host, ctx.limactl));
+  if (reading.problems.length > 0) return { kind: 'leave', why: `${reading.problems.join('; ')}. ${replace}` };
+  if (reading.header && headerAge(reading.header) === 'newer') {
+    return { kind: 'leave', why: `it was written by limactl-autostart ${reading.header.version}, which is newer than this one; upgrade limactl-autostart instead` };
+  }
+  // A service without LIMA_HOME in its environment (Lima's files) uses Lima's default.
+  const limaHome = path.resolve(reading.limaHome ?? path.join(ctx.host.home, '.lima'));
+  if (limaHome !== ctx.host.limaHome) {
+    return { kind: 'leave', why: `it starts the instance in LIMA_HOME=${limaHome}, and this run's LIMA_HOME is ${ctx.host.limaHome}. Run \`LIMA_HOME=${limaHome} limactl-autostart migrate\`` };
+  }
+  let instance;
+  try {
+    instance = findInstance(ctx.host, name);
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    return { kind: 'leave', why: `${err.message}. If it was deleted, \`limactl-autostart disable ${name}\` removes the registration` };
+  }
+  const keepAlive = reading.keepAlive ?? true;
+  const keepAliveFrom = reading.header ? 'from its header' : reading.keepAlive !== undefined ? 'from its settings' : 'the default: the file does not say';
+  const daemon = f.expect.format === 'plist' && f.expect.daemon;
+  let plan: Plan;
+  try {
+    plan = await ctx.backend.planEnable({ instance, condition: f.condition, keepAlive, user: daemon ? reading.userName : undefined, now: false, limactl: ctx.limactl });
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    return { kind: 'leave', why: err.message };
+  }
+  const written = plan.steps.find((s) => s.kind === 'write' && (s.path === f.file || s.temporary));
+  if (written?.kind === 'write' && written.content === text) return { kind: 'current' };
+  const origin = reading.header ? `written by limactl-autostart ${reading.header.version}` : 'not written by limactl-autostart';
+  const condition = `condition=${f.condition}${f.conditionFrom ? ` (${f.conditionFrom})` : ''}`;
+  return { kind: 'rewrite', plan, what: `the ${f.kind} ${f.file} (${origin}): ${condition}, keep-alive=${keepAlive} (${keepAliveFrom})` };
+}
