@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'plist';
+import { placeFixture } from './fixture.js';
 import { Sandbox, show, type Platform, type RunResult } from './helpers.js';
 
 // Runs on one instance at the same time serialize on the lock in the instance directory: the end
@@ -98,6 +99,21 @@ describe('the instance lock', function () {
     const r = ok(await pending);
     assert.match(r.stderr, new RegExp(`waiting for another limactl-autostart run on instance "default" \\(pid ${process.pid}\\)`));
     assert.ok(existsSync(sb.unitFile()));
+  });
+
+  it('migrate waits for the lock, then decides from the file as the holder left it', async () => {
+    sb = new Sandbox({ platform: 'linux' });
+    placeFixture(sb, 'lima-1.0.1/lima-vm@default.service', sb.unitFile());
+    const lock = path.join(sb.limaHome, 'default', 'autostart.lock');
+    writeFileSync(lock, `${process.pid} ${os.hostname()}\n`);
+    const pending = sb.runAsync(['migrate']);
+    await sleep(1500);
+    // Meanwhile the holder gives the unit a setting a rewrite would drop.
+    const edited = placeFixture(sb, 'lima-1.0.1/lima-vm@default.service', sb.unitFile(), (t) => t.replace('[Service]\n', '[Service]\nNice=5\n'));
+    rmSync(lock);
+    const r = ok(await pending);
+    assert.match(r.stderr, /left .* alone: it has settings limactl-autostart does not write: Service\.Nice/, show(r));
+    assert.equal(readFileSync(sb.unitFile(), 'utf8'), edited);
   });
 
   it('--dry-run takes no lock: it runs while another run holds it', () => {
