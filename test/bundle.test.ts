@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ROOT, Sandbox, show, type RunResult } from './helpers.js';
@@ -47,17 +48,21 @@ describe('the bundle', () => {
   }
 
   /** The files a run of bin/limactl-autostart loads (CommonJS and ES modules), as Node's debug log names them. */
+  function loadedBy(sb: Sandbox, args: string[]): { files: string[]; stdout: string } {
+    const r = sb.run(args, { NODE_DEBUG: 'module,esm' });
+    assert.equal(r.code, 0, show(r));
+    const commonjs = [...r.stderr.matchAll(/^MODULE \d+: load "([^"]+)" for module/gm)].map((m) => m[1]!);
+    const esm = [...r.stderr.matchAll(/^ESM \d+: Storing (file:\S+) /gm)].map((m) => fileURLToPath(m[1]!));
+    const files = [...commonjs, ...new Set(esm)].map((f) => path.relative(ROOT, f));
+    // Node's own modules that cost enough to be loaded only when needed (tools/bundle.ts).
+    const lazy = [...r.stderr.matchAll(/^MODULE \d+: load built-in module (node:(?:child_process|crypto|fs\/promises))$/gm)].map((m) => m[1]!);
+    return { files: [...files, ...new Set(lazy)], stdout: r.stdout };
+  }
+
   function loadedFiles(platform: 'darwin' | 'linux', args: string[]): string[] {
     const sb = new Sandbox({ platform });
     try {
-      const r = sb.run(args, { NODE_DEBUG: 'module,esm' });
-      assert.equal(r.code, 0, show(r));
-      const commonjs = [...r.stderr.matchAll(/^MODULE \d+: load "([^"]+)" for module/gm)].map((m) => m[1]!);
-      const esm = [...r.stderr.matchAll(/^ESM \d+: Storing (file:\S+) /gm)].map((m) => fileURLToPath(m[1]!));
-      const files = [...commonjs, ...new Set(esm)].map((f) => path.relative(ROOT, f));
-      // Node's own modules that cost enough to be loaded only when needed (tools/bundle.ts).
-      const lazy = [...r.stderr.matchAll(/^MODULE \d+: load built-in module (node:(?:child_process|crypto|fs\/promises))$/gm)].map((m) => m[1]!);
-      return [...files, ...new Set(lazy)];
+      return loadedBy(sb, args).files;
     } finally {
       sb.cleanup();
     }
@@ -68,12 +73,51 @@ describe('the bundle', () => {
     assert.deepEqual(loaded, ['bin/limactl-autostart', 'dist/bundle/limactl-autostart.cjs', 'dist/bundle/vendor/handlebars-runtime.cjs']);
   });
 
-  it('loads the plist reader to check a plist, and node:child_process only to run a command', () => {
+  it('checks a rendered plist without the plist package, and loads node:child_process only to run a command', () => {
     // At boot and without --now, nothing is asked of launchctl (at login, `launchctl print` is).
     const dryRun = loadedFiles('darwin', ['enable', 'default', '--condition=boot', '--dry-run']);
-    assert.ok(dryRun.includes('dist/bundle/vendor/plist.cjs'), dryRun.join(', '));
+    assert.deepEqual(dryRun.filter((f) => f.startsWith('dist/bundle/vendor/')), ['dist/bundle/vendor/handlebars-runtime.cjs']);
     assert.ok(!dryRun.includes('node:child_process'), dryRun.join(', '));
     assert.ok(loadedFiles('darwin', ['enable', 'default', '--now']).includes('node:child_process'));
+  });
+
+  for (const platform of ['darwin', 'linux'] as const) {
+    it(`status on ${platform} reads the program's own files without the plist package or yargs`, () => {
+      const sb = new Sandbox({ platform, instances: ['default', 'other'] });
+      try {
+        assert.equal(sb.run(['enable', 'default']).code, 0);
+        assert.equal(sb.run(['enable', 'other', '--condition=boot']).code, 0);
+        const { files, stdout } = loadedBy(sb, ['status', '--json']);
+        const rows = JSON.parse(stdout) as { instance: string; condition: string; problems: unknown[] }[];
+        assert.deepEqual(rows.map((r) => [r.instance, r.condition]), [['default', 'login'], ['other', 'boot']]);
+        assert.ok(!files.some((f) => /vendor\/plist|xmldom|yargs/.test(f)), files.join(', '));
+      } finally {
+        sb.cleanup();
+      }
+    });
+  }
+
+  it('reads a plist the fast reader leaves alone (CDATA) with the plist package, to the same facts', () => {
+    const sb = new Sandbox({ platform: 'darwin' });
+    try {
+      assert.equal(sb.run(['enable', 'default']).code, 0);
+      const before = JSON.parse(sb.run(['status', '--json']).stdout) as unknown;
+      const text = readFileSync(sb.agentPlist(), 'utf8');
+      const limaHome = /<key>LIMA_HOME<\/key>\s*<string>([^<]*)<\/string>/.exec(text);
+      assert.ok(limaHome, text);
+      const cdata = text.replace(limaHome[0], `<key>LIMA_HOME</key><string><![CDATA[${limaHome[1]!.replace(/&amp;/g, '&')}]]></string>`);
+      assert.notEqual(cdata, text);
+      writeFileSync(sb.agentPlist(), cdata);
+      const { files, stdout } = loadedBy(sb, ['status', '--json']);
+      assert.ok(files.includes('dist/bundle/vendor/plist.cjs'), files.join(', '));
+      assert.deepEqual(JSON.parse(stdout), before);
+      // A plist neither reader accepts is reported, not read as something.
+      writeFileSync(sb.agentPlist(), text.replace('</dict>', '</array>'));
+      const broken = JSON.parse(sb.run(['status', '--json']).stdout) as { problems: { problem: string }[] }[];
+      assert.ok(broken[0]!.problems.some((p) => p.problem.startsWith(`cannot read ${sb.agentPlist()}`)), JSON.stringify(broken));
+    } finally {
+      sb.cleanup();
+    }
   });
 
   it('loads yargs, an ES module in node_modules, for --help', () => {

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import { parse as parsePlist } from 'plist';
+import { parsePlist } from '../plist-read.js';
 import type { Backend, Condition, DisableRequest, EnableRequest, Problem, StatusRow } from './backend.js';
 import { type Host, systemPath } from '../host.js';
 import type { Plan, RunStep, Step } from '../plan.js';
