@@ -29,10 +29,11 @@ export function readPlist(text: string): { value: unknown } | undefined {
 const UNSUPPORTED = new Error('not in the subset of XML this reader knows');
 
 // XML 1.0 Char, as UTF-16: no C0 control but tab, LF and CR; no U+FFFE, U+FFFF or lone surrogate.
-const BAD_CHAR = /[\0-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+// Also U+0085, U+2028 and U+2029: @xmldom reads them as line ends (as XML 1.1 does), XML 1.0 not.
+const BAD_CHAR = /[\0-\x08\x0B\x0C\x0E-\x1F\x85\u2028\u2029\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const XML_DECL = /<\?xml\s+version\s*=\s*(["'])1\.0\1(?:\s+encoding\s*=\s*(["'])(?:UTF|utf)-8\2)?(?:\s+standalone\s*=\s*(["'])(?:yes|no)\3)?\s*\?>/y;
 // Without an internal subset: no entity beyond XML's five can be declared.
-const DOCTYPE = /<!DOCTYPE\s+plist(?:\s+PUBLIC\s+"[^"<>]*"\s+"[^"<>]*"|\s+SYSTEM\s+"[^"<>]*")?\s*>/y;
+const DOCTYPE = /<!DOCTYPE\s+plist(?:\s+PUBLIC\s+"[-a-zA-Z0-9 \r\n'()+,./:=?;!*#@$_%]*"\s+"[^"<>]*"|\s+SYSTEM\s+"[^"<>]*")?\s*>/y;
 const PLIST_OPEN = /<plist(?:\s+version\s*=\s*(?:"[^"<&]*"|'[^'<&]*'))?\s*>/y;
 const SPACE = /[ \t\r\n]*/y;
 const OPEN = /<([a-z]+)\s*(\/?)>/y;
