@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import semver from 'semver';
+import { lt, valid } from 'semver';
 import type { Host } from './host.js';
 import type { Condition, Problem } from './backends/backend.js';
 import type { GeneratedBy } from './header.js';
@@ -41,7 +41,7 @@ export function fileProblems(host: Host, facts: FileFacts): Problem[] {
   }
   if (!facts.header) {
     problems.push({ problem: 'not written by limactl-autostart (Lima\'s start-at-login, or by hand): no keep-alive guarantees', fix });
-  } else if (semver.valid(facts.header.version) && semver.lt(facts.header.version, packageVersion())) {
+  } else if (facts.header.version !== packageVersion() && valid(facts.header.version) && lt(facts.header.version, packageVersion())) {
     problems.push({ problem: `written by limactl-autostart ${facts.header.version}, older than this ${packageVersion()}`, fix });
   }
   return problems;

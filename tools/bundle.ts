@@ -25,7 +25,9 @@ const VENDOR: Record<string, { file: string; source: string; lazy?: string[] }> 
   // uses. src/plist-read.ts reads the program's own plists without it, and calls it only for a
   // plist it does not know how to read, so it is loaded only then.
   plist: { file: 'plist.cjs', source: `export { parse } from ${JSON.stringify(path.join(path.dirname(fileURLToPath(import.meta.resolve('plist'))), 'parse.js'))};`, lazy: ['parse'] },
-  'handlebars/runtime': { file: 'handlebars-runtime.cjs', source: "module.exports = require('handlebars/runtime');" },
+  'handlebars/runtime': { file: 'handlebars-runtime.cjs', source: "module.exports = require('handlebars/runtime');", lazy: ['create'] },
+  // Only to tell a file written by an older version, which the same version never is.
+  semver: { file: 'semver.cjs', source: "export { default as lt } from 'semver/functions/lt.js'; export { default as valid } from 'semver/functions/valid.js';", lazy: ['lt', 'valid'] },
 };
 
 const common: BuildOptions = {
@@ -138,13 +140,13 @@ const precompiledTemplates: Plugin = {
         loader: 'js',
         resolveDir: path.join(ROOT, 'src'),
         contents: [
-          "import Handlebars from 'handlebars/runtime';",
+          "import { create } from 'handlebars/runtime';",
           `export const TEMPLATE_NAMES = ${JSON.stringify(TEMPLATE_NAMES)};`,
           `export const COMPILE_OPTIONS = ${JSON.stringify(COMPILE_OPTIONS)};`,
           'const specs = {',
           ...specs,
           '};',
-          'export function createEnvironment() { return Handlebars.create(); }',
+          'export function createEnvironment() { return create(); }',
           'export function loadTemplate(env, name) { return env.template(specs[name]); }',
           '',
         ].join('\n'),
