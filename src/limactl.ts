@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import semver from 'semver';
+import { clean, gte, gtr, ltr, parse, valid, validRange } from 'semver';
 import { run } from './exec.js';
 import { PACKAGE_ROOT } from './version.js';
 import { LIMACTL_VERSION_TIMEOUT_MS } from './tunables.js';
@@ -25,7 +25,7 @@ export function supportedRange(): string {
   const file = path.join(PACKAGE_ROOT, 'plugin.yaml');
   const m = /^limactl:\s*["']?([^"'\n#]+?)["']?\s*(?:#.*)?$/m.exec(readFileSync(file, 'utf8'));
   const range = m?.[1];
-  if (!range || !semver.validRange(range)) throw new Error(`${file} has no valid \`limactl:\` version range`);
+  if (!range || !validRange(range)) throw new Error(`${file} has no valid \`limactl:\` version range`);
   return range;
 }
 
@@ -41,7 +41,7 @@ export async function limactlVersion(limactl: string): Promise<LimaVersion> {
     return { kind: 'no-answer', reason: answer.stderr.trim() ? `${status}: ${answer.stderr.trim().split('\n')[0]}` : status };
   }
   const word = /^limactl version (\S+)\s*$/m.exec(answer.stdout)?.[1];
-  const version = word === undefined ? null : semver.valid(semver.clean(word));
+  const version = word === undefined ? null : valid(clean(word));
   return version ? { kind: 'version', version } : { kind: 'unreadable', output: answer.stdout.trim() };
 }
 
@@ -57,15 +57,15 @@ export function adviceFor(answer: LimaVersion, range: string, limactl: string): 
     const shown = answer.output.length > 80 ? `${answer.output.slice(0, 80)}…` : answer.output;
     return [{ level: 'warning', message: `could not read Lima's version from \`${limactl} --version\`, which printed ${JSON.stringify(shown)}; limactl-autostart is made for Lima ${range}; going on` }];
   }
-  const parsed = semver.parse(answer.version)!;
+  const parsed = parse(answer.version)!;
   const release = `${parsed.major}.${parsed.minor}.${parsed.patch}`;
   const advice: Advice[] = [];
-  if (semver.ltr(release, range)) {
+  if (ltr(release, range)) {
     advice.push({ level: 'warning', message: `Lima ${answer.version} is older than this plugin needs (${range}): \`limactl autostart\` will not find it, because Lima runs plugins from 2.0 on. Run \`limactl-autostart …\` directly, or upgrade Lima.` });
-  } else if (semver.gtr(release, range)) {
+  } else if (gtr(release, range)) {
     advice.push({ level: 'warning', message: `Lima ${answer.version} is newer than the versions limactl-autostart is made for (${range}); going on` });
   }
-  if (semver.gte(release, BUILTIN_AUTOSTART_SINCE)) {
+  if (gte(release, BUILTIN_AUTOSTART_SINCE)) {
     advice.push({ level: 'info', message: `on Lima ${answer.version}, \`limactl autostart\` runs Lima's built-in command, not this plugin; call this plugin as \`limactl-autostart …\`` });
   }
   return advice;

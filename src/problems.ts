@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import semver from 'semver';
+import { lt, valid } from 'semver';
 import type { Host } from './host.js';
 import type { Condition, Problem } from './backends/backend.js';
 import type { GeneratedBy } from './header.js';
@@ -28,21 +28,22 @@ export function reEnable(facts: Pick<FileFacts, 'instance' | 'condition' | 'keep
 /** Problems visible in the file itself, the same for launchd and systemd. */
 export function fileProblems(host: Host, facts: FileFacts): Problem[] {
   const problems: Problem[] = [];
-  const fix = reEnable(facts);
+  // Formatted only for a problem found: status checks every instance, most have none.
+  const fix = (): string => reEnable(facts);
   if (!existsSync(path.join(host.limaHome, facts.instance, 'lima.yaml'))) {
     problems.push({ problem: `the instance no longer exists in ${host.limaHome}`, fix: formatArgv(['limactl-autostart', 'disable', facts.instance, '--now']) });
   }
   if (facts.program !== undefined && !existsSync(facts.program)) {
-    problems.push({ problem: `the service runs ${facts.program}, which no longer exists (Lima moved, upgraded or uninstalled?)`, fix });
+    problems.push({ problem: `the service runs ${facts.program}, which no longer exists (Lima moved, upgraded or uninstalled?)`, fix: fix() });
   }
   const fileLimaHome = facts.limaHome ?? path.join(host.home, '.lima');
   if (facts.program !== undefined && path.resolve(fileLimaHome) !== host.limaHome) {
-    problems.push({ problem: `the service uses LIMA_HOME=${fileLimaHome}, but LIMA_HOME here is ${host.limaHome}`, fix: `${fix}   # or run status with LIMA_HOME=${fileLimaHome}` });
+    problems.push({ problem: `the service uses LIMA_HOME=${fileLimaHome}, but LIMA_HOME here is ${host.limaHome}`, fix: `${fix()}   # or run status with LIMA_HOME=${fileLimaHome}` });
   }
   if (!facts.header) {
-    problems.push({ problem: 'not written by limactl-autostart (Lima\'s start-at-login, or by hand): no keep-alive guarantees', fix });
-  } else if (semver.valid(facts.header.version) && semver.lt(facts.header.version, packageVersion())) {
-    problems.push({ problem: `written by limactl-autostart ${facts.header.version}, older than this ${packageVersion()}`, fix });
+    problems.push({ problem: 'not written by limactl-autostart (Lima\'s start-at-login, or by hand): no keep-alive guarantees', fix: fix() });
+  } else if (facts.header.version !== packageVersion() && valid(facts.header.version) && lt(facts.header.version, packageVersion())) {
+    problems.push({ problem: `written by limactl-autostart ${facts.header.version}, older than this ${packageVersion()}`, fix: fix() });
   }
   return problems;
 }

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import semver from 'semver';
+import { compare, valid } from 'semver';
+import { parsePlist } from './plist-read.js';
 import { readHeader, type GeneratedBy } from './header.js';
 import { packageVersion } from './version.js';
 import { parseUnit, splitWords, unescapeSpecifiers, unitValues } from './unit-file.js';
@@ -88,9 +89,9 @@ export function listRegistrationFiles(dir: string, pattern: RegExp): ListedFile[
  * Reads a registration file for `instance`. `servicePath` is the PATH this program would give the
  * service: a file that did not come from this program may carry directories that are not in it.
  */
-export async function readRegistration(text: string, instance: string, expect: FileFormat, servicePath: string): Promise<Reading> {
+export function readRegistration(text: string, instance: string, expect: FileFormat, servicePath: string): Reading {
   const header = readHeader(text);
-  const { reading, searchPath } = expect.format === 'plist' ? await readPlist(text, instance, expect) : readUnit(text, instance);
+  const { reading, searchPath } = expect.format === 'plist' ? readPlist(text, instance, expect) : readUnit(text, instance);
   if (header) {
     // This program leaves KeepAlive out when it is off; its header is the record of the choice.
     // Its PATH is its own making (limactl's directory first), so it is not kept either.
@@ -107,9 +108,7 @@ export async function readRegistration(text: string, instance: string, expect: F
 /** A file's reading, and the PATH it gives the service (checked only in files of others). */
 type RawReading = { reading: Reading; searchPath?: string };
 
-async function readPlist(text: string, instance: string, expect: { label: string; daemon: boolean }): Promise<RawReading> {
-  // Loaded here, not at the top: on Linux no plist is ever read.
-  const { parse: parsePlist } = await import('plist');
+function readPlist(text: string, instance: string, expect: { label: string; daemon: boolean }): RawReading {
   let dict: unknown;
   try {
     dict = parsePlist(text);
@@ -198,8 +197,8 @@ function foreignVariables(names: string[]): string[] {
 /** How the header's version compares with this program's: a file from a newer version is not downgraded silently. */
 export function headerAge(header: GeneratedBy): 'older' | 'current' | 'newer' {
   const current = packageVersion();
-  if (!semver.valid(header.version)) return 'older';
-  const order = semver.compare(header.version, current);
+  if (!valid(header.version)) return 'older';
+  const order = compare(header.version, current);
   return order < 0 ? 'older' : order > 0 ? 'newer' : 'current';
 }
 
@@ -207,14 +206,14 @@ export function headerAge(header: GeneratedBy): 'older' | 'current' | 'newer' {
  * What `enable` says when it replaces an existing file: who wrote it, and what of it is lost.
  * Undefined for a file it cannot read (a root-only LaunchDaemon: replaced all the same).
  */
-export async function replacedNote(file: string, expect: FileFormat, instance: string, servicePath: string): Promise<string | undefined> {
+export function replacedNote(file: string, expect: FileFormat, instance: string, servicePath: string): string | undefined {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch {
     return undefined;
   }
-  const reading = await readRegistration(text, instance, expect, servicePath);
+  const reading = readRegistration(text, instance, expect, servicePath);
   const lost = reading.problems.length > 0 ? `; not carried over: ${reading.problems.join('; ')}` : '';
   if (reading.header) {
     // A file of this very version, not edited since: nothing worth saying.

@@ -12,10 +12,14 @@ export type UnitFile = Map<string, Map<string, string[]>>;
 export function parseUnit(text: string): UnitFile {
   const unit: UnitFile = new Map();
   let section: Map<string, string[]> | undefined;
-  for (const [index, raw] of text.split('\n').entries()) {
+  // status reads a unit per instance: a plain loop, and a regular expression only for a line
+  // that may be a section header.
+  const lines = text.split('\n');
+  for (let index = 0; index < lines.length; index++) {
+    const raw = lines[index]!;
     const line = raw.trim();
-    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
-    const header = /^\[([^\]]+)\]$/.exec(line);
+    if (line === '' || line[0] === '#' || line[0] === ';') continue;
+    const header = line[0] === '[' ? /^\[([^\]]+)\]$/.exec(line) : null;
     if (header) {
       section = new Map();
       unit.set(header[1]!, section);
@@ -24,7 +28,9 @@ export function parseUnit(text: string): UnitFile {
     const eq = line.indexOf('=');
     if (!section || eq < 1) throw new Error(`unit line ${index + 1} is neither a section nor Key=value: ${raw}`);
     const key = line.slice(0, eq).trim();
-    section.set(key, [...(section.get(key) ?? []), line.slice(eq + 1).trim()]);
+    const values = section.get(key);
+    if (values) values.push(line.slice(eq + 1).trim());
+    else section.set(key, [line.slice(eq + 1).trim()]);
   }
   return unit;
 }
@@ -43,28 +49,44 @@ export function unescapeSpecifiers(value: string): string {
 
 const C_ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\', '"': '"', "'": "'", ' ': ' ' };
 
+// Runs of characters that splitWords copies as they are: outside quotes, inside "…", inside '…'.
+const PLAIN: Record<string, RegExp> = { '': /[^\\"'\s]+/y, '"': /[^\\"]+/y, "'": /[^\\']+/y };
+const SPACES = /\s+/y;
+
 /** Splits a value into words as systemd does: whitespace outside quotes, C escapes inside and out. */
 export function splitWords(value: string): string[] {
   const words: string[] = [];
   let word: string | undefined;
-  let quote: string | undefined;
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i]!;
+  let quote: '"' | "'" | '' = '';
+  let i = 0;
+  // A run at a time, not a character at a time: status splits every unit's Environment= lines.
+  while (i < value.length) {
+    const plain: RegExp = PLAIN[quote]!;
+    plain.lastIndex = i;
+    if (plain.test(value)) {
+      word = (word ?? '') + value.slice(i, plain.lastIndex);
+      i = plain.lastIndex;
+      continue;
+    }
+    const c: string = value[i]!;
     if (c === '\\') {
-      const next = value[++i];
+      const next = value[i + 1];
       if (next === undefined || !(next in C_ESCAPES)) throw new Error(`unsupported escape \\${next ?? ''} in ${JSON.stringify(value)}`);
       word = (word ?? '') + C_ESCAPES[next];
+      i += 2;
     } else if (quote) {
-      if (c === quote) quote = undefined;
-      else word += c;
+      quote = ''; // the closing quote: PLAIN stops only there or at a backslash
+      i++;
     } else if (c === '"' || c === "'") {
       quote = c;
       word ??= '';
-    } else if (/\s/.test(c)) {
+      i++;
+    } else {
+      SPACES.lastIndex = i;
+      SPACES.test(value);
       if (word !== undefined) words.push(word);
       word = undefined;
-    } else {
-      word = (word ?? '') + c;
+      i = SPACES.lastIndex;
     }
   }
   if (quote) throw new Error(`unterminated quote in ${JSON.stringify(value)}`);

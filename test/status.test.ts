@@ -82,6 +82,15 @@ describe('status (macOS)', () => {
     assert.equal(row(sb).state, 'loaded');
   });
 
+  it('several jobs loaded in one domain: each instance gets its own line of the listing', () => {
+    for (const name of ['a', 'b', 'c']) sb.addInstance(name);
+    for (const name of ['a', 'b', 'c']) ok(sb.run(['enable', name, '--now']));
+    setJob(sb, 'io.lima-vm.autostart.b', '4712', '-');
+    setJob(sb, 'io.lima-vm.autostart.c', '0', '-9');
+    const rows = status(sb, ['a', 'b', 'c']);
+    assert.deepEqual(rows.map((r) => [r.instance, r.state, r.pid, r.lastExitCode]), [['a', 'loaded', null, null], ['b', 'running', 4712, null], ['c', 'failed', null, -9]]);
+  });
+
   it('boot without keep-alive, not loaded yet; the agent found in user/<uid> when loaded there', () => {
     ok(sb.run(['enable', 'default', '--condition=boot', '--keep-alive=false']));
     const boot = row(sb);

@@ -16,12 +16,26 @@ const OUT_DIR = path.join(ROOT, 'dist', 'bundle');
 /**
  * The dependencies, each bundled into vendor/NAME.cjs with only what the program imports from
  * it. A file is read and compiled only when the first module that imports it runs, so
- * `--version` or a dry run on Linux never parses the plist reader.
+ * `--version` or a dry run on Linux never parses the plist reader. A dependency with `lazy`
+ * is loaded later still: on the first call of one of those functions, the only names the
+ * program may import from it.
  */
-const VENDOR: Record<string, { file: string; source: string }> = {
-  // Only the reader: plist's index also loads its writer (xmlbuilder), which the program never uses.
-  plist: { file: 'plist.cjs', source: `export { parse } from ${JSON.stringify(path.join(path.dirname(fileURLToPath(import.meta.resolve('plist'))), 'parse.js'))};` },
-  'handlebars/runtime': { file: 'handlebars-runtime.cjs', source: "module.exports = require('handlebars/runtime');" },
+const VENDOR: Record<string, { file: string; source: string; lazy?: string[] }> = {
+  // Only the reader: plist's index also loads its writer (xmlbuilder), which the program never
+  // uses. src/plist-read.ts reads the program's own plists without it, and calls it only for a
+  // plist it does not know how to read, so it is loaded only then.
+  plist: { file: 'plist.cjs', source: `export { parse } from ${JSON.stringify(path.join(path.dirname(fileURLToPath(import.meta.resolve('plist'))), 'parse.js'))};`, lazy: ['parse'] },
+  'handlebars/runtime': { file: 'handlebars-runtime.cjs', source: "module.exports = require('handlebars/runtime');", lazy: ['create'] },
+  // To tell a file written by another version (which the same version never is), and to
+  // compare limactl's version with plugin.yaml's range.
+  semver: {
+    file: 'semver.cjs',
+    source: [
+      ...['clean', 'compare', 'gte', 'lt', 'parse', 'valid'].map((f) => `export { default as ${f} } from 'semver/functions/${f}.js';`),
+      ...[['gtr', 'gtr'], ['ltr', 'ltr'], ['validRange', 'valid']].map(([name, file]) => `export { default as ${name} } from 'semver/ranges/${file}.js';`),
+    ].join('\n'),
+    lazy: ['clean', 'compare', 'gte', 'lt', 'parse', 'valid', 'gtr', 'ltr', 'validRange'],
+  },
 };
 
 const common: BuildOptions = {
@@ -42,10 +56,21 @@ const vendored: Plugin = {
   setup(b) {
     const names = Object.keys(VENDOR).map((n) => n.replace(/[/]/g, '\\/'));
     b.onResolve({ filter: new RegExp(`^(${names.join('|')})$`) }, (args) => ({ path: args.path, namespace: 'vendored' }));
-    b.onLoad({ filter: /.*/, namespace: 'vendored' }, (args) => ({
-      loader: 'js',
-      contents: `module.exports = require(${JSON.stringify(`./vendor/${VENDOR[args.path]!.file}`)});`,
-    }));
+    b.onLoad({ filter: /.*/, namespace: 'vendored' }, (args) => {
+      const { file, lazy } = VENDOR[args.path]!;
+      const request = JSON.stringify(`./vendor/${file}`);
+      if (!lazy) return { loader: 'js', contents: `module.exports = require(${request});` };
+      // An ES module of functions only: importing any other name fails the build.
+      return {
+        loader: 'js',
+        contents: [
+          'let loaded;',
+          `const load = () => (loaded ??= require(${request}));`,
+          ...lazy.map((name) => `export function ${name}(...args) { return load().${name}(...args); }`),
+          '',
+        ].join('\n'),
+      };
+    });
     b.onResolve({ filter: /^\.\/vendor\// }, (args) => ({ path: args.path, external: true }));
   },
 };
@@ -123,13 +148,13 @@ const precompiledTemplates: Plugin = {
         loader: 'js',
         resolveDir: path.join(ROOT, 'src'),
         contents: [
-          "import Handlebars from 'handlebars/runtime';",
+          "import { create } from 'handlebars/runtime';",
           `export const TEMPLATE_NAMES = ${JSON.stringify(TEMPLATE_NAMES)};`,
           `export const COMPILE_OPTIONS = ${JSON.stringify(COMPILE_OPTIONS)};`,
           'const specs = {',
           ...specs,
           '};',
-          'export function createEnvironment() { return Handlebars.create(); }',
+          'export function createEnvironment() { return create(); }',
           'export function loadTemplate(env, name) { return env.template(specs[name]); }',
           '',
         ].join('\n'),

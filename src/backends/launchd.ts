@@ -2,9 +2,9 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { listDir } from '../list-dir.js';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../random.js';
 import { isDeepStrictEqual } from 'node:util';
-import { parse as parsePlist } from 'plist';
+import { parsePlist } from '../plist-read.js';
 import type { Backend, Condition, DisableRequest, EnableRequest, Problem, StatusRow } from './backend.js';
 import { type Host, systemPath } from '../host.js';
 import type { Plan, RunStep, Step } from '../plan.js';
@@ -98,7 +98,7 @@ export class LaunchdBackend implements Backend {
       const { domain, warning } = await this.agentDomain();
       if (warning) warnings.push(warning);
       const target = `${domain}/${agentLabel(name)}`;
-      if (agentExists) await this.noteReplaced(paths.agent, agentLabel(name), false, request, done);
+      if (agentExists) this.noteReplaced(paths.agent, agentLabel(name), false, request, done);
       steps.push(
         { kind: 'mkdir', path: path.dirname(paths.agent) },
         { kind: 'write', path: paths.agent, content: this.renderPlist(request, 'io.lima-vm.autostart.INSTANCE.plist', agentLabel(name)), mode: 0o644 },
@@ -122,7 +122,7 @@ export class LaunchdBackend implements Backend {
       if (user !== this.host.user) {
         warnings.push(`the daemon runs as ${user}, who must be able to read and write ${request.instance.limaHome}`);
       }
-      if (daemonExists) await this.noteReplaced(paths.daemon, daemonLabel(name), true, request, done);
+      if (daemonExists) this.noteReplaced(paths.daemon, daemonLabel(name), true, request, done);
       const content = this.renderPlist(request, 'io.lima-vm.daemon.INSTANCE.plist', daemonLabel(name), { userName: user, extra });
       const target = `system/${daemonLabel(name)}`;
       const previous: Step[] = daemonExists ? this.restoreDaemon(paths.daemon, warnings) : [{ kind: 'run', argv: ['sudo', 'rm', '-f', '--', paths.daemon] }];
@@ -176,8 +176,8 @@ export class LaunchdBackend implements Backend {
   }
 
   /** Says what an existing file was, when it is replaced by one this version writes. */
-  private async noteReplaced(file: string, label: string, daemon: boolean, request: EnableRequest, done: string[]): Promise<void> {
-    const note = await replacedNote(file, { format: 'plist', label, daemon }, request.instance.name, servicePath(this.host, request.limactl));
+  private noteReplaced(file: string, label: string, daemon: boolean, request: EnableRequest, done: string[]): void {
+    const note = replacedNote(file, { format: 'plist', label, daemon }, request.instance.name, servicePath(this.host, request.limactl));
     if (note) done.push(note);
   }
 
@@ -392,7 +392,7 @@ export class LaunchdBackend implements Backend {
  * stage a copy the user can write, then let `install` copy it with owner and mode in one step.
  */
 function installDaemon(content: string | Buffer, file: string, undo?: Step[]): Step[] {
-  const staging = path.join(os.tmpdir(), `limactl-autostart-${randomBytes(6).toString('hex')}.plist`);
+  const staging = path.join(os.tmpdir(), `limactl-autostart-${randomHex(6)}.plist`);
   return [
     { kind: 'write', path: staging, content, mode: 0o600, temporary: true },
     { kind: 'run', argv: ['sudo', 'install', '-m', '644', '-o', 'root', '-g', 'wheel', staging, file], ...(undo ? { undo } : {}) },

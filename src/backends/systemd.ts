@@ -119,7 +119,7 @@ export class SystemdBackend implements Backend {
 
     const done: string[] = [];
     if (previous !== undefined) {
-      const note = await replacedNote(file, { format: 'unit' }, name, servicePath(this.host, request.limactl));
+      const note = replacedNote(file, { format: 'unit' }, name, servicePath(this.host, request.limactl));
       if (note) done.push(note);
     }
     const steps: Step[] = [

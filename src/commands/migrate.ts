@@ -111,7 +111,7 @@ async function decide(f: FoundRegistration, ctx: Context): Promise<Decision> {
   } catch (err) {
     return { kind: 'leave', why: `it cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}). ${replace}` };
   }
-  const reading = await readRegistration(text, name, f.expect, servicePath(ctx.host, ctx.limactl));
+  const reading = readRegistration(text, name, f.expect, servicePath(ctx.host, ctx.limactl));
   if (reading.problems.length > 0) return { kind: 'leave', why: `${reading.problems.join('; ')}. ${replace}` };
   if (reading.header && headerAge(reading.header) === 'newer') {
     return { kind: 'leave', why: `it was written by limactl-autostart ${reading.header.version}, which is newer than this one; upgrade limactl-autostart instead` };

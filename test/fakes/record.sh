@@ -3,7 +3,9 @@
 # To make a stand-in fail, a test writes an exit code to $FAKE_DIR/fail/<tool>.<first argument>
 # (e.g. fail/launchctl.bootstrap) or to $FAKE_DIR/fail/<tool> (every call). To make only the N-th
 # recorded call of any stand-in fail, a test writes "N code" to $FAKE_DIR/fail-call.
-tool=$(basename "$0")
+# No helper process here, and none per job or unit in the stand-ins that status calls
+# (launchctl, systemctl): the benchmark times them with the program.
+tool=${0##*/}
 # A service manager starts the limactl stand-in with only the environment its unit sets, so a
 # sandbox also writes FAKE_DIR into a file next to its copies of the stand-ins.
 if [ -z "${FAKE_DIR:-}" ] && [ -f "$(dirname "$0")/fake-dir" ]; then
