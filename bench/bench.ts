@@ -5,7 +5,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, ROOT, Sandbox, type Platform } from '../test/helpers.js';
+import { BIN, binaryLimactlUnavailable, ROOT, Sandbox, type Platform } from '../test/helpers.js';
 
 interface Options {
   runs: number;
@@ -211,14 +211,47 @@ function measure(cases: Case[], options: Options, meter: RssMeter): CaseResult[]
 
 // --- the cases ----------------------------------------------------------------------------
 
-function enableCase(platform: Platform, condition: 'login' | 'boot', sandboxes: Sandbox[]): Case {
+/**
+ * How the case's limactl answers `--version`. `remembered`: a compiled program, as the real
+ * limactl is, whose answer the first (warm-up) run remembers; what provisioning tools see on
+ * every run after the first. `asked`: the shell-script stand-in, which is asked every run, as
+ * a first run or a version manager's shim is.
+ */
+type LimactlKind = 'remembered' | 'asked';
+
+function withLimactl(sb: Sandbox, kind: LimactlKind): string | undefined {
+  if (kind === 'asked') return undefined;
+  const why = binaryLimactlUnavailable();
+  if (why) return `not available: ${why}`;
+  sb.useBinaryLimactl();
+  return undefined;
+}
+
+const ASKED = ', limactl asked';
+
+function versionCase(kind: LimactlKind, sandboxes: Sandbox[]): Case {
+  const sb = new Sandbox({ instances: [] });
+  sandboxes.push(sb);
+  const unavailable = withLimactl(sb, kind);
+  return {
+    id: kind === 'asked' ? 'version-asked' : 'version',
+    label: kind === 'asked' ? `--version (${ASKED.slice(2)})` : '--version',
+    argv: [BIN, '--version'],
+    env: sb.env(),
+    ...(unavailable ? { unavailable } : {}),
+  };
+}
+
+function enableCase(platform: Platform, condition: 'login' | 'boot', kind: LimactlKind, sandboxes: Sandbox[]): Case {
   const sb = new Sandbox({ platform, instances: ['default'] });
   sandboxes.push(sb);
+  const unavailable = withLimactl(sb, kind);
   return {
-    id: `enable-dry-run-${platform}-${condition}`,
-    label: `enable --dry-run (${platform}, ${condition})`,
+    id: `enable-dry-run-${platform}-${condition}${kind === 'asked' ? '-asked' : ''}`,
+    label: `enable --dry-run (${platform}, ${condition}${kind === 'asked' ? ASKED : ''})`,
     argv: [BIN, 'enable', 'default', `--condition=${condition}`, '--dry-run'],
     env: sb.env(),
+    ...(unavailable ? { unavailable } : {}),
   };
 }
 
@@ -327,10 +360,12 @@ async function main(): Promise<void> {
     process.stderr.write(`bench: ${options.runs} runs of each case after ${options.warmup} warm-up runs; peak RSS from ${options.rssRuns} more, by ${meter.name}\n`);
     const cases: Case[] = [
       { id: FLOOR_ID, label: 'node -e 0', argv: ['-e', '0'], env: scratch.env() },
-      { id: 'version', label: '--version', argv: [BIN, '--version'], env: scratch.env() },
+      versionCase('remembered', sandboxes),
+      versionCase('asked', sandboxes),
       { id: 'help', label: '--help', argv: [BIN, '--help'], env: scratch.env() },
-      enableCase('darwin', 'boot', sandboxes),
-      enableCase('linux', 'login', sandboxes),
+      enableCase('darwin', 'boot', 'remembered', sandboxes),
+      enableCase('linux', 'login', 'remembered', sandboxes),
+      enableCase('linux', 'login', 'asked', sandboxes),
     ];
     for (const platform of ['darwin', 'linux'] as const) {
       for (const count of options.instances) cases.push(await statusCase(platform, count, statusAvailable, sandboxes));

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { clean, gte, gtr, ltr, parse, valid, validRange } from 'semver';
 import { run } from './exec.js';
-import { PACKAGE_ROOT } from './version.js';
+import { PACKAGE_ROOT, packageVersion } from './version.js';
+import { cacheFile, LimactlCache } from './limactl-cache.js';
 import { LIMACTL_VERSION_TIMEOUT_MS } from './tunables.js';
 import * as log from './log.js';
 
@@ -22,11 +23,18 @@ export interface Advice {
 
 /** The range of Lima versions in plugin.yaml (`limactl: ">=2.0.0 <3.0.0"`): one source for Lima and for us. */
 export function supportedRange(): string {
-  const file = path.join(PACKAGE_ROOT, 'plugin.yaml');
-  const m = /^limactl:\s*["']?([^"'\n#]+?)["']?\s*(?:#.*)?$/m.exec(readFileSync(file, 'utf8'));
-  const range = m?.[1];
-  if (!range || !validRange(range)) throw new Error(`${file} has no valid \`limactl:\` version range`);
+  const range = rangeText();
+  if (!validRange(range)) throw new Error(`${pluginYaml()} has no valid \`limactl:\` version range`);
   return range;
+}
+
+const pluginYaml = (): string => path.join(PACKAGE_ROOT, 'plugin.yaml');
+
+/** The range as plugin.yaml writes it, not yet checked: enough to tell whether it changed. */
+function rangeText(): string {
+  const m = /^limactl:\s*["']?([^"'\n#]+?)["']?\s*(?:#.*)?$/m.exec(readFileSync(pluginYaml(), 'utf8'));
+  if (!m?.[1]) throw new Error(`${pluginYaml()} has no \`limactl:\` version range`);
+  return m[1];
 }
 
 /**
@@ -71,12 +79,27 @@ export function adviceFor(answer: LimaVersion, range: string, limactl: string): 
   return advice;
 }
 
-/** Asks limactl its version and says on stderr what the user should know; never fails. */
+/**
+ * Asks limactl its version, or recalls what the same limactl binary answered before
+ * (src/limactl-cache.ts), and says on stderr what the user should know; never fails.
+ */
 export async function checkLimactl(limactl: string): Promise<LimaVersion> {
+  const cache = new LimactlCache<Advice[]>(cacheFile(process.env), limactl, { range: rangeText(), program: packageVersion() });
+  const known = cache.recall();
+  if (known) {
+    say(known.said);
+    return { kind: 'version', version: known.version };
+  }
   const answer = await limactlVersion(limactl);
-  for (const { level, message } of adviceFor(answer, supportedRange(), limactl)) {
+  const advice = adviceFor(answer, supportedRange(), limactl);
+  say(advice);
+  if (answer.kind === 'version') cache.remember(answer.version, advice);
+  return answer;
+}
+
+function say(advice: Advice[]): void {
+  for (const { level, message } of advice) {
     if (level === 'warning') log.warn(message);
     else log.info(message);
   }
-  return answer;
 }

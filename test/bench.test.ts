@@ -18,7 +18,8 @@ describe('bench', () => {
       assert.equal(r.status, 0, `exit ${r.status}\n${r.stdout}\n${r.stderr}`);
       const result = JSON.parse(readFileSync(out, 'utf8')) as BenchResult;
       assert.deepEqual(result.cases.map((c) => c.id), [
-        'node-e-0', 'version', 'help', 'enable-dry-run-darwin-boot', 'enable-dry-run-linux-login', 'status-json-darwin-1', 'status-json-linux-1',
+        'node-e-0', 'version', 'version-asked', 'help', 'enable-dry-run-darwin-boot', 'enable-dry-run-linux-login', 'enable-dry-run-linux-login-asked',
+        'status-json-darwin-1', 'status-json-linux-1',
       ]);
       assert.equal(result.runs, 1);
       assert.equal(result.machine.node, process.version);
@@ -26,6 +27,11 @@ describe('bench', () => {
         if (c.id.startsWith('status-') && !c.available) {
           // A build without the status command reports the row instead of failing.
           assert.equal(c.reason, 'not available: no status command');
+          continue;
+        }
+        if (!c.available && process.env.CI !== 'true' && c.reason?.startsWith('not available: the compiled limactl stand-in cannot be built')) {
+          // Without a C compiler the remembered-version cases are reported, not timed (.ci/run installs one).
+          console.log(`      ${c.id}: ${c.reason}`);
           continue;
         }
         assert.ok(c.available, `${c.id}: ${c.reason}`);

@@ -29,7 +29,7 @@ try {
   for (const { platform, args } of runs) {
     process.stdout.write(`\n$ LIMA_AUTOSTART_PLATFORM=${platform} limactl-autostart ${args.join(' ')}\n`);
     const result = spawnSync(process.execPath, [BIN, ...args], {
-      env: { ...process.env, HOME: home, LIMA_HOME: limaHome, PATH: `${bin}:${process.env.PATH ?? ''}`, LIMA_AUTOSTART_PLATFORM: platform, XDG_CONFIG_HOME: '', XDG_STATE_HOME: '' },
+      env: { ...process.env, HOME: home, LIMA_HOME: limaHome, PATH: `${bin}:${process.env.PATH ?? ''}`, LIMA_AUTOSTART_PLATFORM: platform, XDG_CONFIG_HOME: '', XDG_STATE_HOME: '', XDG_CACHE_HOME: '' },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     failed ||= result.status !== 0;

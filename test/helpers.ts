@@ -35,6 +35,24 @@ export interface SandboxOptions {
   without?: string[];
 }
 
+let compiledLimactl: string | undefined;
+let cannotCompile: string | undefined;
+
+/**
+ * Why test/fakes/limactl-binary.c cannot be compiled here (no C compiler), or undefined. It is
+ * compiled once per test run, into the system's temporary directory.
+ */
+export function binaryLimactlUnavailable(): string | undefined {
+  if (compiledLimactl || cannotCompile) return cannotCompile;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'limactl-autostart-cc-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const out = path.join(dir, 'limactl');
+  const r = spawnSync('cc', ['-O2', '-o', out, path.join(FAKES, 'limactl-binary.c')], { encoding: 'utf8' });
+  if (r.status === 0) compiledLimactl = out;
+  else cannotCompile = `the compiled limactl stand-in cannot be built: cc ${r.error ? `cannot run (${r.error.message})` : `exited with ${r.status}: ${r.stderr.trim()}`}`;
+  return cannotCompile;
+}
+
 /**
  * A throw-away machine for one test: HOME, LIMA_HOME and a sysroot inside a temporary
  * directory whose name has a space, and stand-in executables first on PATH. Nothing outside
@@ -75,6 +93,17 @@ export class Sandbox {
     mkdirSync(dir, { recursive: true });
     writeFileSync(path.join(dir, 'lima.yaml'), '# a Lima instance for tests\n');
     return dir;
+  }
+
+  /**
+   * Replaces the limactl stand-in with the compiled one (test/fakes/limactl-binary.c), as a new
+   * file each time: a new inode and mtime, as an upgrade of Lima gives. Call
+   * binaryLimactlUnavailable() first.
+   */
+  useBinaryLimactl(): void {
+    if (!compiledLimactl) throw new Error('binaryLimactlUnavailable() was not called, or said why it cannot be built');
+    rmSync(this.limactl, { force: true });
+    cpSync(compiledLimactl, this.limactl);
   }
 
   get limactl(): string {
