@@ -84,9 +84,9 @@ export function adviceFor(answer: LimaVersion, range: string, limactl: string): 
  * (src/limactl-cache.ts), and says on stderr what the user should know; never fails.
  */
 export async function checkLimactl(limactl: string): Promise<LimaVersion> {
-  const cache = new LimactlCache<Advice[]>(cacheFile(process.env), limactl, { range: rangeText(), program: packageVersion() });
+  const cache = new LimactlCache<unknown>(cacheFile(process.env), limactl, { range: rangeText(), program: packageVersion() });
   const known = cache.recall();
-  if (known) {
+  if (known && isAdvice(known.said)) {
     say(known.said);
     return { kind: 'version', version: known.version };
   }
@@ -95,6 +95,12 @@ export async function checkLimactl(limactl: string): Promise<LimaVersion> {
   say(advice);
   if (answer.kind === 'version') cache.remember(answer.version, advice);
   return answer;
+}
+
+/** A remembered list is the user's file, and may have been edited: only the right shape is said. */
+function isAdvice(value: unknown): value is Advice[] {
+  return Array.isArray(value) && value.every((a) => typeof a === 'object' && a !== null
+    && ((a as Advice).level === 'warning' || (a as Advice).level === 'info') && typeof (a as Advice).message === 'string');
 }
 
 function say(advice: Advice[]): void {

@@ -220,4 +220,16 @@ describe('the Lima version of a limactl binary is asked once, then remembered', 
     assert.deepEqual(entries.map((e) => e.version), ['2.0.3']);
     assert.ok(!existsSync(cache()), 'written to HOME/.cache although XDG_CACHE_HOME is set');
   });
+
+  it('a remembered entry edited into the wrong shape is not said: limactl is asked again', () => {
+    sb = new Sandbox({ platform: 'linux' });
+    sb.useBinaryLimactl();
+    assert.equal(sb.run(['enable', 'default', '--dry-run'], lima22).code, 0);
+    const entries = JSON.parse(readFileSync(cache(), 'utf8')) as Array<Record<string, unknown>>;
+    writeFileSync(cache(), JSON.stringify(entries.map((e) => ({ ...e, said: [{ level: 'shout', message: 5 }] }))));
+    const r = sb.run(['enable', 'default', '--dry-run'], lima22);
+    assert.equal(r.code, 0, show(r));
+    assert.equal(adviceLines(r).length, 1, show(r));
+    assert.equal(sb.versionProbes(), 2);
+  });
 });
