@@ -5,8 +5,10 @@ import path from 'node:path';
 // (docs/performance.md), and provisioning tools run `enable` for every instance on every run.
 // What a limactl binary answered is kept, with the file's identity, so that the same binary is
 // asked once. Anything that could answer differently without the file changing is asked every
-// time: a script (a version manager's shim picks the version at run time, a wrapper may exec
-// anything), and an answer that was not a version (a timeout, an error, garbage).
+// time: a script (asdf's shims pick the version at run time, Nix's wrapper may exec anything), a
+// program with another name that limactl only links to (mise's and aqua's shims are links to
+// one dispatcher that picks by the name it was called as), and an answer that was not a version
+// (a timeout, an error, garbage).
 
 /** The file a limactl is, as found behind its symlinks (Homebrew's link into the Cellar). */
 interface Identity {
@@ -40,10 +42,11 @@ export function cacheFile(env: NodeJS.ProcessEnv): string | undefined {
   return base === undefined ? undefined : path.join(base, 'limactl-autostart', 'limactl-version.json');
 }
 
-/** The binary behind `limactl`, or undefined when it cannot be read or is a script. */
+/** The file behind `limactl`, or undefined when it cannot be read or is not limactl itself. */
 function binaryIdentity(limactl: string): Identity | undefined {
   try {
     const file = realpathSync(limactl);
+    if (path.basename(file) !== 'limactl') return undefined;
     const st = statSync(file);
     return { file, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
   } catch {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { binaryLimactlUnavailable, ROOT, Sandbox, show, type RunResult } from './helpers.js';
 
@@ -198,6 +198,18 @@ describe('the Lima version of a limactl binary is asked once, then remembered', 
     for (let i = 0; i < 2; i++) assert.equal(sb.run(['enable', 'default', '--dry-run']).code, 0);
     assert.equal(sb.versionProbes(), 2);
     assert.ok(!existsSync(cache()), 'a cache was written for a script');
+  });
+
+  it('a limactl that links to a program of another name (a version manager\'s dispatcher) is asked every time', () => {
+    sb = new Sandbox({ platform: 'linux' });
+    sb.useBinaryLimactl();
+    const dispatcher = path.join(sb.root, 'shims', 'dispatcher');
+    mkdirSync(path.dirname(dispatcher));
+    renameSync(sb.limactl, dispatcher);
+    symlinkSync(dispatcher, sb.limactl);
+    for (let i = 0; i < 2; i++) assert.equal(sb.run(['enable', 'default', '--dry-run']).code, 0);
+    assert.equal(sb.versionProbes(), 2);
+    assert.ok(!existsSync(cache()), 'a cache was written for a dispatcher');
   });
 
   it('an answer that is not a version is not remembered', () => {
