@@ -118,7 +118,12 @@ function wantsVersion(argv: string[]): boolean {
   return (end === -1 ? argv : argv.slice(0, end)).includes('--version');
 }
 
-export async function main(argv: string[]): Promise<void> {
+/**
+ * Runs one command line. `loadYargs` is how yargs (an ES module) is imported: bin/ loads the
+ * bundle through V8's code cache (bin/load-bundle.cjs), where the bundle's own import() cannot
+ * run, and passes one of its own.
+ */
+export async function main(argv: string[], loadYargs: () => Promise<{ default: typeof YargsFactory }> = () => import('yargs')): Promise<void> {
   try {
     // Before yargs, which would cost several times Node's own start-up: scripts ask it often.
     if (wantsVersion(argv)) {
@@ -128,7 +133,7 @@ export async function main(argv: string[]): Promise<void> {
     }
     checkBooleanFlags(argv);
     if (await runWithoutYargs(buildParser, argv)) return;
-    const { default: yargs } = await import('yargs');
+    const { default: yargs } = await loadYargs();
     // The width only yargs uses: asking process.stdout for it costs a noticeable part of
     // Node's start-up, which a command line run without yargs does not pay.
     await buildParser(yargs, argv).wrap(Math.min(100, process.stdout.columns || 100)).parseAsync();

@@ -106,6 +106,11 @@ export class Sandbox {
     cpSync(compiledLimactl, this.limactl);
   }
 
+  /** XDG_CACHE_HOME of every run, next to HOME rather than in it. */
+  get cacheHome(): string {
+    return path.join(this.root, 'cache');
+  }
+
   get limactl(): string {
     return path.join(this.bin, 'limactl');
   }
@@ -145,6 +150,9 @@ export class Sandbox {
       LIMA_AUTOSTART_SYSROOT: this.sysroot,
       FAKE_DIR: this.fakeDir,
       TMPDIR: this.tmp,
+      // Outside HOME: the caches a run may write (V8's code cache, limactl's version) are not
+      // part of what a test compares.
+      XDG_CACHE_HOME: this.cacheHome,
       ...extra,
     };
     return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));

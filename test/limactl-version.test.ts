@@ -152,7 +152,7 @@ describe('the Lima version of a limactl binary is asked once, then remembered', 
   });
   afterEach(() => sb?.cleanup());
 
-  const cache = (): string => path.join(sb.home, '.cache', 'limactl-autostart', 'limactl-version.json');
+  const cache = (): string => path.join(sb.cacheHome, 'limactl-autostart', 'limactl-version.json');
   const lima22 = { FAKE_LIMA_VERSION: '2.2.0' };
 
   it('the second enable and --version recall the answer and say the same, without running limactl', () => {
@@ -219,18 +219,18 @@ describe('the Lima version of a limactl binary is asked once, then remembered', 
     assert.equal(sb.versionProbes(), 2);
   });
 
-  it('a damaged cache is ignored and written anew; XDG_CACHE_HOME is where it lives when set', () => {
+  it('a damaged cache is ignored and written anew; without XDG_CACHE_HOME it lives in ~/.cache', () => {
     sb = new Sandbox({ platform: 'linux' });
     sb.useBinaryLimactl();
-    const xdg = { XDG_CACHE_HOME: path.join(sb.root, 'xdg cache') };
-    const file = path.join(xdg.XDG_CACHE_HOME, 'limactl-autostart', 'limactl-version.json');
+    const xdg = { XDG_CACHE_HOME: undefined };
+    const file = path.join(sb.home, '.cache', 'limactl-autostart', 'limactl-version.json');
     mkdirSync(path.dirname(file), { recursive: true });
     writeFileSync(file, '{ not json');
     for (let i = 0; i < 2; i++) assert.equal(sb.run(['enable', 'default', '--dry-run'], xdg).code, 0);
     assert.equal(sb.versionProbes(), 1);
     const entries = JSON.parse(readFileSync(file, 'utf8')) as Array<{ version: string }>;
     assert.deepEqual(entries.map((e) => e.version), ['2.0.3']);
-    assert.ok(!existsSync(cache()), 'written to HOME/.cache although XDG_CACHE_HOME is set');
+    assert.ok(!existsSync(cache()), 'written to the sandbox\'s XDG_CACHE_HOME, which this run did not have');
   });
 
   it('a remembered entry edited into the wrong shape is not said: limactl is asked again', () => {
