@@ -53,6 +53,15 @@ interface Job {
   lastExitCode: number | null;
 }
 
+/** The registration of an instance as status reads it from its files, before launchd's answer is known. */
+interface PlistView {
+  condition: Condition | 'none';
+  file: string | null;
+  keepAlive: boolean | null;
+  /** Problems of the files themselves: their reading, contents, owner and mode. */
+  problems: Problem[];
+}
+
 export class LaunchdBackend implements Backend {
   readonly manager = 'launchd' as const;
   private domain: Promise<{ domain: string; warning?: string }> | undefined;
@@ -262,8 +271,11 @@ export class LaunchdBackend implements Backend {
   }
 
   async status(instances: string[]): Promise<StatusRow[]> {
-    const jobs = await this.listJobs();
-    return instances.map((name) => this.statusOf(name, jobs));
+    // The files are read while launchctl answers: it runs as processes of their own.
+    const listed = this.listJobs();
+    const files = instances.map((name) => this.plistView(name));
+    const jobs = await listed;
+    return instances.map((name, i) => this.statusOf(name, files[i]!, jobs));
   }
 
   /**
@@ -285,15 +297,13 @@ export class LaunchdBackend implements Backend {
     return jobs;
   }
 
-  private statusOf(name: string, jobs: Map<string, Job>): StatusRow {
+  /** Which file registers the instance, what it says, and what is wrong with it, without asking launchd. */
+  private plistView(name: string): PlistView {
     const paths = this.paths(name);
-    const agentJobs = [`gui/${this.host.uid}`, `user/${this.host.uid}`].flatMap((d) => jobs.get(`${d}/${agentLabel(name)}`) ?? []);
-    const daemonJob = jobs.get(`system/${daemonLabel(name)}`);
     const hasAgent = existsSync(paths.agent);
     const hasDaemon = existsSync(paths.daemon);
     const condition: Condition | 'none' = hasDaemon ? 'boot' : hasAgent ? 'login' : 'none';
     const file = hasDaemon ? paths.daemon : hasAgent ? paths.agent : null;
-    const job = condition === 'boot' ? daemonJob : condition === 'login' ? agentJobs[0] : (daemonJob ?? agentJobs[0]);
     const problems: Problem[] = [];
     let keepAlive: boolean | null = null;
     if (file && condition !== 'none') {
@@ -305,6 +315,15 @@ export class LaunchdBackend implements Backend {
         problems.push({ problem: `both a LaunchAgent (${paths.agent}) and a LaunchDaemon are registered: the instance would be started twice`, fix: `${reEnable({ instance: name, condition: 'boot', keepAlive })}   # or --condition=login to keep the agent` });
       }
     }
+    return { condition, file, keepAlive, problems };
+  }
+
+  private statusOf(name: string, view: PlistView, jobs: Map<string, Job>): StatusRow {
+    const { condition, file, keepAlive } = view;
+    const agentJobs = [`gui/${this.host.uid}`, `user/${this.host.uid}`].flatMap((d) => jobs.get(`${d}/${agentLabel(name)}`) ?? []);
+    const daemonJob = jobs.get(`system/${daemonLabel(name)}`);
+    const job = condition === 'boot' ? daemonJob : condition === 'login' ? agentJobs[0] : (daemonJob ?? agentJobs[0]);
+    const problems: Problem[] = [...view.problems];
     if (condition === 'none' && job) {
       problems.push({ problem: `${job.target} is loaded but has no file: it will not start again after a reboot`, fix: formatArgv(['limactl-autostart', 'disable', name, '--now']) });
     }

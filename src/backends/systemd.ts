@@ -21,6 +21,16 @@ const UNIT_FILE = /^lima-vm@(.+)\.service$/;
 
 const BUS_HINT = 'If systemctl says "Failed to connect to bus", the user manager is not reachable: run this as the user who owns the instance (not under sudo or su), from a login session, or check that /run/user/<uid> exists (`loginctl enable-linger` keeps it).';
 
+/** A unit file as status reads it, before systemd's answer is known. */
+interface UnitFileView {
+  condition: Condition | 'none';
+  keepAlive: boolean | null;
+  /** Problems of the file itself: its reading, its contents. */
+  problems: Problem[];
+  /** A boot unit while lingering is off. */
+  lingerOff: boolean;
+}
+
 export class SystemdBackend implements Backend {
   readonly manager = 'systemd' as const;
 
@@ -179,8 +189,11 @@ export class SystemdBackend implements Backend {
   }
 
   async status(instances: string[]): Promise<StatusRow[]> {
-    const units = await this.showUnits(instances.map(unitName));
-    return instances.map((name) => this.statusOf(name, units.get(unitName(name))));
+    // The files are read while systemctl answers: it runs as a process of its own.
+    const answered = this.showUnits(instances.map(unitName));
+    const files = instances.map((name) => this.unitFileView(name));
+    const units = await answered;
+    return instances.map((name, i) => this.statusOf(name, files[i]!, units.get(unitName(name))));
   }
 
   /** One `systemctl --user show` for every unit, however many there are. */
@@ -205,23 +218,29 @@ export class SystemdBackend implements Backend {
     return units;
   }
 
-  private statusOf(name: string, props: Map<string, string> | undefined): StatusRow {
+  /** What the unit file says, and what is wrong with it, without asking systemd. */
+  private unitFileView(name: string): UnitFileView {
+    const file = this.unitPath(name);
+    if (!existsSync(file)) return { condition: 'none', keepAlive: null, problems: [], lingerOff: false };
+    const problems: Problem[] = [];
+    const facts = readUnitFacts(name, file, problems);
+    const condition = facts?.condition ?? 'login';
+    if (facts) problems.push(...fileProblems(this.host, facts));
+    return { condition, keepAlive: facts?.keepAlive ?? null, problems, lingerOff: condition === 'boot' && !this.lingering() };
+  }
+
+  private statusOf(name: string, view: UnitFileView, props: Map<string, string> | undefined): StatusRow {
     const file = this.unitPath(name);
     const unit = unitName(name);
-    const problems: Problem[] = [];
-    let condition: Condition | 'none' = 'none';
-    let keepAlive: boolean | null = null;
-    if (existsSync(file)) {
-      const facts = readUnitFacts(name, file, problems);
-      condition = facts?.condition ?? 'login';
-      keepAlive = facts?.keepAlive ?? null;
-      if (facts) problems.push(...fileProblems(this.host, facts));
+    const { condition, keepAlive } = view;
+    const problems: Problem[] = [...view.problems];
+    if (condition !== 'none') {
       if (props?.get('LoadState') === 'not-found') {
         problems.push({ problem: 'systemd has not read the unit file yet', fix: 'systemctl --user daemon-reload' });
       } else if (props && props.get('UnitFileState') !== 'enabled') {
         problems.push({ problem: `the unit is ${props.get('UnitFileState') || 'not enabled'}: it will not start at ${condition}`, fix: `systemctl --user enable ${unit}` });
       }
-      if (condition === 'boot' && !this.lingering()) {
+      if (view.lingerOff) {
         problems.push({ problem: `lingering is off for ${this.host.user}: the user manager, and the instance, start only at login`, fix: `loginctl enable-linger ${this.host.user}` });
       }
     }
