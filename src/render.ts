@@ -8,7 +8,11 @@ export type { TemplateName } from './templates.js';
 // plist and put HTML entities into a systemd unit.
 
 export function escapeXml(value: string): string {
-  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;')
+    // C1 controls and the Unicode line and paragraph separators: XML 1.0 takes them as they are,
+    // but XML 1.1 readers (and @xmldom) turn U+0085, U+2028 and U+2029 into line ends. As
+    // character references every reader gives the character back.
+    .replace(/[\u0080-\u009f\u2028\u2029]/g, (c) => `&#x${c.charCodeAt(0).toString(16).toUpperCase()};`);
 }
 
 /** A systemd value that is not unquoted by systemd (WorkingDirectory=): only specifiers need care. */

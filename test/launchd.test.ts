@@ -835,6 +835,15 @@ describe('launchd (macOS) end to end', () => {
     assert.ok(!existsSync(sb.agentPlist()));
   });
 
+  it('paths with C1 controls and Unicode line separators are written as character references and read back exactly', () => {
+    sandbox({ homeName: 'home\u2028dir\u0085', limaHomeName: 'lima\u2029home', binName: 'bin\u0080' });
+    ok(sb.run(['enable', 'default']));
+    assert.deepStrictEqual(readPlist(sb.agentPlist()), expectedPlist(sb, { keepAlive: true }));
+    const agent = readFileSync(sb.agentPlist(), 'utf8');
+    for (const ref of ['&#x2028;', '&#x85;', '&#x2029;', '&#x80;']) assert.ok(agent.includes(ref), `no ${ref} in\n${agent}`);
+    assert.doesNotMatch(agent, /[\u0080-\u009f\u2028\u2029]/);
+  });
+
   it('a symlinked limactl (Homebrew) is recorded as the link, not its target', () => {
     sandbox();
     const cellar = path.join(sb.root, 'Cellar', 'lima', '2.0.3', 'bin');
