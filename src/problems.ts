@@ -1,9 +1,8 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { lt, valid } from 'semver';
 import type { Host } from './host.js';
 import type { Condition, Problem } from './backends/backend.js';
-import type { GeneratedBy } from './header.js';
+import { headerAge, type GeneratedBy } from './header.js';
 import { formatArgv } from './errors.js';
 import { packageVersion } from './version.js';
 
@@ -42,7 +41,7 @@ export function fileProblems(host: Host, facts: FileFacts): Problem[] {
   }
   if (!facts.header) {
     problems.push({ problem: 'not written by limactl-autostart (Lima\'s start-at-login, or by hand): no keep-alive guarantees', fix: fix() });
-  } else if (facts.header.version !== packageVersion() && valid(facts.header.version) && lt(facts.header.version, packageVersion())) {
+  } else if (headerAge(facts.header) === 'older') {
     problems.push({ problem: `written by limactl-autostart ${facts.header.version}, older than this ${packageVersion()}`, fix: fix() });
   }
   return problems;

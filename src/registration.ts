@@ -1,9 +1,8 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { listDir } from './list-dir.js';
 import path from 'node:path';
-import { compare, valid } from 'semver';
 import { parsePlist } from './plist-read.js';
-import { readHeader, type GeneratedBy } from './header.js';
-import { packageVersion } from './version.js';
+import { headerAge, readHeader, type GeneratedBy } from './header.js';
 import { parseUnit, splitWords, unescapeSpecifiers, unitValues } from './unit-file.js';
 import type { Condition } from './backends/backend.js';
 
@@ -27,9 +26,8 @@ export interface FoundRegistration {
   /** For messages: LaunchAgent, LaunchDaemon, user unit. */
   kind: string;
   expect: FileFormat;
-  /** The file's text; undefined when it cannot be read (readError says why). */
+  /** The file's text; undefined when it cannot be read (a LaunchDaemon readable by root only). */
   text?: string;
-  readError?: string;
 }
 
 /** What an existing file says, as far as this program can read it. */
@@ -63,24 +61,18 @@ const ENV_NAMES = new Set(['LIMA_HOME', 'PATH', 'HOME']);
 // `limactl start` options Lima's files add; dropping them changes nothing for the service.
 const START_OPTIONS = new Set(['--foreground', '--progress']);
 
-type ListedFile = Pick<FoundRegistration, 'instance' | 'file' | 'text' | 'readError'>;
+type ListedFile = Pick<FoundRegistration, 'instance' | 'file' | 'text'>;
 
 /** Lists the files in `dir` whose names match `pattern` (the instance name is its first group). */
 export function listRegistrationFiles(dir: string, pattern: RegExp): ListedFile[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir).sort();
-  } catch {
-    return [];
-  }
-  return names.flatMap((name): ListedFile[] => {
+  return listDir(dir).sort().flatMap((name): ListedFile[] => {
     const instance = pattern.exec(name)?.[1];
     if (instance === undefined) return [];
     const file = path.join(dir, name);
     try {
       return [{ instance, file, text: readFileSync(file, 'utf8') }];
-    } catch (err) {
-      return [{ instance, file, readError: (err as NodeJS.ErrnoException).code ?? (err as Error).message }];
+    } catch {
+      return [{ instance, file }];
     }
   });
 }
@@ -192,14 +184,6 @@ function startsInstance(argv: string[], names: string[]): boolean {
 function foreignVariables(names: string[]): string[] {
   const foreign = names.filter((name) => !ENV_NAMES.has(name));
   return foreign.length > 0 ? [`it sets environment variables limactl-autostart does not set: ${foreign.join(', ')}`] : [];
-}
-
-/** How the header's version compares with this program's: a file from a newer version is not downgraded silently. */
-export function headerAge(header: GeneratedBy): 'older' | 'current' | 'newer' {
-  const current = packageVersion();
-  if (!valid(header.version)) return 'older';
-  const order = compare(header.version, current);
-  return order < 0 ? 'older' : order > 0 ? 'newer' : 'current';
 }
 
 /**

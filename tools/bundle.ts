@@ -31,10 +31,10 @@ const VENDOR: Record<string, { file: string; source: string; lazy?: string[] }> 
   semver: {
     file: 'semver.cjs',
     source: [
-      ...['clean', 'compare', 'gte', 'lt', 'parse', 'valid'].map((f) => `export { default as ${f} } from 'semver/functions/${f}.js';`),
+      ...['clean', 'compare', 'gte', 'parse', 'valid'].map((f) => `export { default as ${f} } from 'semver/functions/${f}.js';`),
       ...[['gtr', 'gtr'], ['ltr', 'ltr'], ['validRange', 'valid']].map(([name, file]) => `export { default as ${name} } from 'semver/ranges/${file}.js';`),
     ].join('\n'),
-    lazy: ['clean', 'compare', 'gte', 'lt', 'parse', 'valid', 'gtr', 'ltr', 'validRange'],
+    lazy: ['clean', 'compare', 'gte', 'parse', 'valid', 'gtr', 'ltr', 'validRange'],
   },
 };
 
