@@ -12,7 +12,23 @@ if [ -z "${FAKE_DIR:-}" ] && [ -f "$(dirname "$0")/fake-dir" ]; then
   FAKE_DIR=$(cat "$(dirname "$0")/fake-dir")
 fi
 : "${FAKE_DIR:?FAKE_DIR is not set: stand-ins run only inside a test sandbox}"
-{ printf '%s' "$tool"; for a in "$@"; do printf '\t%s' "$a"; done; printf '\n'; } >> "$FAKE_DIR/calls"
+# The whole line is built first and appended with one write(2): the program runs some commands at
+# the same time (`limactl --version` beside launchctl's or systemctl's questions), and O_APPEND
+# keeps one short write whole, where several writes per call could interleave with another's.
+line=$tool
+for a in "$@"; do line="$line	$a"; done
+if [ -f "$FAKE_DIR/fail-call" ]; then
+  # Counting is part of recording here: under the lock, two calls made at once cannot both
+  # count the same line, so exactly one of them is call N.
+  read -r n code < "$FAKE_DIR/fail-call"
+  count=$(flock "$FAKE_DIR/calls.lock" sh -c 'printf "%s\n" "$1" >> "$2/calls" && wc -l < "$2/calls"' sh "$line" "$FAKE_DIR")
+  if [ "$count" -eq "$n" ]; then
+    echo "$tool: call $n failing with exit code $code, as the test asked" >&2
+    exit "$code"
+  fi
+else
+  printf '%s\n' "$line" >> "$FAKE_DIR/calls"
+fi
 for f in "$FAKE_DIR/fail/$tool.${1:-}" "$FAKE_DIR/fail/$tool"; do
   if [ -f "$f" ]; then
     code=$(cat "$f")
@@ -20,10 +36,3 @@ for f in "$FAKE_DIR/fail/$tool.${1:-}" "$FAKE_DIR/fail/$tool"; do
     exit "$code"
   fi
 done
-if [ -f "$FAKE_DIR/fail-call" ]; then
-  read -r n code < "$FAKE_DIR/fail-call"
-  if [ "$(wc -l < "$FAKE_DIR/calls")" -eq "$n" ]; then
-    echo "$tool: call $n failing with exit code $code, as the test asked" >&2
-    exit "$code"
-  fi
-fi
