@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { clean, gte, gtr, ltr, parse, valid, validRange } from 'semver';
 import { run } from './exec.js';
-import { PACKAGE_ROOT, packageVersion } from './version.js';
-import { cacheFile, LimactlCache } from './limactl-cache.js';
+import { PACKAGE_ROOT } from './version.js';
 import { LIMACTL_VERSION_TIMEOUT_MS } from './tunables.js';
 import * as log from './log.js';
 
@@ -23,22 +22,14 @@ export interface Advice {
 
 /** The range of Lima versions in plugin.yaml (`limactl: ">=2.0.0 <3.0.0"`): one source for Lima and for us. */
 export function supportedRange(): string {
-  const range = rangeText();
-  if (!validRange(range)) throw new Error(`${pluginYaml()} has no valid \`limactl:\` version range`);
+  const pluginYaml = path.join(PACKAGE_ROOT, 'plugin.yaml');
+  const range = /^limactl:\s*["']?([^"'\n#]+?)["']?\s*(?:#.*)?$/m.exec(readFileSync(pluginYaml, 'utf8'))?.[1];
+  if (!range || !validRange(range)) throw new Error(`${pluginYaml} has no valid \`limactl:\` version range`);
   return range;
 }
 
-const pluginYaml = (): string => path.join(PACKAGE_ROOT, 'plugin.yaml');
-
-/** The range as plugin.yaml writes it, not yet checked: enough to tell whether it changed. */
-function rangeText(): string {
-  const m = /^limactl:\s*["']?([^"'\n#]+?)["']?\s*(?:#.*)?$/m.exec(readFileSync(pluginYaml(), 'utf8'));
-  if (!m?.[1]) throw new Error(`${pluginYaml()} has no \`limactl:\` version range`);
-  return m[1];
-}
-
 /**
- * Asks `limactl --version`, once, with a short timeout: a limactl that hangs (a stale network
+ * Asks `limactl --version` with a short timeout: a limactl that hangs (a stale network
  * mount, a wrapper waiting for input) must not hang this program.
  */
 export async function limactlVersion(limactl: string): Promise<LimaVersion> {
@@ -80,27 +71,14 @@ export function adviceFor(answer: LimaVersion, range: string, limactl: string): 
 }
 
 /**
- * Asks limactl its version, or recalls what the same limactl binary answered before
- * (src/limactl-cache.ts), and says on stderr what the user should know; never fails.
+ * Asks limactl its version and says on stderr what the user should know; never fails. Asked on
+ * every run: a limactl can answer differently without its path changing (an upgrade, a version
+ * manager's shim that picks the version at run time).
  */
 export async function checkLimactl(limactl: string): Promise<LimaVersion> {
-  const cache = new LimactlCache<unknown>(cacheFile(process.env), limactl, { range: rangeText(), program: packageVersion() });
-  const known = cache.recall();
-  if (known && isAdvice(known.said)) {
-    say(known.said);
-    return { kind: 'version', version: known.version };
-  }
   const answer = await limactlVersion(limactl);
-  const advice = adviceFor(answer, supportedRange(), limactl);
-  say(advice);
-  if (answer.kind === 'version') cache.remember(answer.version, advice);
+  say(adviceFor(answer, supportedRange(), limactl));
   return answer;
-}
-
-/** A remembered list is the user's file, and may have been edited: only the right shape is said. */
-function isAdvice(value: unknown): value is Advice[] {
-  return Array.isArray(value) && value.every((a) => typeof a === 'object' && a !== null
-    && ((a as Advice).level === 'warning' || (a as Advice).level === 'info') && typeof (a as Advice).message === 'string');
 }
 
 function say(advice: Advice[]): void {
