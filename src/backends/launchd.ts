@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { listDir } from '../list-dir.js';
 import os from 'node:os';
 import path from 'node:path';
-import { randomHex } from '../random.js';
+import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { parsePlist } from '../plist-read.js';
 import type { Backend, Condition, DisableRequest, EnableRequest, Problem, StatusRow } from './backend.js';
@@ -411,7 +411,7 @@ export class LaunchdBackend implements Backend {
  * stage a copy the user can write, then let `install` copy it with owner and mode in one step.
  */
 function installDaemon(content: string | Buffer, file: string, undo?: Step[]): Step[] {
-  const staging = path.join(os.tmpdir(), `limactl-autostart-${randomHex(6)}.plist`);
+  const staging = path.join(os.tmpdir(), `limactl-autostart-${randomBytes(6).toString('hex')}.plist`);
   return [
     { kind: 'write', path: staging, content, mode: 0o600, temporary: true },
     { kind: 'run', argv: ['sudo', 'install', '-m', '644', '-o', 'root', '-g', 'wheel', staging, file], ...(undo ? { undo } : {}) },

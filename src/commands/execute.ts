@@ -4,7 +4,6 @@ import type { Host } from '../host.js';
 import { applyPlan, formatPlan, type Plan } from '../plan.js';
 import { acquireLock } from '../lock.js';
 import * as log from '../log.js';
-import { writeStdout } from '../stdout.js';
 
 /**
  * Plans and then prints (--dry-run) or applies the plan; warnings come first either way.
@@ -21,7 +20,7 @@ export async function execute(host: Host, instance: string, dryRun: boolean, mak
     }
     for (const warning of plan.warnings) log.warn(warning);
     if (dryRun) {
-      writeStdout(formatPlan(plan));
+      process.stdout.write(formatPlan(plan));
       return;
     }
     await applyPlan(plan, { failStep: Number(host.env.LIMA_AUTOSTART_FAIL_STEP) || undefined });

@@ -5,7 +5,6 @@ import { validateInstanceName } from '../instance.js';
 import { backendFor, type StatusRow } from '../backends/backend.js';
 import { UserError } from '../errors.js';
 import { listDir } from '../list-dir.js';
-import { writeStdout } from '../stdout.js';
 
 export interface StatusArgs {
   instances: string[];
@@ -31,7 +30,7 @@ export async function status(args: StatusArgs): Promise<void> {
     names = [...new Set([...limaInstances(host), ...registered])].sort();
   }
   const rows = await backend.status(names);
-  writeStdout(args.json ? `${JSON.stringify(rows, null, 2)}\n` : formatTable(rows, useColor(host)));
+  process.stdout.write(args.json ? `${JSON.stringify(rows, null, 2)}\n` : formatTable(rows, useColor(host)));
 }
 
 function hasInstance(host: Host, name: string): boolean {
