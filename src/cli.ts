@@ -2,7 +2,6 @@ import type YargsFactory from 'yargs';
 import { EXIT_FAILED, EXIT_USAGE, UsageError, UserError } from './errors.js';
 import { CONDITIONS, type Condition } from './backends/backend.js';
 import { packageVersion } from './version.js';
-import { runWithoutYargs } from './fast-path.js';
 import * as log from './log.js';
 
 // Account names as launchd and logind accept them; anything else could not be a user anyway.
@@ -118,24 +117,22 @@ function wantsVersion(argv: string[]): boolean {
   return (end === -1 ? argv : argv.slice(0, end)).includes('--version');
 }
 
-/**
- * Runs one command line. `loadYargs` is how yargs (an ES module) is imported: bin/ loads the
- * bundle through V8's code cache (bin/load-bundle.cjs), where the bundle's own import() cannot
- * run, and passes one of its own.
- */
-export async function main(argv: string[], loadYargs: () => Promise<{ default: typeof YargsFactory }> = () => import('yargs')): Promise<void> {
+/** Runs one command line. */
+export async function main(argv: string[]): Promise<void> {
+  // A reader that leaves early (`status | head -1`) is no error of ours: end quietly.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? 0);
+  });
   try {
-    // Before yargs, which would cost several times Node's own start-up: scripts ask it often.
+    // Before yargs: scripts ask it often, and it needs none of the parser.
     if (wantsVersion(argv)) {
       const { printVersion } = await import('./commands/version.js');
       await printVersion();
       return;
     }
     checkBooleanFlags(argv);
-    if (await runWithoutYargs(buildParser, argv)) return;
-    const { default: yargs } = await loadYargs();
-    // The width only yargs uses: asking process.stdout for it costs a noticeable part of
-    // Node's start-up, which a command line run without yargs does not pay.
+    const { default: yargs } = await import('yargs');
     await buildParser(yargs, argv).wrap(Math.min(100, process.stdout.columns || 100)).parseAsync();
   } catch (err) {
     if (err instanceof UserError) {

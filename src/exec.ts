@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execa } from 'execa';
 import { CommandError } from './errors.js';
 
 export interface RunOptions {
@@ -27,50 +27,47 @@ export interface RunResult {
 export async function run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const [file, ...args] = argv;
   if (!file) throw new Error('run() needs a command');
-  const outcome = await spawnAndWait(file, args, options);
+  const subprocess = execa(file, args, {
+    env: options.env,
+    stdin: options.noInput ? 'ignore' : 'inherit',
+    reject: false,
+    // A process group of its own, so that a timeout can kill what the command started too: a
+    // wrapper script's child would otherwise hold our end of its output pipe open, and we would
+    // wait for it after all. (execa's own `timeout` kills the command alone.)
+    detached: options.timeoutMs !== undefined,
+  });
+  let timedOut = false;
+  const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
+    timedOut = true;
+    try {
+      process.kill(-subprocess.pid!, 'SIGKILL');
+    } catch {
+      // it ended meanwhile
+    }
+  }, options.timeoutMs);
+  const result = await subprocess;
+  clearTimeout(timer);
+  // execa gives no exit code for a command killed by a signal or never started.
+  const exitCode = timedOut ? undefined : result.exitCode;
+  // Without an exit code, the reason stands where the command's own stderr would end.
+  const why = timedOut ? `no answer within ${options.timeoutMs} ms`
+    : result.signal ? `killed by ${result.signal}`
+      : exitCode === undefined ? notStarted(result.cause) : undefined;
+  const outcome: RunResult = {
+    exitCode,
+    stdout: String(result.stdout ?? ''),
+    stderr: why ? `${String(result.stderr ?? '')}\n${why}`.trim() : String(result.stderr ?? ''),
+    timedOut,
+  };
   if (outcome.exitCode !== 0 && !options.mayFail) throw new CommandError(argv, outcome.exitCode, outcome.stderr, options.hint);
   return outcome;
 }
 
-// node:child_process directly, not execa: a run that asks one question of a service manager
-// (status) would spend more loading execa than starting Node (docs/performance.md), and this
-// is all of it the program used: an argument vector, the environment, stdin, the output.
-function spawnAndWait(file: string, args: string[], options: RunOptions): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const child = spawn(file, args, {
-      env: { ...process.env, ...options.env },
-      stdio: [options.noInput ? 'ignore' : 'inherit', 'pipe', 'pipe'],
-      // A process group of its own, so that a timeout can kill what the command started too: a
-      // wrapper script's child would otherwise hold our end of its output pipe open, and we would
-      // wait for it after all.
-      detached: options.timeoutMs !== undefined,
-    });
-    let timedOut = false;
-    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => {
-      timedOut = true;
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // it ended meanwhile
-      }
-    }, options.timeoutMs);
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
-    let failure: string | undefined;
-    child.on('error', (err: NodeJS.ErrnoException) => {
-      // Could not be started: no exit code, so say why instead.
-      failure = err.code === 'ENOENT' ? `${err.message} (not found on PATH)` : err.message;
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const text = (chunks: Buffer[]): string => Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-      const exitCode = failure === undefined && typeof code === 'number' && !timedOut ? code : undefined;
-      const why = failure ?? (timedOut ? `no answer within ${options.timeoutMs} ms` : signal ? `killed by ${signal}` : undefined);
-      resolve({ exitCode, stdout: text(stdout), stderr: exitCode === undefined && why ? `${text(stderr)}\n${why}`.trim() : text(stderr), timedOut });
-    });
-  });
+/** Why a command could not be started: the error of spawn(), which execa keeps as the cause. */
+function notStarted(cause: unknown): string {
+  const err = cause as NodeJS.ErrnoException | undefined;
+  if (!err?.message) return 'it could not be started';
+  return err.code === 'ENOENT' ? `${err.message} (not found on PATH)` : err.message;
 }
 
 /** A read-only question to a service manager: only whether it answered 0 matters. */
