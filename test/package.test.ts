@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import semver from 'semver';
-import { ROOT, Sandbox, show } from './helpers.js';
+import { ROOT, Sandbox, show, type RunResult } from './helpers.js';
 
 const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string; bin: Record<string, string> };
 const pluginYaml = readFileSync(path.join(ROOT, 'plugin.yaml'), 'utf8');
@@ -55,15 +55,50 @@ describe('packaging', () => {
     }
   });
 
-  it('the published package holds what bin/ loads: the bundle, its vendor files and bin/package.json', () => {
+  it('the published package holds what runs and nothing else: bin/, the bundle, plugin.yaml, README, LICENSE', () => {
     const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
-    const files = (JSON.parse(r.stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path);
-    const bundle = readdirSync(path.join(ROOT, 'dist', 'bundle'), { recursive: true, encoding: 'utf8' })
-      .filter((f) => f.endsWith('.cjs'))
-      .map((f) => `dist/bundle/${f.split(path.sep).join('/')}`);
-    assert.ok(bundle.length > 1, bundle.join(', '));
-    for (const f of ['bin/package.json', ...Object.values(pkg.bin), ...bundle]) assert.ok(files.includes(f), `${f} is not in the package: ${files.join(', ')}`);
+    const files = (JSON.parse(r.stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path).sort();
+    const bundle = readdirSync(path.join(ROOT, 'dist', 'bundle')).map((f) => `dist/bundle/${f}`);
+    assert.ok(bundle.includes('dist/bundle/limactl-autostart.mjs'), bundle.join(', '));
+    const expected = ['LICENSE', 'README.md', 'bin/package.json', 'package.json', 'plugin.yaml', ...Object.values(pkg.bin), ...bundle];
+    assert.deepEqual(files, expected.sort());
+  });
+
+  it('the package has no dependencies to install: what it runs is bundled', () => {
+    const manifest = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
+    for (const key of ['dependencies', 'optionalDependencies', 'peerDependencies']) assert.equal(manifest[key], undefined, key);
+  });
+
+  it('packed, installed from the tarball into a prefix without the network, both executables run from outside the checkout', function () {
+    this.timeout(120_000);
+    const sb = new Sandbox({ platform: 'linux' });
+    const npm = (args: string[], cwd: string): string => {
+      // Its own cache and configuration: nothing is read from or written to the user's.
+      const r = spawnSync('npm', [...args, '--cache', path.join(sb.tmp, 'npm-cache'), '--userconfig', path.join(sb.tmp, 'npmrc'), '--no-audit', '--no-fund', '--offline'], { cwd, encoding: 'utf8' });
+      assert.equal(r.status, 0, `npm ${args.join(' ')}: exit ${r.status}\n${r.stdout}\n${r.stderr}`);
+      return r.stdout;
+    };
+    try {
+      const packed = JSON.parse(npm(['pack', '--json', '--ignore-scripts', '--pack-destination', sb.tmp], ROOT)) as Array<{ filename: string }>;
+      const prefix = path.join(sb.tmp, 'prefix');
+      npm(['install', '--global', '--prefix', prefix, path.join(sb.tmp, packed[0]!.filename)], sb.tmp);
+      const run = (name: string, args: string[]): RunResult => {
+        const r = spawnSync(path.join(prefix, 'bin', name), args, { cwd: sb.tmp, env: sb.env(), encoding: 'utf8', input: '' });
+        return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+      };
+      const version = run('limactl-autostart', ['--version']);
+      assert.equal(version.code, 0, show(version));
+      assert.equal(version.stdout, `limactl-autostart version ${pkg.version}\nlimactl version 2.0.3 (${sb.limactl})\n`);
+      const dryRun = run('limactl-autostart', ['enable', 'default', '--dry-run']);
+      assert.equal(dryRun.code, 0, show(dryRun));
+      assert.equal(dryRun.stdout, sb.run(['enable', 'default', '--dry-run']).stdout);
+      const startAtLogin = run('limactl-start-at-login', ['--help']);
+      assert.equal(startAtLogin.code, 0, show(startAtLogin));
+      assert.match(startAtLogin.stdout, /start-at-login/);
+    } finally {
+      sb.cleanup();
+    }
   });
 
   it('plugin.yaml lists exactly the executables package.json installs', () => {
