@@ -174,8 +174,8 @@ export interface ReadableFile extends AnyFile {
   /** This program's header, when the file has one. */
   header: GeneratedBy | undefined;
   /**
-   * Who wrote it: this program (its header); Lima (no header, and nothing Lima's templates do not
-   * write); by hand (no header, and settings neither writes: see `problems`).
+   * Who wrote it: this program (its header); else Lima, when it has nothing Lima's templates do
+   * not write; else someone by hand (settings of their own, see `problems`, or an environment).
    */
   writtenBy: 'limactl-autostart' | 'lima' | 'hand';
   /** Restarted after a crash (see keepAliveOf in src/registration.ts for the rule). */

@@ -104,7 +104,8 @@ export function readServiceText(registration: Registration, content: Buffer): Se
     problems,
     header,
     text,
-    writtenBy: header ? 'limactl-autostart' : problems.length > 0 ? 'hand' : 'lima',
+    // No template of Lima's (1.x start-at-login through 2.2's autostart) sets an environment.
+    writtenBy: header ? 'limactl-autostart' : problems.length > 0 || settings.searchPath !== undefined || settings.limaHome !== undefined ? 'hand' : 'lima',
     keepAlive,
     keepAliveFrom: header ? 'header' : restart.said ? 'settings' : 'unsaid',
   };
@@ -247,5 +248,6 @@ export function replacedNote(registration: Registration, servicePath: string): s
     const { version, condition, keepAlive } = file.header;
     return `replaced ${where}, written by limactl-autostart ${version} (condition=${condition} keep-alive=${keepAlive})${notCarried}`;
   }
-  return `replaced ${where}, which limactl-autostart had not written${notCarried || ': it reads as one Lima wrote (`limactl start-at-login` or `limactl autostart`)'}`;
+  const lima = file.unreadable === undefined && file.writtenBy === 'lima';
+  return `replaced ${where}, which limactl-autostart had not written${notCarried || (lima ? ': it reads as one Lima wrote (`limactl start-at-login` or `limactl autostart`)' : '')}`;
 }
