@@ -158,6 +158,8 @@ interface AnyFile {
   condition: Condition;
   /** Set when the file itself does not say the condition (a unit without our header). */
   conditionFrom?: 'lingering';
+  /** This program's header, when the file has one (even one that is no longer a plist or a unit). */
+  header: GeneratedBy | undefined;
 }
 
 export interface UnreadableFile extends AnyFile {
@@ -171,8 +173,6 @@ export interface UnreadableFile extends AnyFile {
 
 export interface ReadableFile extends AnyFile {
   unreadable?: undefined;
-  /** This program's header, when the file has one. */
-  header: GeneratedBy | undefined;
   /**
    * Who wrote it: this program (its header); else Lima, when it has nothing Lima's templates do
    * not write; else someone by hand (settings of their own, see `problems`, or an environment).

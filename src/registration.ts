@@ -69,7 +69,7 @@ export function readServiceFile(registration: Registration): ServiceFile {
     content = readFileSync(registration.file);
   } catch (err) {
     const { code, message } = err as NodeJS.ErrnoException;
-    return { registration, condition: conditionOf(registration, undefined), unreadable: `it cannot be read (${code ?? message})`, cause: message, opened: false };
+    return { registration, condition: conditionOf(registration, undefined), header: undefined, unreadable: `it cannot be read (${code ?? message})`, cause: message, opened: false };
   }
   return readServiceText(registration, content);
 }
@@ -87,7 +87,7 @@ export function readServiceText(registration: Registration, content: Buffer): Se
   } catch (err) {
     const cause = (err as Error).message;
     const unreadable = err === NOT_A_DICTIONARY ? 'it is not a property list with a dictionary' : `it is not ${registration.format === 'plist' ? 'a property list' : 'a unit file'} that can be read (${cause})`;
-    return { registration, condition, ...conditionFrom, unreadable, cause, opened: true };
+    return { registration, condition, ...conditionFrom, header, unreadable, cause, opened: true };
   }
   const { restart, ...rest } = settings;
   const keepAlive = restart.keepAlive;
@@ -242,7 +242,7 @@ export function replacedNote(registration: Registration, servicePath: string): s
   const lost = file.unreadable !== undefined ? [file.unreadable] : rewriteLoses(file, servicePath);
   const notCarried = lost.length > 0 ? `; not carried over: ${lost.join('; ')}` : '';
   const where = registration.file;
-  if (file.unreadable === undefined && file.header) {
+  if (file.header) {
     // A file of this very version, not edited since: nothing worth saying.
     if (headerAge(file.header) === 'current' && !notCarried) return undefined;
     const { version, condition, keepAlive } = file.header;

@@ -84,6 +84,13 @@ describe('registration files: one answer to each question', () => {
     });
   }
 
+  it('a file of ours that no longer parses: unreadable, and still ours by its header', () => {
+    const broken = golden('lima-vm@default.no-keep-alive.service').replace('[Service]', 'not a unit line');
+    const file = readServiceText(unit(false), Buffer.from(broken));
+    assert.match(file.unreadable ?? '', /^it is not a unit file that can be read \(unit line \d+ is neither a section nor Key=value: not a unit line\)$/);
+    assert.deepEqual([file.condition, file.header?.condition, file.header?.keepAlive], ['boot', 'boot', false]);
+  });
+
   // Keep-alive means "restarted after a crash". Lima's 1.0.1 unit with each Restart= value:
   const RESTART: Array<[string | undefined, boolean]> = [
     [undefined, false], ['no', false], ['on-success', false], ['on-watchdog', false],

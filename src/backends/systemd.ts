@@ -84,15 +84,14 @@ export class SystemdBackend implements Backend {
   /** The condition this program registered the unit for; 'foreign' for a unit it did not write. */
   private existingCondition(instance: string): Condition | 'foreign' | undefined {
     if (!existsSync(this.unitPath(instance))) return undefined;
-    const read = readServiceFile(this.registration(instance));
-    return (read.unreadable === undefined && read.header?.condition) || 'foreign';
+    return readServiceFile(this.registration(instance)).header?.condition ?? 'foreign';
   }
 
   /** Other instances whose units we registered for boot: they still need lingering. */
   private otherBootInstances(instance: string): string[] {
     return this.registrations()
       .filter((r) => r.instance !== instance)
-      .filter((r) => { const read = readServiceFile(r); return read.unreadable === undefined && read.header?.condition === 'boot'; })
+      .filter((r) => readServiceFile(r).header?.condition === 'boot')
       .map((r) => r.instance);
   }
 
