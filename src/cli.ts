@@ -1,6 +1,6 @@
 import type YargsFactory from 'yargs';
 import { EXIT_FAILED, EXIT_USAGE, UsageError, UserError } from './errors.js';
-import { CONDITIONS, type Condition } from './backends/backend.js';
+import { CONDITIONS, type Condition } from './model.js';
 import { packageVersion } from './version.js';
 import * as log from './log.js';
 

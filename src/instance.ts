@@ -2,17 +2,12 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { type Host, writable } from './host.js';
 import { UsageError, UserError } from './errors.js';
+import type { Instance } from './model.js';
 
 // Lima's own rule for instance names (pkg/identifiers): anything else is refused before
 // it can reach a file name, a launchd label or a unit name.
 const INSTANCE_NAME = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
 const INSTANCE_NAME_MAX = 76;
-
-export interface Instance {
-  name: string;
-  dir: string;
-  limaHome: string;
-}
 
 export function validateInstanceName(name: string): void {
   if (name.length > INSTANCE_NAME_MAX || !INSTANCE_NAME.test(name)) {

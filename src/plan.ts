@@ -3,51 +3,10 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { formatArgv, shellQuote, UserError } from './errors.js';
 import { run } from './exec.js';
+import type { Plan, RunStep, Step } from './model.js';
 
-/**
- * A plan is plain data: `--dry-run` prints it, tests assert on it, apply executes it.
- * Nothing outside apply() writes service files or runs service-manager commands.
- */
-export type Step =
-  | { kind: 'mkdir'; path: string }
-  /** Written atomically (temporary file in the same directory, then rename). `temporary`
-   *  files are staging copies for a privileged install and are removed when apply ends.
-   *  A Buffer is a saved file restored byte for byte (it may be a binary plist). */
-  | { kind: 'write'; path: string; content: string | Buffer; mode: number; temporary?: boolean }
-  | { kind: 'remove'; path: string }
-  /** Removes a directory if it is empty (the undo of a mkdir); a directory with files stays. */
-  | { kind: 'rmdir'; path: string }
-  | RunStep;
-
-export interface RunStep {
-  kind: 'run';
-  argv: string[];
-  env?: Record<string, string>;
-  /** Why a failure is expected and harmless: the plan goes on. */
-  mayFail?: string;
-  /** Likely causes, added to the error when the command fails. */
-  hint?: string;
-  /**
-   * What puts things back if this command succeeded and a later step fails. The file steps
-   * (mkdir, write, remove) need none: apply saves what they replace.
-   */
-  undo?: Step[];
-  /**
-   * The undo loads a job from its file (launchctl bootstrap, systemctl start): it runs after
-   * every file is back, or it would load the new file instead of the old one.
-   */
-  undoLast?: boolean;
-}
-
-export interface Plan {
-  /** One line, e.g. `enable "default" at login (launchd, keep-alive true)`. */
-  summary: string;
-  steps: Step[];
-  /** Said on stderr before the plan runs (or is printed): what the user should know. */
-  warnings: string[];
-  /** Said on stderr after the plan ran. */
-  done: string[];
-}
+// A plan (its types are in model.ts) is printed by --dry-run and executed by applyPlan, which
+// undoes what it did when a step fails.
 
 export function formatPlan(plan: Plan): string {
   const lines = [`# ${plan.summary}`, '# dry run: nothing below was done'];

@@ -1,48 +1,38 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Host } from './host.js';
-import type { Condition, Problem } from './backends/backend.js';
-import { headerAge, type GeneratedBy } from './header.js';
+import type { Condition, Problem, ServiceFile } from './model.js';
+import { headerAge } from './header.js';
+import { serviceLimaHome } from './registration.js';
 import { formatArgv } from './errors.js';
 import { packageVersion } from './version.js';
 
-/** What a service file says, as far as it could be read. */
-export interface FileFacts {
-  instance: string;
-  file: string;
-  condition: Condition;
-  keepAlive: boolean | null;
-  header: GeneratedBy | undefined;
-  /** The program the service runs (limactl), when the file could be read. */
-  program: string | undefined;
-  /** LIMA_HOME the service gets; undefined when the file sets none (then limactl uses ~/.lima). */
-  limaHome: string | undefined;
-}
-
 /** The command that writes the file again for the same condition and keep-alive choice. */
-export function reEnable(facts: Pick<FileFacts, 'instance' | 'condition' | 'keepAlive'>): string {
-  return formatArgv(['limactl-autostart', 'enable', facts.instance, `--condition=${facts.condition}`, ...(facts.keepAlive === false ? ['--keep-alive=false'] : [])]);
+export function reEnable(instance: string, condition: Condition, keepAlive: boolean | null): string {
+  return formatArgv(['limactl-autostart', 'enable', instance, `--condition=${condition}`, ...(keepAlive === false ? ['--keep-alive=false'] : [])]);
 }
 
 /** Problems visible in the file itself, the same for launchd and systemd. */
-export function fileProblems(host: Host, facts: FileFacts): Problem[] {
-  const problems: Problem[] = [];
+export function fileProblems(host: Host, file: ServiceFile): Problem[] {
+  const { instance } = file.registration;
   // Formatted only for a problem found: status checks every instance, most have none.
-  const fix = (): string => reEnable(facts);
-  if (!existsSync(path.join(host.limaHome, facts.instance, 'lima.yaml'))) {
-    problems.push({ problem: `the instance no longer exists in ${host.limaHome}`, fix: formatArgv(['limactl-autostart', 'disable', facts.instance, '--now']) });
+  const fix = (): string => reEnable(instance, file.condition, file.unreadable === undefined ? file.keepAlive : null);
+  if (file.unreadable !== undefined) return [{ problem: `cannot read ${file.registration.file}: ${file.cause}`, fix: fix() }];
+  const problems: Problem[] = [];
+  if (!existsSync(path.join(host.limaHome, instance, 'lima.yaml'))) {
+    problems.push({ problem: `the instance no longer exists in ${host.limaHome}`, fix: formatArgv(['limactl-autostart', 'disable', instance, '--now']) });
   }
-  if (facts.program !== undefined && !existsSync(facts.program)) {
-    problems.push({ problem: `the service runs ${facts.program}, which no longer exists (Lima moved, upgraded or uninstalled?)`, fix: fix() });
+  if (file.program !== undefined && !existsSync(file.program)) {
+    problems.push({ problem: `the service runs ${file.program}, which no longer exists (Lima moved, upgraded or uninstalled?)`, fix: fix() });
   }
-  const fileLimaHome = facts.limaHome ?? path.join(host.home, '.lima');
-  if (facts.program !== undefined && path.resolve(fileLimaHome) !== host.limaHome) {
-    problems.push({ problem: `the service uses LIMA_HOME=${fileLimaHome}, but LIMA_HOME here is ${host.limaHome}`, fix: `${fix()}   # or run status with LIMA_HOME=${fileLimaHome}` });
+  const limaHome = serviceLimaHome(file, host.home);
+  if (file.program !== undefined && limaHome !== host.limaHome) {
+    problems.push({ problem: `the service uses LIMA_HOME=${file.limaHome ?? limaHome}, but LIMA_HOME here is ${host.limaHome}`, fix: `${fix()}   # or run status with LIMA_HOME=${file.limaHome ?? limaHome}` });
   }
-  if (!facts.header) {
+  if (!file.header) {
     problems.push({ problem: 'not written by limactl-autostart (Lima\'s start-at-login, or by hand): no keep-alive guarantees', fix: fix() });
-  } else if (headerAge(facts.header) === 'older') {
-    problems.push({ problem: `written by limactl-autostart ${facts.header.version}, older than this ${packageVersion()}`, fix: fix() });
+  } else if (headerAge(file.header) === 'older') {
+    problems.push({ problem: `written by limactl-autostart ${file.header.version}, older than this ${packageVersion()}`, fix: fix() });
   }
   return problems;
 }

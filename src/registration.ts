@@ -1,48 +1,17 @@
 import { readFileSync } from 'node:fs';
-import { listDir } from './list-dir.js';
 import path from 'node:path';
-import { parsePlist } from './plist-read.js';
-import { headerAge, readHeader, type GeneratedBy } from './header.js';
-import { parseUnit, splitWords, unescapeSpecifiers, unitValues } from './unit-file.js';
-import type { Condition } from './backends/backend.js';
+import { listDir } from './list-dir.js';
+import { parsePlist } from './plist-file.js';
+import { headerAge, readHeader } from './header.js';
+import { environmentOf, parseUnit, splitWords, unescapeSpecifiers, unitValues } from './unit-file.js';
+import type { Condition, GeneratedBy, PlistRegistration, ReadableFile, Registration, ServiceFile } from './model.js';
 
 /**
- * Registration files that are already in Lima's locations: written by this program (any
- * version), by Lima (`limactl start-at-login`, `limactl autostart`), or by hand. `enable` replaces
- * whatever is there and says what it replaced; `migrate` rewrites a file only when nothing the
- * file says would be lost, and leaves the rest alone.
+ * The one reader of registration files: the files in Lima's locations, written by this program
+ * (any version), by Lima (`limactl start-at-login`, `limactl autostart`), or by hand. Every
+ * question about such a file (its condition, keep-alive, LIMA_HOME, who wrote it, what a rewrite
+ * would lose) is answered here, for status, migrate, and enable and disable replacing one.
  */
-
-/** How a registration file is read: a launchd plist with its label, or a systemd user unit. */
-export type FileFormat = { format: 'plist'; label: string; daemon: boolean } | { format: 'unit' };
-
-export interface FoundRegistration {
-  /** The instance name as the file name gives it (not yet checked against Lima's rule). */
-  instance: string;
-  file: string;
-  condition: Condition;
-  /** Why that condition, when the file does not say it (a unit without our header). */
-  conditionFrom?: string;
-  /** For messages: LaunchAgent, LaunchDaemon, user unit. */
-  kind: string;
-  expect: FileFormat;
-  /** The file's text; undefined when it cannot be read (a LaunchDaemon readable by root only). */
-  text?: string;
-}
-
-/** What an existing file says, as far as this program can read it. */
-export interface Reading {
-  /** The header this program writes, when the file has one. */
-  header?: GeneratedBy;
-  /** Keep-alive as the file records it (our header, else its KeepAlive or Restart=); undefined when it does not say. */
-  keepAlive?: boolean;
-  /** The LIMA_HOME in the service's environment, when it sets one. */
-  limaHome?: string;
-  /** A LaunchDaemon's UserName. */
-  userName?: string;
-  /** What would be lost or changed in meaning if the file were rewritten; empty when nothing. */
-  problems: string[];
-}
 
 // Every key that this program or any Lima version writes. Lima's values for some of them
 // (relative log paths, ProcessType Background, KeepAlive <true/>) are replaced on purpose.
@@ -61,118 +30,170 @@ const ENV_NAMES = new Set(['LIMA_HOME', 'PATH', 'HOME']);
 // `limactl start` options Lima's files add; dropping them changes nothing for the service.
 const START_OPTIONS = new Set(['--foreground', '--progress']);
 
-type ListedFile = Pick<FoundRegistration, 'instance' | 'file' | 'text'>;
+/**
+ * Keep-alive means: the service is restarted after a crash (the host agent killed by a signal, or
+ * exiting non-zero). Decided here once, for both formats:
+ * - a unit's last `Restart=`: on-failure, on-abnormal, on-abort and always restart after a crash;
+ *   no, on-success and on-watchdog do not; none at all is `no`, systemd's default.
+ * - a plist's `KeepAlive`: <true/> restarts after every exit, a crash included; absent or <false/>
+ *   never restarts; a dictionary restarts after a crash when it has `Crashed` <true/> or
+ *   `SuccessfulExit` <false/> (a crash is not a successful exit); its other conditions (paths,
+ *   network, other jobs) are not about crashes.
+ * A file that sets neither says nothing: its service is not restarted, and `migrate` gives it the
+ * default of `enable` (keep-alive on), saying so.
+ */
+const RESTARTS_AFTER_CRASH = new Set(['on-failure', 'on-abnormal', 'on-abort', 'always']);
+
+export function keepAliveOfUnit(restart: string | undefined): boolean {
+  return restart !== undefined && RESTARTS_AFTER_CRASH.has(restart);
+}
+
+export function keepAliveOfPlist(keepAlive: unknown): boolean {
+  if (keepAlive === true) return true;
+  if (!isDict(keepAlive)) return false;
+  return keepAlive.Crashed === true || keepAlive.SuccessfulExit === false;
+}
 
 /** Lists the files in `dir` whose names match `pattern` (the instance name is its first group). */
-export function listRegistrationFiles(dir: string, pattern: RegExp): ListedFile[] {
-  return listDir(dir).sort().flatMap((name): ListedFile[] => {
+export function listRegistrations(dir: string, pattern: RegExp, make: (instance: string, file: string) => Registration): Registration[] {
+  return listDir(dir).sort().flatMap((name) => {
     const instance = pattern.exec(name)?.[1];
-    if (instance === undefined) return [];
-    const file = path.join(dir, name);
-    try {
-      return [{ instance, file, text: readFileSync(file, 'utf8') }];
-    } catch {
-      return [{ instance, file }];
-    }
+    return instance === undefined ? [] : [make(instance, path.join(dir, name))];
   });
 }
 
-/**
- * Reads a registration file for `instance`. `servicePath` is the PATH this program would give the
- * service: a file that did not come from this program may carry directories that are not in it.
- */
-export function readRegistration(text: string, instance: string, expect: FileFormat, servicePath: string): Reading {
-  const header = readHeader(text);
-  const { reading, searchPath } = expect.format === 'plist' ? readPlist(text, instance, expect) : readUnit(text, instance);
-  if (header) {
-    // This program leaves KeepAlive out when it is off; its header is the record of the choice.
-    // Its PATH is its own making (limactl's directory first), so it is not kept either.
-    return { ...reading, header, keepAlive: header.keepAlive };
+/** Reads the file of a registration from disk: what it says, or why it cannot be read. */
+export function readServiceFile(registration: Registration): ServiceFile {
+  let content: Buffer;
+  try {
+    content = readFileSync(registration.file);
+  } catch (err) {
+    const { code, message } = err as NodeJS.ErrnoException;
+    return { registration, condition: conditionOf(registration, undefined), header: undefined, unreadable: `it cannot be read (${code ?? message})`, cause: message, opened: false };
   }
-  if (searchPath !== undefined) {
-    const kept = new Set(servicePath.split(':'));
-    const dropped = searchPath.split(':').filter((dir) => dir && !kept.has(dir));
-    if (dropped.length > 0) reading.problems.push(`its PATH has directories limactl-autostart would drop: ${dropped.join(', ')}`);
-  }
-  return reading;
+  return readServiceText(registration, content);
 }
 
-/** A file's reading, and the PATH it gives the service (checked only in files of others). */
-type RawReading = { reading: Reading; searchPath?: string };
-
-function readPlist(text: string, instance: string, expect: { label: string; daemon: boolean }): RawReading {
-  let dict: unknown;
+/** What the content of a registration's file says. */
+export function readServiceText(registration: Registration, content: Buffer): ServiceFile {
+  // A binary plist has no header: this program writes XML.
+  const text = content.toString('utf8');
+  const header = readHeader(text);
+  const condition = conditionOf(registration, header);
+  const conditionFrom = registration.format === 'unit' && !header ? { conditionFrom: 'lingering' as const } : {};
+  let settings: Settings;
   try {
-    dict = parsePlist(text);
+    settings = registration.format === 'plist' ? plistSettings(content, registration) : unitSettings(text, registration.instance);
   } catch (err) {
-    return { reading: { problems: [`it is not a property list that can be read (${(err as Error).message.split('\n')[0]})`] } };
+    const cause = (err as Error).message;
+    const unreadable = err === NOT_A_DICTIONARY ? 'it is not a property list with a dictionary' : `it is not ${registration.format === 'plist' ? 'a property list' : 'a unit file'} that can be read (${cause})`;
+    return { registration, condition, ...conditionFrom, header, unreadable, cause, opened: true };
   }
-  if (typeof dict !== 'object' || dict === null || Array.isArray(dict)) return { reading: { problems: ['it is not a property list with a dictionary'] } };
-  const plist = dict as Record<string, unknown>;
-  const problems: string[] = [];
-  const unknown = Object.keys(plist).filter((key) => !PLIST_KEYS.has(key) && !(expect.daemon && key === 'UserName'));
-  if (unknown.length > 0) problems.push(`it has settings limactl-autostart does not write: ${unknown.join(', ')}`);
-  if (plist.Label !== expect.label) problems.push(`its Label is ${JSON.stringify(plist.Label)}, not "${expect.label}"`);
-  const args = plist.ProgramArguments;
-  if (!Array.isArray(args) || !args.every((a): a is string => typeof a === 'string') || !startsInstance(args, [instance])) {
-    problems.push(`it does not run \`limactl start ${instance} --foreground\``);
+  const { restart, ...rest } = settings;
+  const keepAlive = restart.keepAlive;
+  const problems = [...settings.problems];
+  if (header && header.keepAlive !== keepAlive) {
+    // Edited by hand since: which of the two the user wants cannot be told.
+    problems.push(`its header says keep-alive=${header.keepAlive}, but its ${restart.key} ${restart.said ? 'does' : 'is not set and does'}${keepAlive ? '' : ' not'} restart the instance after a crash`);
   }
-  if (plist.RunAtLoad !== undefined && plist.RunAtLoad !== true) problems.push('its RunAtLoad is not true: it does not start the instance when loaded');
-  const env = plist.EnvironmentVariables;
-  let environment: Record<string, unknown> = {};
-  if (env !== undefined) {
-    if (typeof env === 'object' && env !== null && !Array.isArray(env)) environment = env as Record<string, unknown>;
-    else problems.push('its EnvironmentVariables is not a dictionary');
-  }
-  problems.push(...foreignVariables(Object.keys(environment)));
   return {
-    reading: {
-      problems,
-      // KeepAlive <true/> (Lima) or a dict (this program) means restarts; only <false/> says none.
-      keepAlive: plist.KeepAlive === undefined ? undefined : plist.KeepAlive !== false,
-      limaHome: typeof environment.LIMA_HOME === 'string' ? environment.LIMA_HOME : undefined,
-      userName: typeof plist.UserName === 'string' ? plist.UserName : undefined,
-    },
-    searchPath: typeof environment.PATH === 'string' ? environment.PATH : undefined,
+    registration,
+    condition,
+    ...conditionFrom,
+    ...rest,
+    problems,
+    header,
+    text,
+    // No template of Lima's (1.x start-at-login through 2.2's autostart) sets an environment.
+    writtenBy: header ? 'limactl-autostart' : problems.length > 0 || settings.searchPath !== undefined || settings.limaHome !== undefined ? 'hand' : 'lima',
+    keepAlive,
+    keepAliveFrom: header ? 'header' : restart.said ? 'settings' : 'unsaid',
   };
 }
 
-function readUnit(text: string, instance: string): RawReading {
-  let unit;
-  try {
-    unit = parseUnit(text);
-  } catch (err) {
-    return { reading: { problems: [`it is not a unit file that can be read (${(err as Error).message})`] } };
-  }
+/**
+ * The condition: a plist's location (launchd loads agents at login and daemons at boot, whatever
+ * a header says); a unit's header, else lingering (a lingering user's manager starts at boot).
+ */
+function conditionOf(registration: Registration, header: GeneratedBy | undefined): Condition {
+  if (registration.format === 'plist') return registration.kind === 'LaunchDaemon' ? 'boot' : 'login';
+  return header?.condition ?? (registration.lingering ? 'boot' : 'login');
+}
+
+type Settings = Pick<ReadableFile, 'program' | 'limaHome' | 'searchPath' | 'userName' | 'problems'> & {
+  /** The setting that decides keep-alive: its name, whether the file has it, and what it means. */
+  restart: { key: string; said: boolean; keepAlive: boolean };
+};
+
+const NOT_A_DICTIONARY = new Error('its top level is not a dictionary');
+
+function plistSettings(content: Buffer, registration: PlistRegistration): Settings {
+  const plist = parsePlist(content);
+  if (!isDict(plist)) throw NOT_A_DICTIONARY;
+  const { instance, label } = registration;
+  const problems: string[] = [];
+  const daemon = registration.kind === 'LaunchDaemon';
+  const unknown = Object.keys(plist).filter((key) => !PLIST_KEYS.has(key) && !(daemon && key === 'UserName'));
+  if (unknown.length > 0) problems.push(`it has settings limactl-autostart does not write: ${unknown.join(', ')}`);
+  if (plist.Label !== label) problems.push(`its Label is ${JSON.stringify(plist.Label)}, not "${label}"`);
+  const args = plist.ProgramArguments;
+  const argv = Array.isArray(args) && args.every((a): a is string => typeof a === 'string') ? args : [];
+  if (!startsInstance(argv, [instance])) problems.push(`it does not run \`limactl start ${instance} --foreground\``);
+  if (plist.RunAtLoad !== undefined && plist.RunAtLoad !== true) problems.push('its RunAtLoad is not true: it does not start the instance when loaded');
+  let environment: Record<string, unknown> = {};
+  if (isDict(plist.EnvironmentVariables)) environment = plist.EnvironmentVariables;
+  else if (plist.EnvironmentVariables !== undefined) problems.push('its EnvironmentVariables is not a dictionary');
+  problems.push(...foreignVariables(Object.keys(environment)));
+  const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+  return {
+    problems,
+    program: str(argv[0]),
+    limaHome: str(environment.LIMA_HOME),
+    searchPath: str(environment.PATH),
+    userName: daemon ? str(plist.UserName) : undefined,
+    restart: { key: 'KeepAlive', said: plist.KeepAlive !== undefined, keepAlive: keepAliveOfPlist(plist.KeepAlive) },
+  };
+}
+
+function unitSettings(text: string, instance: string): Settings {
+  const unit = parseUnit(text);
   const problems: string[] = [];
   const unknown = [...unit].flatMap(([section, keys]) => [...keys.keys()].filter((key) => !UNIT_KEYS[section]?.has(key)).map((key) => `${section}.${key}`));
   if (unknown.length > 0) problems.push(`it has settings limactl-autostart does not write: ${unknown.join(', ')}`);
   const execStart = unitValues(unit, 'Service', 'ExecStart');
   let argv: string[] = [];
   try {
+    // Split as written: Lima's unit is a template that names the instance as %i.
     argv = execStart.length === 1 ? splitWords(execStart[0]!) : [];
   } catch {
     // an ExecStart that cannot be split is not one this program or Lima writes
   }
-  // Lima's unit is a template: it names the instance as %i.
   if (!startsInstance(argv, [instance, '%i'])) problems.push(`it does not run \`limactl start ${instance} --foreground\``);
-  const environment = new Map<string, string>();
+  let environment = new Map<string, string>();
   try {
-    for (const line of unitValues(unit, 'Service', 'Environment')) {
-      for (const assignment of splitWords(unescapeSpecifiers(line))) {
-        const eq = assignment.indexOf('=');
-        environment.set(assignment.slice(0, eq), assignment.slice(eq + 1));
-      }
-    }
+    environment = new Map(environmentOf(unit).map((e) => [e.name, e.value]));
   } catch (err) {
     problems.push(`its Environment= cannot be read (${(err as Error).message})`);
   }
   problems.push(...foreignVariables([...environment.keys()]));
   const restart = unitValues(unit, 'Service', 'Restart').at(-1);
   return {
-    reading: { problems, keepAlive: restart === undefined ? undefined : restart !== 'no', limaHome: environment.get('LIMA_HOME') },
+    problems,
+    program: argv[0] === undefined ? undefined : withoutSpecifiers(argv[0]),
+    limaHome: environment.get('LIMA_HOME'),
     searchPath: environment.get('PATH'),
+    userName: undefined,
+    restart: { key: 'Restart=', said: restart !== undefined, keepAlive: keepAliveOfUnit(restart) },
   };
+}
+
+/** A path with `%%` for `%`; undefined when it holds a specifier systemd would expand (then it cannot be checked). */
+function withoutSpecifiers(value: string): string | undefined {
+  try {
+    return unescapeSpecifiers(value);
+  } catch {
+    return undefined;
+  }
 }
 
 /** `LIMACTL start INSTANCE --foreground`, with only the start options Lima adds. */
@@ -186,24 +207,47 @@ function foreignVariables(names: string[]): string[] {
   return foreign.length > 0 ? [`it sets environment variables limactl-autostart does not set: ${foreign.join(', ')}`] : [];
 }
 
+function isDict(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date) && !(value instanceof Uint8Array);
+}
+
+/**
+ * The LIMA_HOME the service uses: the one it sets, else Lima's default in `home`. Relative to
+ * nothing: launchd and systemd start jobs elsewhere, so it is resolved as the job would.
+ */
+export function serviceLimaHome(file: ReadableFile, home: string): string {
+  return path.resolve(file.limaHome ?? path.join(home, '.lima'));
+}
+
+/**
+ * What would be lost if the file were written again by this program, which gives the service
+ * `servicePath`: its problems, and, in a file that did not come from this program, the
+ * directories of its PATH that are not in that one. (This program's own PATH is its own making,
+ * limactl's directory first, so it is not kept.)
+ */
+export function rewriteLoses(file: ReadableFile, servicePath: string): string[] {
+  if (file.header || file.searchPath === undefined) return file.problems;
+  const kept = new Set(servicePath.split(':'));
+  const dropped = file.searchPath.split(':').filter((dir) => dir && !kept.has(dir));
+  return dropped.length > 0 ? [...file.problems, `its PATH has directories limactl-autostart would drop: ${dropped.join(', ')}`] : file.problems;
+}
+
 /**
  * What `enable` says when it replaces an existing file: who wrote it, and what of it is lost.
  * Undefined for a file it cannot read (a root-only LaunchDaemon: replaced all the same).
  */
-export function replacedNote(file: string, expect: FileFormat, instance: string, servicePath: string): string | undefined {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const reading = readRegistration(text, instance, expect, servicePath);
-  const lost = reading.problems.length > 0 ? `; not carried over: ${reading.problems.join('; ')}` : '';
-  if (reading.header) {
+export function replacedNote(registration: Registration, servicePath: string): string | undefined {
+  const file = readServiceFile(registration);
+  if (file.unreadable !== undefined && !file.opened) return undefined;
+  const lost = file.unreadable !== undefined ? [file.unreadable] : rewriteLoses(file, servicePath);
+  const notCarried = lost.length > 0 ? `; not carried over: ${lost.join('; ')}` : '';
+  const where = registration.file;
+  if (file.header) {
     // A file of this very version, not edited since: nothing worth saying.
-    if (headerAge(reading.header) === 'current' && !lost) return undefined;
-    const { version, condition, keepAlive } = reading.header;
-    return `replaced ${file}, written by limactl-autostart ${version} (condition=${condition} keep-alive=${keepAlive})${lost}`;
+    if (headerAge(file.header) === 'current' && !notCarried) return undefined;
+    const { version, condition, keepAlive } = file.header;
+    return `replaced ${where}, written by limactl-autostart ${version} (condition=${condition} keep-alive=${keepAlive})${notCarried}`;
   }
-  return `replaced ${file}, which limactl-autostart had not written${lost || ': it reads as one Lima wrote (`limactl start-at-login` or `limactl autostart`)'}`;
+  const lima = file.unreadable === undefined && file.writtenBy === 'lima';
+  return `replaced ${where}, which limactl-autostart had not written${notCarried || (lima ? ': it reads as one Lima wrote (`limactl start-at-login` or `limactl autostart`)' : '')}`;
 }

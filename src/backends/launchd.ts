@@ -1,21 +1,19 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { listDir } from '../list-dir.js';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import { parsePlist } from '../plist-read.js';
-import type { Backend, Condition, DisableRequest, EnableRequest, Problem, StatusRow } from './backend.js';
+import { parsePlist } from '../plist-file.js';
+import type { Backend, Condition, DisableRequest, EnableRequest, Plan, PlistRegistration, Problem, Registration, RunStep, StatusRow, Step } from '../model.js';
 import { type Host, systemPath } from '../host.js';
-import type { Plan, RunStep, Step } from '../plan.js';
 import { probe, run } from '../exec.js';
 import { render, type TemplateName } from '../render.js';
-import { headerLine, readHeader } from '../header.js';
-import { listRegistrationFiles, replacedNote, type FoundRegistration } from '../registration.js';
+import { headerLine } from '../header.js';
+import { listRegistrations, readServiceFile, replacedNote } from '../registration.js';
 import { serviceCommand, serviceEnvironment, servicePath, type EnvVar } from '../service-env.js';
 import { LAUNCHD_THROTTLE_INTERVAL, STOP_TIMEOUT_SEC } from '../tunables.js';
 import { UsageError, formatArgv } from '../errors.js';
-import { fileProblems, reEnable, type FileFacts } from '../problems.js';
+import { fileProblems, reEnable } from '../problems.js';
 
 // Lima's own labels and locations: Lima's `limactl start`/`stop` look for exactly these.
 export const agentLabel = (instance: string): string => `io.lima-vm.autostart.${instance}`;
@@ -41,7 +39,8 @@ const BOOTSTRAP_HINT = [
   'Run `launchctl print DOMAIN/LABEL` and see the system log for details.',
 ].join('\n');
 
-interface Registration {
+/** Where an instance's LaunchAgent and LaunchDaemon plists are. */
+interface Paths {
   agent: string;
   daemon: string;
 }
@@ -68,7 +67,7 @@ export class LaunchdBackend implements Backend {
 
   constructor(private readonly host: Host) {}
 
-  private paths(instance: string): Registration {
+  private paths(instance: string): Paths {
     return {
       agent: path.join(this.host.home, 'Library', 'LaunchAgents', `${agentLabel(instance)}.plist`),
       daemon: systemPath(this.host, 'Library', 'LaunchDaemons', `${daemonLabel(instance)}.plist`),
@@ -107,7 +106,7 @@ export class LaunchdBackend implements Backend {
       const { domain, warning } = await this.agentDomain();
       if (warning) warnings.push(warning);
       const target = `${domain}/${agentLabel(name)}`;
-      if (agentExists) this.noteReplaced(paths.agent, agentLabel(name), false, request, done);
+      if (agentExists) this.noteReplaced('LaunchAgent', request, done);
       steps.push(
         { kind: 'mkdir', path: path.dirname(paths.agent) },
         { kind: 'write', path: paths.agent, content: this.renderPlist(request, 'io.lima-vm.autostart.INSTANCE.plist', agentLabel(name)), mode: 0o644 },
@@ -131,7 +130,7 @@ export class LaunchdBackend implements Backend {
       if (user !== this.host.user) {
         warnings.push(`the daemon runs as ${user}, who must be able to read and write ${request.instance.limaHome}`);
       }
-      if (daemonExists) this.noteReplaced(paths.daemon, daemonLabel(name), true, request, done);
+      if (daemonExists) this.noteReplaced('LaunchDaemon', request, done);
       const content = this.renderPlist(request, 'io.lima-vm.daemon.INSTANCE.plist', daemonLabel(name), { userName: user, extra });
       const target = `system/${daemonLabel(name)}`;
       const previous: Step[] = daemonExists ? this.restoreDaemon(paths.daemon, warnings) : [{ kind: 'run', argv: ['sudo', 'rm', '-f', '--', paths.daemon] }];
@@ -173,20 +172,24 @@ export class LaunchdBackend implements Backend {
     return { summary: `disable "${name}" (launchd)`, steps, warnings, done };
   }
 
-  async findRegistrations(): Promise<FoundRegistration[]> {
+  registrations(): Registration[] {
     const { agent, daemon } = this.paths('INSTANCE');
-    const agents = listRegistrationFiles(path.dirname(agent), AGENT_FILE).map((f) => ({
-      ...f, condition: 'login' as const, kind: 'LaunchAgent', expect: { format: 'plist' as const, label: agentLabel(f.instance), daemon: false },
-    }));
-    const daemons = listRegistrationFiles(path.dirname(daemon), DAEMON_FILE).map((f) => ({
-      ...f, condition: 'boot' as const, kind: 'LaunchDaemon', expect: { format: 'plist' as const, label: daemonLabel(f.instance), daemon: true },
-    }));
-    return [...agents, ...daemons];
+    return [
+      ...listRegistrations(path.dirname(agent), AGENT_FILE, (instance) => this.registration(instance, 'LaunchAgent')),
+      ...listRegistrations(path.dirname(daemon), DAEMON_FILE, (instance) => this.registration(instance, 'LaunchDaemon')),
+    ];
+  }
+
+  private registration(instance: string, kind: 'LaunchAgent' | 'LaunchDaemon'): PlistRegistration {
+    const paths = this.paths(instance);
+    return kind === 'LaunchAgent'
+      ? { format: 'plist', kind, instance, file: paths.agent, label: agentLabel(instance) }
+      : { format: 'plist', kind, instance, file: paths.daemon, label: daemonLabel(instance) };
   }
 
   /** Says what an existing file was, when it is replaced by one this version writes. */
-  private noteReplaced(file: string, label: string, daemon: boolean, request: EnableRequest, done: string[]): void {
-    const note = replacedNote(file, { format: 'plist', label, daemon }, request.instance.name, servicePath(this.host, request.limactl));
+  private noteReplaced(kind: 'LaunchAgent' | 'LaunchDaemon', request: EnableRequest, done: string[]): void {
+    const note = replacedNote(this.registration(request.instance.name, kind), servicePath(this.host, request.limactl));
     if (note) done.push(note);
   }
 
@@ -261,15 +264,6 @@ export class LaunchdBackend implements Backend {
     ];
   }
 
-  registeredInstances(): string[] {
-    const found = (dir: string, re: RegExp): string[] => listDir(dir).flatMap((f) => re.exec(f)?.[1] ?? []);
-    const sample = this.paths('x');
-    return [
-      ...found(path.dirname(sample.agent), AGENT_FILE),
-      ...found(path.dirname(sample.daemon), DAEMON_FILE),
-    ];
-  }
-
   async status(instances: string[]): Promise<StatusRow[]> {
     // The files are read while launchctl answers: it runs as processes of their own.
     const listed = this.listJobs();
@@ -302,20 +296,16 @@ export class LaunchdBackend implements Backend {
     const paths = this.paths(name);
     const hasAgent = existsSync(paths.agent);
     const hasDaemon = existsSync(paths.daemon);
-    const condition: Condition | 'none' = hasDaemon ? 'boot' : hasAgent ? 'login' : 'none';
-    const file = hasDaemon ? paths.daemon : hasAgent ? paths.agent : null;
-    const problems: Problem[] = [];
-    let keepAlive: boolean | null = null;
-    if (file && condition !== 'none') {
-      const facts = readPlistFacts(name, file, condition, problems);
-      keepAlive = facts?.keepAlive ?? null;
-      if (facts) problems.push(...fileProblems(this.host, facts));
-      if (hasDaemon) problems.push(...daemonFileProblems(paths.daemon));
-      if (hasAgent && hasDaemon) {
-        problems.push({ problem: `both a LaunchAgent (${paths.agent}) and a LaunchDaemon are registered: the instance would be started twice`, fix: `${reEnable({ instance: name, condition: 'boot', keepAlive })}   # or --condition=login to keep the agent` });
-      }
+    if (!hasAgent && !hasDaemon) return { condition: 'none', file: null, keepAlive: null, problems: [] };
+    // A daemon wins: it starts the instance at boot, before any login.
+    const read = readServiceFile(this.registration(name, hasDaemon ? 'LaunchDaemon' : 'LaunchAgent'));
+    const keepAlive = read.unreadable === undefined ? read.keepAlive : null;
+    const problems = fileProblems(this.host, read);
+    if (hasDaemon) problems.push(...daemonFileProblems(paths.daemon));
+    if (hasAgent && hasDaemon) {
+      problems.push({ problem: `both a LaunchAgent (${paths.agent}) and a LaunchDaemon are registered: the instance would be started twice`, fix: `${reEnable(name, 'boot', keepAlive)}   # or --condition=login to keep the agent` });
     }
-    return { condition, file, keepAlive, problems };
+    return { condition: read.condition, file: read.registration.file, keepAlive, problems };
   }
 
   private statusOf(name: string, view: PlistView, jobs: Map<string, Job>): StatusRow {
@@ -435,29 +425,6 @@ export function parseServices(text: string): { label: string; pid: number | null
     const pid = m[1] === '-' ? 0 : Number(m[1]);
     return [{ label: m[3]!, pid: pid > 0 ? pid : null, lastExitCode: m[2] === '-' ? null : Number(m[2]) }];
   });
-}
-
-function readPlistFacts(instance: string, file: string, condition: Condition, problems: Problem[]): FileFacts | undefined {
-  let text: string;
-  let parsed: Record<string, unknown>;
-  try {
-    text = readFileSync(file, 'utf8');
-    parsed = parsePlist(text) as Record<string, unknown>;
-  } catch (err) {
-    problems.push({ problem: `cannot read ${file}: ${(err as Error).message.split('\n')[0]}`, fix: reEnable({ instance, condition, keepAlive: null }) });
-    return undefined;
-  }
-  const args = Array.isArray(parsed.ProgramArguments) ? parsed.ProgramArguments : [];
-  const env = (parsed.EnvironmentVariables ?? {}) as Record<string, unknown>;
-  return {
-    instance,
-    file,
-    condition,
-    keepAlive: parsed.KeepAlive !== undefined && parsed.KeepAlive !== false,
-    header: readHeader(text),
-    program: typeof args[0] === 'string' ? args[0] : undefined,
-    limaHome: typeof env.LIMA_HOME === 'string' ? env.LIMA_HOME : undefined,
-  };
 }
 
 /** launchd refuses a LaunchDaemon plist that is not root's or that others can write. */

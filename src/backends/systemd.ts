@@ -1,18 +1,17 @@
-import { existsSync, lstatSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync } from 'node:fs';
 import { listDir } from '../list-dir.js';
 import path from 'node:path';
-import type { Backend, Condition, DisableRequest, EnableRequest, Problem, ServiceState, StatusRow } from './backend.js';
+import type { Backend, Condition, DisableRequest, EnableRequest, Plan, Problem, Registration, ServiceState, StatusRow, Step, RunStep, UnitRegistration } from '../model.js';
 import { type Host, systemPath } from '../host.js';
-import type { Plan, RunStep, Step } from '../plan.js';
 import { probe, run } from '../exec.js';
 import { render } from '../render.js';
-import { headerLine, readHeader } from '../header.js';
-import { listRegistrationFiles, replacedNote, type FoundRegistration } from '../registration.js';
+import { headerLine } from '../header.js';
+import { listRegistrations, readServiceFile, replacedNote } from '../registration.js';
 import { serviceCommand, serviceEnvironment, servicePath } from '../service-env.js';
 import { SYSTEMD_RESTART_SEC, SYSTEMD_START_LIMIT_BURST, SYSTEMD_START_LIMIT_INTERVAL_SEC, STOP_TIMEOUT_SEC } from '../tunables.js';
 import { UsageError, UserError, formatArgv } from '../errors.js';
-import { environmentOf, execArgv, parseUnit, unitValues, validateUnit } from '../unit-file.js';
-import { fileProblems, reEnable, type FileFacts } from '../problems.js';
+import { validateUnit } from '../unit-file.js';
+import { fileProblems } from '../problems.js';
 import * as log from '../log.js';
 
 // Lima's own unit name: Lima's `limactl start`/`stop` look for exactly this.
@@ -78,17 +77,22 @@ export class SystemdBackend implements Backend {
     return listDir(this.unitDir).some((dir) => /\.(wants|requires)$/.test(dir) && isLink(path.join(this.unitDir, dir, unitName(instance))));
   }
 
+  private registration(instance: string): UnitRegistration {
+    return { format: 'unit', kind: 'user unit', instance, file: this.unitPath(instance), lingering: this.lingering() };
+  }
+
+  /** The condition this program registered the unit for; 'foreign' for a unit it did not write. */
   private existingCondition(instance: string): Condition | 'foreign' | undefined {
-    const file = this.unitPath(instance);
-    if (!existsSync(file)) return undefined;
-    return readHeader(readFileSync(file, 'utf8'))?.condition ?? 'foreign';
+    if (!existsSync(this.unitPath(instance))) return undefined;
+    return readServiceFile(this.registration(instance)).header?.condition ?? 'foreign';
   }
 
   /** Other instances whose units we registered for boot: they still need lingering. */
   private otherBootInstances(instance: string): string[] {
-    return listRegistrationFiles(this.unitDir, UNIT_FILE)
-      .filter((f) => f.instance !== instance && f.text !== undefined && readHeader(f.text)?.condition === 'boot')
-      .map((f) => f.instance);
+    return this.registrations()
+      .filter((r) => r.instance !== instance)
+      .filter((r) => readServiceFile(r).header?.condition === 'boot')
+      .map((r) => r.instance);
   }
 
   async planEnable(request: EnableRequest): Promise<Plan> {
@@ -129,7 +133,7 @@ export class SystemdBackend implements Backend {
 
     const done: string[] = [];
     if (previous !== undefined) {
-      const note = replacedNote(file, { format: 'unit' }, name, servicePath(this.host, request.limactl));
+      const note = replacedNote(this.registration(name), servicePath(this.host, request.limactl));
       if (note) done.push(note);
     }
     const steps: Step[] = [
@@ -184,8 +188,9 @@ export class SystemdBackend implements Backend {
     return { summary, steps, warnings: [], done };
   }
 
-  registeredInstances(): string[] {
-    return listDir(this.unitDir).flatMap((f) => UNIT_FILE.exec(f)?.[1] ?? []);
+  registrations(): Registration[] {
+    const lingering = this.lingering();
+    return listRegistrations(this.unitDir, UNIT_FILE, (instance, file) => ({ format: 'unit', kind: 'user unit', instance, file, lingering }));
   }
 
   async status(instances: string[]): Promise<StatusRow[]> {
@@ -220,13 +225,15 @@ export class SystemdBackend implements Backend {
 
   /** What the unit file says, and what is wrong with it, without asking systemd. */
   private unitFileView(name: string): UnitFileView {
-    const file = this.unitPath(name);
-    if (!existsSync(file)) return { condition: 'none', keepAlive: null, problems: [], lingerOff: false };
-    const problems: Problem[] = [];
-    const facts = readUnitFacts(name, file, problems);
-    const condition = facts?.condition ?? 'login';
-    if (facts) problems.push(...fileProblems(this.host, facts));
-    return { condition, keepAlive: facts?.keepAlive ?? null, problems, lingerOff: condition === 'boot' && !this.lingering() };
+    if (!existsSync(this.unitPath(name))) return { condition: 'none', keepAlive: null, problems: [], lingerOff: false };
+    const registration = this.registration(name);
+    const read = readServiceFile(registration);
+    return {
+      condition: read.condition,
+      keepAlive: read.unreadable === undefined ? read.keepAlive : null,
+      problems: fileProblems(this.host, read),
+      lingerOff: read.condition === 'boot' && !registration.lingering,
+    };
   }
 
   private statusOf(name: string, view: UnitFileView, props: Map<string, string> | undefined): StatusRow {
@@ -267,21 +274,6 @@ export class SystemdBackend implements Backend {
       lastExitCode: exit,
       problems,
     };
-  }
-
-  async findRegistrations(): Promise<FoundRegistration[]> {
-    // The unit is the same file for login and boot; without our header, lingering says which.
-    const lingering = this.lingering();
-    return listRegistrationFiles(this.unitDir, UNIT_FILE).map((f) => {
-      const header = f.text === undefined ? undefined : readHeader(f.text);
-      return {
-        ...f,
-        condition: header?.condition ?? (lingering ? 'boot' : 'login'),
-        ...(header ? {} : { conditionFrom: `lingering is ${lingering ? 'on' : 'off'} for ${this.host.user}` }),
-        kind: 'user unit',
-        expect: { format: 'unit' as const },
-      };
-    });
   }
 
   private holdLinger(done: string[]): Step[] {
@@ -342,29 +334,6 @@ function unitState(props: Map<string, string> | undefined, keepAlive: boolean): 
     default:
       // A unit file removed while the unit ran is still active (above); once stopped, it is gone.
       return props.get('LoadState') === 'not-found' ? 'not-loaded' : 'loaded';
-  }
-}
-
-function readUnitFacts(instance: string, file: string, problems: Problem[]): FileFacts | undefined {
-  const text = readFileSync(file, 'utf8');
-  const header = readHeader(text);
-  // A unit without our header says nothing of the condition; login is what a user unit means.
-  const condition = header?.condition ?? 'login';
-  try {
-    const unit = parseUnit(text);
-    const exec = unitValues(unit, 'Service', 'ExecStart').at(-1);
-    return {
-      instance,
-      file,
-      condition,
-      keepAlive: ['on-failure', 'always', 'on-abnormal', 'on-abort'].includes(unitValues(unit, 'Service', 'Restart').at(-1) ?? 'no'),
-      header,
-      program: exec ? execArgv(exec)[0] : undefined,
-      limaHome: environmentOf(unit).filter((e) => e.name === 'LIMA_HOME').at(-1)?.value,
-    };
-  } catch (err) {
-    problems.push({ problem: `cannot read ${file}: ${(err as Error).message}`, fix: reEnable({ instance, condition, keepAlive: null }) });
-    return undefined;
   }
 }
 

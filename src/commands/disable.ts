@@ -1,6 +1,6 @@
 import { readHost } from '../host.js';
 import { validateInstanceName } from '../instance.js';
-import { backendFor } from '../backends/backend.js';
+import { backendFor } from '../backends/index.js';
 import { execute } from './execute.js';
 import * as log from '../log.js';
 

@@ -1,6 +1,7 @@
 import { readHost } from '../host.js';
 import { findInstance, findLimactl, validateInstanceName } from '../instance.js';
-import { backendFor, type Condition } from '../backends/backend.js';
+import { backendFor } from '../backends/index.js';
+import type { Condition } from '../model.js';
 import { checkLimactl } from '../limactl.js';
 import { execute } from './execute.js';
 import * as log from '../log.js';

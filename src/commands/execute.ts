@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Host } from '../host.js';
-import { applyPlan, formatPlan, type Plan } from '../plan.js';
+import { applyPlan, formatPlan } from '../plan.js';
+import type { Plan } from '../model.js';
 import { acquireLock } from '../lock.js';
 import * as log from '../log.js';
 

@@ -1,13 +1,11 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { readHost, type Host } from '../host.js';
 import { findInstance, findLimactl, validateInstanceName } from '../instance.js';
-import { backendFor, type Backend } from '../backends/backend.js';
+import { backendFor } from '../backends/index.js';
+import type { Backend, Plan, Registration } from '../model.js';
 import { checkLimactl } from '../limactl.js';
 import { headerAge } from '../header.js';
-import { readRegistration, type FoundRegistration } from '../registration.js';
+import { readServiceFile, rewriteLoses, serviceLimaHome } from '../registration.js';
 import { servicePath } from '../service-env.js';
-import type { Plan } from '../plan.js';
 import { UserError } from '../errors.js';
 import { execute } from './execute.js';
 import * as log from '../log.js';
@@ -33,7 +31,7 @@ export async function migrate(args: MigrateArgs): Promise<void> {
   const limactl = findLimactl(host);
   await checkLimactl(limactl);
   const backend = await backendFor(host);
-  const found = await backend.findRegistrations();
+  const found = backend.registrations();
   if (found.length === 0) {
     log.info('no autostart registrations in Lima\'s locations; nothing to do');
     return;
@@ -99,26 +97,21 @@ interface Context {
   registrations: number;
 }
 
-async function decide(f: FoundRegistration, ctx: Context): Promise<Decision> {
+async function decide(f: Registration, ctx: Context): Promise<Decision> {
   const name = f.instance;
-  const replace = `To replace it anyway: \`limactl-autostart enable ${name} --condition=${f.condition}\``;
   if (ctx.registrations > 1) {
     return { kind: 'leave', why: `"${name}" is registered both at login and at boot. Keep one: \`limactl-autostart enable ${name} --condition=login\` (or =boot) replaces both` };
   }
-  // Read again: the listing was made before this instance's lock was held.
-  let text: string;
-  try {
-    text = readFileSync(f.file, 'utf8');
-  } catch (err) {
-    return { kind: 'leave', why: `it cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}). ${replace}` };
+  // Read here, not with the listing: that was made before this instance's lock was held.
+  const file = readServiceFile(f);
+  const replace = `To replace it anyway: \`limactl-autostart enable ${name} --condition=${file.condition}\``;
+  if (file.unreadable !== undefined) return { kind: 'leave', why: `${file.unreadable}. ${replace}` };
+  const lost = rewriteLoses(file, servicePath(ctx.host, ctx.limactl));
+  if (lost.length > 0) return { kind: 'leave', why: `${lost.join('; ')}. ${replace}` };
+  if (file.header && headerAge(file.header) === 'newer') {
+    return { kind: 'leave', why: `it was written by limactl-autostart ${file.header.version}, which is newer than this one; upgrade limactl-autostart instead` };
   }
-  const reading = readRegistration(text, name, f.expect, servicePath(ctx.host, ctx.limactl));
-  if (reading.problems.length > 0) return { kind: 'leave', why: `${reading.problems.join('; ')}. ${replace}` };
-  if (reading.header && headerAge(reading.header) === 'newer') {
-    return { kind: 'leave', why: `it was written by limactl-autostart ${reading.header.version}, which is newer than this one; upgrade limactl-autostart instead` };
-  }
-  // A service without LIMA_HOME in its environment (Lima's files) uses Lima's default.
-  const limaHome = path.resolve(reading.limaHome ?? path.join(ctx.host.home, '.lima'));
+  const limaHome = serviceLimaHome(file, ctx.host.home);
   if (limaHome !== ctx.host.limaHome) {
     return { kind: 'leave', why: `it starts the instance in LIMA_HOME=${limaHome}, and this run's LIMA_HOME is ${ctx.host.limaHome}. Run \`LIMA_HOME=${limaHome} limactl-autostart migrate\`` };
   }
@@ -129,19 +122,20 @@ async function decide(f: FoundRegistration, ctx: Context): Promise<Decision> {
     if (!(err instanceof UserError)) throw err;
     return { kind: 'leave', why: `${err.message}. If it was deleted, \`limactl-autostart disable ${name}\` removes the registration` };
   }
-  const keepAlive = reading.keepAlive ?? true;
-  const keepAliveFrom = reading.header ? 'from its header' : reading.keepAlive !== undefined ? 'from its settings' : 'the default: the file does not say';
-  const daemon = f.expect.format === 'plist' && f.expect.daemon;
+  // A file that does not say gets the default of `enable`: Lima's start-at-login could not choose.
+  const keepAlive = file.keepAliveFrom === 'unsaid' ? true : file.keepAlive;
+  const keepAliveFrom = { header: 'from its header', settings: 'from its settings', unsaid: 'the default: the file does not say' }[file.keepAliveFrom];
   let plan: Plan;
   try {
-    plan = await ctx.backend.planEnable({ instance, condition: f.condition, keepAlive, user: daemon ? reading.userName : undefined, now: false, limactl: ctx.limactl });
+    plan = await ctx.backend.planEnable({ instance, condition: file.condition, keepAlive, user: file.userName, now: false, limactl: ctx.limactl });
   } catch (err) {
     if (!(err instanceof UserError)) throw err;
     return { kind: 'leave', why: err.message };
   }
   const written = plan.steps.find((s) => s.kind === 'write' && (s.path === f.file || s.temporary));
-  if (written?.kind === 'write' && written.content === text) return { kind: 'current' };
-  const origin = reading.header ? `written by limactl-autostart ${reading.header.version}` : 'not written by limactl-autostart';
-  const condition = `condition=${f.condition}${f.conditionFrom ? ` (${f.conditionFrom})` : ''}`;
+  if (written?.kind === 'write' && written.content === file.text) return { kind: 'current' };
+  const origin = file.header ? `written by limactl-autostart ${file.header.version}` : 'not written by limactl-autostart';
+  const lingering = f.format === 'unit' && f.lingering;
+  const condition = `condition=${file.condition}${file.conditionFrom ? ` (lingering is ${lingering ? 'on' : 'off'} for ${ctx.host.user})` : ''}`;
   return { kind: 'rewrite', plan, what: `the ${f.kind} ${f.file} (${origin}): ${condition}, keep-alive=${keepAlive} (${keepAliveFrom})` };
 }

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { readHost, type Host } from '../host.js';
 import { validateInstanceName } from '../instance.js';
-import { backendFor, type StatusRow } from '../backends/backend.js';
+import { backendFor } from '../backends/index.js';
+import type { StatusRow } from '../model.js';
 import { UserError } from '../errors.js';
 import { listDir } from '../list-dir.js';
 
@@ -15,7 +16,7 @@ export async function status(args: StatusArgs): Promise<void> {
   for (const name of args.instances) validateInstanceName(name);
   const host = readHost();
   const backend = await backendFor(host);
-  const registered = backend.registeredInstances();
+  const registered = backend.registrations().map((r) => r.instance);
   let names: string[];
   if (args.instances.length > 0) {
     names = [...new Set(args.instances)];
