@@ -15,3 +15,6 @@ export const SYSTEMD_START_LIMIT_INTERVAL_SEC = 600;
 
 /** How long `limactl --version` may take before the check gives up (a hung or very slow limactl). */
 export const LIMACTL_VERSION_TIMEOUT_MS = 2000;
+
+/** How long `limactl list --json` may take before status goes on without Lima's view. */
+export const LIMA_LIST_TIMEOUT_MS = 2000;

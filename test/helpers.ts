@@ -221,6 +221,20 @@ export class Sandbox {
     writeFileSync(path.join(this.fakeDir, 'host-agent'), typeof mode === 'string' ? mode : `exit ${mode.exit}`);
   }
 
+  /**
+   * What the limactl stand-in's `list --json` prints from now on: one object per instance, one
+   * per line as Lima prints them, or a text as it is (to feed the program something unreadable).
+   */
+  limaList(answer: { name: string; status: string; hostAgentPID?: number; autoStartedIdentifier?: string }[] | string): void {
+    const text = typeof answer === 'string' ? answer : answer.map((i) => `${JSON.stringify(i)}\n`).join('');
+    writeFileSync(path.join(this.fakeDir, 'lima-list'), text);
+  }
+
+  /** Makes the limactl stand-in's `list --json` hang (a limactl on a stale network mount, say). */
+  limaListHangs(): void {
+    writeFileSync(path.join(this.fakeDir, 'lima-list.hang'), '');
+  }
+
   /** The pids of the limactl stand-in's `start --foreground` processes, in the order they started. */
   hostAgentPids(): number[] {
     const file = path.join(this.fakeDir, 'host-agent.pids');
