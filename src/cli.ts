@@ -11,6 +11,8 @@ const USER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/;
 export function buildParser(yargs: typeof YargsFactory, argv: string[]) {
   return yargs(argv)
     .scriptName('limactl-autostart')
+    // Every message of ours is in English; yargs' own (usage errors, --help's headings) too.
+    .locale('en')
     .usage('$0 <command> INSTANCE [options]\n\nStart a Lima instance at login or at boot, and restart it when its host agent crashes.\nReached as `limactl autostart …` (Lima 2.0 and 2.1) or as `limactl-autostart …` directly.')
     .command(
       'enable <instance>',

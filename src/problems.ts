@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Host } from './host.js';
 import type { Condition, Problem, ServiceFile } from './model.js';
 import { headerAge } from './header.js';
-import { serviceLimaHome } from './registration.js';
+import { keepAliveToWrite, serviceLimaHome } from './registration.js';
 import { formatArgv } from './errors.js';
 import { packageVersion } from './version.js';
 
@@ -16,7 +16,7 @@ export function reEnable(instance: string, condition: Condition, keepAlive: bool
 export function fileProblems(host: Host, file: ServiceFile): Problem[] {
   const { instance } = file.registration;
   // Formatted only for a problem found: status checks every instance, most have none.
-  const fix = (): string => reEnable(instance, file.condition, file.unreadable === undefined ? file.keepAlive : null);
+  const fix = (): string => reEnable(instance, file.condition, file.unreadable === undefined ? keepAliveToWrite(file) : null);
   if (file.unreadable !== undefined) return [{ problem: `cannot read ${file.registration.file}: ${file.cause}`, fix: fix() }];
   const problems: Problem[] = [];
   if (!existsSync(path.join(host.limaHome, instance, 'lima.yaml'))) {

@@ -220,6 +220,14 @@ export function serviceLimaHome(file: ReadableFile, home: string): string {
 }
 
 /**
+ * The keep-alive a rewrite of the file gets: what the file says, else the default of `enable`.
+ * A file that says nothing (Lima's plists) could not choose: Lima's start-at-login had no option.
+ */
+export function keepAliveToWrite(file: ReadableFile): boolean {
+  return file.keepAliveFrom === 'unsaid' ? true : file.keepAlive;
+}
+
+/**
  * What would be lost if the file were written again by this program, which gives the service
  * `servicePath`: its problems, and, in a file that did not come from this program, the
  * directories of its PATH that are not in that one. (This program's own PATH is its own making,

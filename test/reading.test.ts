@@ -48,9 +48,15 @@ describe('reading registration files through the entry point', () => {
         const sb = sandbox(c.platform);
         const file = c.platform === 'darwin' ? sb.agentPlist() : sb.unitFile();
         placeFixture(sb, c.platform === 'darwin' ? AGENT_FIXTURE : UNIT_FIXTURE, file, c.edit);
-        assert.equal(statusRow(sb).keepAlive, c.keepAlive);
+        const row = statusRow(sb);
+        assert.equal(row.keepAlive, c.keepAlive);
+        const written = c.said ? c.keepAlive : true;
         const expected = c.said ? `keep-alive=${c.keepAlive} (from its settings)` : 'keep-alive=true (the default: the file does not say)';
         assert.ok(migrateSays(sb, file).endsWith(expected), migrateSays(sb, file));
+        // The fix status offers writes the file as migrate would.
+        const fixes = row.problems.map((p) => p.fix).filter((f) => f.startsWith('limactl-autostart enable'));
+        assert.ok(fixes.length > 0, JSON.stringify(row.problems));
+        for (const fix of fixes) assert.equal(fix.includes('--keep-alive=false'), !written, fix);
       });
     }
 

@@ -4,7 +4,7 @@ import { backendFor } from '../backends/index.js';
 import type { Backend, Plan, Registration } from '../model.js';
 import { checkLimactl } from '../limactl.js';
 import { headerAge } from '../header.js';
-import { readServiceFile, rewriteLoses, serviceLimaHome } from '../registration.js';
+import { keepAliveToWrite, readServiceFile, rewriteLoses, serviceLimaHome } from '../registration.js';
 import { servicePath } from '../service-env.js';
 import { UserError } from '../errors.js';
 import { execute } from './execute.js';
@@ -122,8 +122,7 @@ async function decide(f: Registration, ctx: Context): Promise<Decision> {
     if (!(err instanceof UserError)) throw err;
     return { kind: 'leave', why: `${err.message}. If it was deleted, \`limactl-autostart disable ${name}\` removes the registration` };
   }
-  // A file that does not say gets the default of `enable`: Lima's start-at-login could not choose.
-  const keepAlive = file.keepAliveFrom === 'unsaid' ? true : file.keepAlive;
+  const keepAlive = keepAliveToWrite(file);
   const keepAliveFrom = { header: 'from its header', settings: 'from its settings', unsaid: 'the default: the file does not say' }[file.keepAliveFrom];
   let plan: Plan;
   try {
