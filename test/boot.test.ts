@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, lstatSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BIN, ROOT, show } from './helpers.js';
 import { BootContainer } from './harness/boot-container.js';
@@ -52,6 +51,7 @@ function unavailable(): string | undefined {
   const why = BootContainer.unavailable();
   if (why) return why;
   if (!existsSync(POLKITD)) return `${POLKITD} is not installed (package polkitd): polkit grants and refuses lingering here`;
+  if (!existsSync('/usr/bin/dbus-daemon')) return 'dbus-daemon is not installed (package dbus): logind and polkit talk over the system bus';
   if (!existsSync(path.join(ROOT, 'dist', 'bundle'))) return 'the bundle is not built (npm run build)';
   return undefined;
 }
@@ -59,7 +59,6 @@ function unavailable(): string | undefined {
 describe('--condition=boot on Linux, in real boots of a container with a real logind', function () {
   this.timeout(120_000);
   let c: BootContainer | undefined;
-  let dir: string | undefined;
   /** The step that failed: the later ones depend on it, and say so instead of failing for it. */
   let broken: string | undefined;
 
@@ -70,8 +69,7 @@ describe('--condition=boot on Linux, in real boots of a container with a real lo
       console.log(`    skipped, the boot tests: ${why}`);
       this.skip();
     }
-    dir = mkdtempSync(path.join(os.tmpdir(), 'limactl-autostart-boot.'));
-    c = await BootContainer.create(dir);
+    c = await BootContainer.create();
     await c.boot();
     await setUp(c);
   });
@@ -81,7 +79,6 @@ describe('--condition=boot on Linux, in real boots of a container with a real lo
     const container = c;
     c = undefined;
     const left = await container.destroy();
-    if (dir) rmSync(dir, { recursive: true, force: true });
     assert.deepEqual(left, [], 'the boot tests left something on the host');
   });
 

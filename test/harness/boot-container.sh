@@ -6,7 +6,7 @@
 #   hold     Creates the run's cgroups, moves itself into NAME/ctl of each, and runs `mounts` in a
 #            private mount namespace. When `mounts` ends (its stdin, a pipe from the test process,
 #            closed: the test is done, or died), it kills whatever is left in the run's cgroups,
-#            moves back to where it came from and removes the cgroups.
+#            moves back to where it came from, and removes the cgroups and the run's directory.
 #   mounts   In the private mount namespace: a tmpfs, an overlay whose lower layer is the host's /
 #            (never written) and whose upper layer is on that tmpfs, and a tmpfs over /run/systemd
 #            (nspawn's scratch files). Prints "ready PID", then waits for the end of its stdin.
@@ -20,7 +20,8 @@
 #   BC_NAME         the run's cgroup name, new for every run (other runs may be going on)
 #   BC_HIERARCHIES  the cgroup hierarchies systemd manages, space-separated: /sys/fs/cgroup on a
 #                   cgroup2-only host; /sys/fs/cgroup/systemd (and /sys/fs/cgroup/unified) otherwise
-#   BC_DIR          the run's temporary directory: root/ and state/ are mount points in it
+#   BC_DIR          the run's temporary directory: root/ and state/ are mount points in it,
+#                   console.log the console of every boot, .#root.lck nspawn's lock on root/
 #   BC_MACHINE      the container's name (its hostname)
 set -eu
 
@@ -47,6 +48,9 @@ pids_in() { # DIR: every process in the cgroup DIR and below it
 }
 
 teardown() {
+  # Runs to its end whatever fails, also when the test process, which reads stderr, is gone.
+  set +e
+  trap '' PIPE
   # Out of the run's cgroups first: what is left in them is then only what has to go.
   for h in $BC_HIERARCHIES; do echo $$ > "$h$(origin "$h")/cgroup.procs"; done
   for h in $BC_HIERARCHIES; do
@@ -79,6 +83,11 @@ teardown() {
       [ -d "$h/$BC_NAME" ] && sleep 0.05
     done
   done
+  # The mount points are empty here (the mounts were made in the namespace that is gone): one by
+  # one, never recursively.
+  rmdir "$BC_DIR/root" "$BC_DIR/state" 2>/dev/null || true
+  rm -f "$BC_DIR/console.log" "$BC_DIR/.#root.lck"
+  rmdir "$BC_DIR" || echo "boot-container.sh: cannot remove $BC_DIR" >&2
 }
 
 case "${1:-}" in

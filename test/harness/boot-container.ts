@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from '../helpers.js';
 import { sleep, waitFor, type CommandResult } from './user-manager.js';
@@ -14,9 +15,10 @@ import { sleep, waitFor, type CommandResult } from './user-manager.js';
 // boot-container.sh does the privileged parts: the run's cgroups (NAME/ctl for the harness's own
 // processes, NAME/ct for nspawn and the container) in every hierarchy systemd manages, the mounts
 // in a private mount namespace held by one process, and the checks that nothing starts in a root
-// cgroup. That process reads a pipe from this one: when the test process ends, even by SIGKILL,
-// it kills what is left in the run's cgroups and removes them. destroy() does the same in order,
-// and leftovers() proves that nothing is left.
+// cgroup. That process, in a session of its own, reads a pipe from this one: when the pipe closes
+// (destroy(), or the end of the test process however it ends: SIGINT, SIGTERM, SIGKILL), it
+// kills what is left in the run's cgroups, removes them and the run's directory. destroy() powers
+// the container off first, and leftovers() proves that nothing is left.
 //
 // A user's manager is queried with setpriv and XDG_RUNTIME_DIR, never with `systemctl --user -M
 // user@`: that opens a login session (and starts the manager), which would spoil "nobody logged in".
@@ -30,28 +32,6 @@ const BOOT_LIMIT_MS = 90_000;
 const COMMAND_LIMIT_MS = 60_000;
 
 let counter = 0;
-const live = new Set<BootContainer>();
-
-// A run that ends between create() and destroy() must not leave a container behind: on exit,
-// and on the signals that end a test run, everything is killed at once (the holder process does
-// the same on its own if this process is killed outright). The signal is then delivered again,
-// to whoever else listens, or with its default action.
-function killAll(): void {
-  for (const c of live) c.killNow();
-}
-process.on('exit', killAll);
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-const onSignal = (signal: NodeJS.Signals): void => {
-  killAll();
-  for (const s of SIGNALS) process.off(s, onSignal);
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-};
-function guardSignals(on: boolean): void {
-  for (const s of SIGNALS) {
-    process.off(s, onSignal);
-    if (on) process.on(s, onSignal);
-  }
-}
 
 export interface RunOptions {
   /** Run as this user of the container, without a login session (setpriv). Default: root. */
@@ -129,6 +109,27 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'
     return await Promise.race([promise, timeout]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * What the holder removes at its end: the empty mount points, the console log, nspawn's lock
+ * file, the directory.
+ * One by one, never recursively: a mount point is never walked into.
+ */
+function removeRunDir(dir: string): void {
+  for (const name of ['root', 'state']) {
+    try {
+      rmdirSync(path.join(dir, name));
+    } catch {
+      // Reported by leftovers().
+    }
+  }
+  for (const name of ['console.log', '.#root.lck']) rmSync(path.join(dir, name), { force: true });
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Reported by leftovers().
   }
 }
 
@@ -239,11 +240,14 @@ export class BootContainer {
     return undefined;
   }
 
-  /** Starts the holder of the run's cgroups and mounts; boot() then boots the container. */
-  static async create(dir: string): Promise<BootContainer> {
+  /**
+   * Starts the holder of the run's directory (a new temporary one), cgroups and mounts; boot()
+   * then boots the container.
+   */
+  static async create(): Promise<BootContainer> {
     const why = BootContainer.unavailable();
     if (why) throw new Error(`cannot boot a container: ${why}`);
-    const container = new BootContainer(dir);
+    const container = new BootContainer(mkdtempSync(path.join(os.tmpdir(), 'limactl-autostart-boot.')));
     try {
       await container.waitForHolder();
     } catch (err) {
@@ -272,8 +276,6 @@ export class BootContainer {
       if (pid) this.holderNs = Number(pid);
     });
     this.holder.on('exit', () => { this.holderExited = true; });
-    live.add(this);
-    guardSignals(true);
   }
 
   private scriptEnv(): Record<string, string> {
@@ -464,6 +466,7 @@ export class BootContainer {
     if (inNamespaces.length > 0) found.push(`processes in the run's namespaces (${[...this.namespaces].join(', ')}): ${inNamespaces.map(describe).join(', ')}`);
     if (!this.holderExited) found.push(`boot-container.sh hold (pid ${this.holder.pid}) is still running`);
     if (this.nspawn) found.push(`systemd-nspawn (pid ${this.nspawn.pid}) is still running`);
+    if (existsSync(this.dir)) found.push(`the run's directory ${this.dir} is still there: [${readdirSync(this.dir).join(' ')}]`);
     const cgroups = this.hierarchies.map((h) => `${cgroupIn(1, h)} ${cgroupIn('self', h)}`);
     if (cgroups.join('\n') !== this.before.cgroups.join('\n')) found.push(`PID 1 or the test process moved: cgroups (PID 1, this process) were ${this.before.cgroups.join(', ')}, are ${cgroups.join(', ')}`);
     const mounts = hostMounts(this.dir, this.name);
@@ -475,9 +478,9 @@ export class BootContainer {
   }
 
   /**
-   * Ends the run: powers the container off if it runs (SIGKILL for what does not stop), lets the
-   * holder kill what is left and remove the cgroups, then returns leftovers(). The mount points in
-   * the run's directory stay, empty, for the caller to remove with the directory.
+   * Ends the run: powers the container off if it runs, lets the holder kill what is left and
+   * remove the cgroups and the run's directory (or does it itself if the holder cannot), then
+   * returns leftovers().
    */
   async destroy(): Promise<string[]> {
     if (this.nspawn && this.leader) {
@@ -497,17 +500,9 @@ export class BootContainer {
       this.killNow();
       await sleep(50);
     }
+    if (existsSync(this.dir)) removeRunDir(this.dir);
     if (this.nspawnExit) await within(this.nspawnExit, 10_000);
     this.nspawn = undefined;
-    live.delete(this);
-    guardSignals(live.size > 0);
-    for (const d of ['root', 'state']) {
-      try {
-        rmdirSync(path.join(this.dir, d));
-      } catch {
-        // Reported by leftovers() as a mount, if it is one.
-      }
-    }
     // A process killed a moment ago may still be on its way out (exiting, or a zombie that its
     // parent has yet to reap): it is given a bounded time to go.
     try {
@@ -518,8 +513,8 @@ export class BootContainer {
     return this.leftovers();
   }
 
-  /** SIGKILL to every process of the run and removal of its cgroups, without waiting. */
-  killNow(): void {
+  /** What the holder does when it ends, done from here: SIGKILL to every process of the run, removal of its cgroups. */
+  private killNow(): void {
     const kill = (pid: number | undefined): void => {
       if (!pid) return;
       try {
