@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, closeSync, constants, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from '../helpers.js';
-import { sleep, waitFor, type CommandResult } from './user-manager.js';
+import { allPids, cgroupTree, findOnSystem, namespaceOf, pidsIn, sleep, waitFor, type CommandResult } from './user-manager.js';
 
 // Real boots of this machine's own OS, as a container, for tests that need a real PID 1 and a
 // real logind: what happens at boot with nobody logged in, what lingering changes.
@@ -24,6 +24,7 @@ import { sleep, waitFor, type CommandResult } from './user-manager.js';
 // user@`: that opens a login session (and starts the manager), which would spoil "nobody logged in".
 
 const SCRIPT = path.join(ROOT, 'test', 'harness', 'boot-container.sh');
+/** PATH of the harness's commands, and of commands in the container. */
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const TOOLS = ['systemd-nspawn', 'machinectl', 'nsenter', 'unshare', 'setpriv'];
 /** Bound on one boot: nspawn's start to `is-system-running` (about 3 s on an idle machine). */
@@ -67,27 +68,13 @@ function cgroupIn(pid: number | 'self', hierarchy: string): string | undefined {
   }
 }
 
-function findOnSystem(tool: string): string | undefined {
-  return SYSTEM_PATH.split(':').map((dir) => path.join(dir, tool)).find((file) => existsSync(file));
-}
-
-function namespaceOf(pid: number, kind: 'mnt' | 'pid'): string | undefined {
-  try {
-    return readlinkSync(`/proc/${pid}/ns/${kind}`);
-  } catch {
-    return undefined;
-  }
-}
-
-function allPids(): number[] {
-  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number);
-}
-
-function parentOf(pid: number): number | undefined {
+/** State and parent of a process, from /proc/PID/stat. */
+function statOf(pid: number): { state: string; parent: number } | undefined {
   try {
     // The command name may hold spaces and parentheses: the fields after the last ')' are plain.
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    const [state, parent] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: state!, parent: Number(parent) };
   } catch {
     return undefined;
   }
@@ -114,8 +101,7 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'
 
 /**
  * What the holder removes at its end: the empty mount points, the console log, nspawn's lock
- * file, the directory.
- * One by one, never recursively: a mount point is never walked into.
+ * file, the directory. One by one, never recursively: a mount point is never walked into.
  */
 function removeRunDir(dir: string): void {
   for (const name of ['root', 'state']) {
@@ -134,31 +120,9 @@ function removeRunDir(dir: string): void {
 }
 
 /** A process as a leftover report names it: pid, name, state and parent. */
-function describe(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return `${pid} (${commOf(pid)}, state ${state}, parent ${ppid})`;
-  } catch {
-    return `${pid} (gone)`;
-  }
-}
-
-/** Every cgroup directory under `dir`, children before their parents. */
-function cgroupTree(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  const children = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).flatMap((e) => cgroupTree(path.join(dir, e.name)));
-  return [...children, dir];
-}
-
-function pidsIn(dir: string): number[] {
-  return cgroupTree(dir).flatMap((d) => {
-    try {
-      return readFileSync(path.join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
-    } catch {
-      return [];
-    }
-  });
+function describeProcess(pid: number): string {
+  const stat = statOf(pid);
+  return stat ? `${pid} (${commOf(pid)}, state ${stat.state}, parent ${stat.parent})` : `${pid} (gone)`;
 }
 
 /**
@@ -319,7 +283,7 @@ export class BootContainer {
     const nspawnPid = child.pid!;
     this.leader = await waitFor('the container\'s PID 1', () => {
       if (exited) throw new Error(`systemd-nspawn exited during the boot\n${this.consoleTail()}`);
-      return allPids().find((pid) => parentOf(pid) === nspawnPid && commOf(pid) === 'systemd');
+      return allPids().find((pid) => statOf(pid)?.parent === nspawnPid && commOf(pid) === 'systemd');
     }, BOOT_LIMIT_MS, () => this.consoleTail());
     const pidNs = namespaceOf(this.leader, 'pid');
     if (!pidNs || pidNs === namespaceOf(process.pid, 'pid')) throw new Error('the container has no PID namespace of its own');
@@ -463,7 +427,7 @@ export class BootContainer {
       const pidNs = namespaceOf(pid, 'pid');
       return (mnt !== undefined && this.namespaces.has(mnt)) || (pidNs !== undefined && this.namespaces.has(pidNs));
     });
-    if (inNamespaces.length > 0) found.push(`processes in the run's namespaces (${[...this.namespaces].join(', ')}): ${inNamespaces.map(describe).join(', ')}`);
+    if (inNamespaces.length > 0) found.push(`processes in the run's namespaces (${[...this.namespaces].join(', ')}): ${inNamespaces.map(describeProcess).join(', ')}`);
     if (!this.holderExited) found.push(`boot-container.sh hold (pid ${this.holder.pid}) is still running`);
     if (this.nspawn) found.push(`systemd-nspawn (pid ${this.nspawn.pid}) is still running`);
     if (existsSync(this.dir)) found.push(`the run's directory ${this.dir} is still there: [${readdirSync(this.dir).join(' ')}]`);
