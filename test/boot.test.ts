@@ -28,8 +28,8 @@ const LINGER_FILE = `/var/lib/systemd/linger/${USER}`;
 const MARKER = `${HOME}/.local/state/limactl-autostart/linger`;
 const STAND_INS = `${HOME}/.local/bin`;
 const FAKE_DIR = `${HOME}/fake-state`;
-/** The user's PATH: limactl is found in ~/.local/bin, as a user's own install would be. */
-const USER_PATH = `${STAND_INS}:/usr/local/bin:/usr/bin:/bin`;
+/** The user's PATH: limactl in ~/.local/bin, as a user's own install would be; this test's node. */
+const USER_PATH = `${STAND_INS}:${path.dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin`;
 const POLKIT_RULE = '/etc/polkit-1/rules.d/10-limactl-autostart-test-no-linger.rules';
 const POLKITD = '/usr/lib/polkit-1/polkitd';
 const RESTART_MS = SYSTEMD_RESTART_SEC * 1000;
@@ -107,7 +107,7 @@ describe('--condition=boot on Linux, in real boots of a container with a real lo
     assert.ok(held.some((l) => l.startsWith('processes in ')), held.join('\n'));
     assert.ok(held.some((l) => l.startsWith("processes in the run's namespaces")), held.join('\n'));
     // The user can run the program from the checkout, and only limactl is a stand-in.
-    const version = await c.run([BIN, '--version'], { user: USER });
+    const version = await c.run([BIN, '--version'], { user: USER, env: { PATH: USER_PATH } });
     assert.equal(version.code, 0, show(version));
     assert.equal((await c.run(['sh', '-c', 'for t in loginctl systemctl limactl; do command -v $t; done'], { user: USER, env: { PATH: USER_PATH } })).stdout,
       `/usr/bin/loginctl\n/usr/bin/systemctl\n${STAND_INS}/limactl\n`);
@@ -258,13 +258,13 @@ async function root(c: BootContainer, argv: string[]): Promise<CommandResult> {
 
 /**
  * The container's user, its instance and the limactl stand-in. The checkout's parent
- * directories are made searchable for the user (in the overlay only), so that it can run
+ * directories are made searchable for the user (in the container only), so that it can run
  * bin/limactl-autostart where it is.
  */
 async function setUp(c: BootContainer): Promise<void> {
   const script = `set -eu
 useradd -m -s /bin/bash ${USER}
-d=$1
+d=$(dirname "$1")
 while [ "$d" != / ]; do chmod o+x "$d"; d=$(dirname "$d"); done
 install -d -o ${USER} -g ${USER} ${HOME}/.local ${STAND_INS} ${FAKE_DIR} ${FAKE_DIR}/fail ${HOME}/.lima ${HOME}/.lima/${INSTANCE}
 install -o ${USER} -g ${USER} -m 755 "$1/test/fakes/limactl" ${STAND_INS}/limactl

@@ -23,6 +23,9 @@
 #   BC_DIR          the run's temporary directory: root/ and state/ are mount points in it,
 #                   console.log the console of every boot, .#root.lck nspawn's lock on root/
 #   BC_MACHINE      the container's name (its hostname)
+#   BC_BIND_RO      a host directory the container sees, read-only, at the same path: the checkout
+#                   (nspawn puts a tmpfs on the container's /tmp, and the checkout may be on a file
+#                   system of its own, which the overlay of / does not show)
 set -eu
 
 # Systemd started in a root cgroup would take over the whole machine: nothing here starts a
@@ -126,7 +129,7 @@ mounts)
 boot)
   move_into ct
   exec systemd-nspawn --directory="$BC_DIR/root" --boot --machine="$BC_MACHINE" \
-    --register=no --keep-unit --private-network --console=passive
+    --register=no --keep-unit --private-network --console=passive --bind-ro="$BC_BIND_RO"
   ;;
 exec)
   leader=$2

@@ -11,7 +11,8 @@ import { allPids, cgroupTree, findOnSystem, namespaceOf, pidsIn, sleep, waitFor,
 //
 // systemd-nspawn boots an overlay whose lower layer is the host's / (never written) and whose
 // upper layer is a tmpfs: the container's changes (a user, a unit, the linger flag) last from one
-// boot to the next, for as long as the container object lives, and never reach the host.
+// boot to the next, for as long as the container object lives, and never reach the host. The
+// checkout is bound into the container read-only, at its own path, for the program under test.
 // boot-container.sh does the privileged parts: the run's cgroups (NAME/ctl for the harness's own
 // processes, NAME/ct for nspawn and the container) in every hierarchy systemd manages, the mounts
 // in a private mount namespace held by one process, and the checks that nothing starts in a root
@@ -192,6 +193,8 @@ export class BootContainer {
       if (!findOnSystem(tool)) return `${tool} is not installed${tool === 'systemd-nspawn' || tool === 'machinectl' ? ' (package systemd-container)' : ''}`;
     }
     if (!/\toverlay$/m.test(readFileSync('/proc/filesystems', 'utf8'))) return 'the kernel has no overlay file system';
+    // nspawn's --bind-ro= separates its fields with ':'.
+    if (ROOT.includes(':')) return `the checkout's path (${ROOT}) holds a ':', and systemd-nspawn --bind-ro= cannot take it`;
     const found = hierarchies();
     if (found.length === 0) return 'no cgroup hierarchy that systemd manages (cgroup2 at /sys/fs/cgroup, or name=systemd at /sys/fs/cgroup/systemd)';
     for (const h of found) {
@@ -243,7 +246,7 @@ export class BootContainer {
   }
 
   private scriptEnv(): Record<string, string> {
-    return { PATH: SYSTEM_PATH, LANG: 'C.UTF-8', BC_NAME: this.name, BC_HIERARCHIES: this.hierarchies.join(' '), BC_DIR: this.dir, BC_MACHINE: this.machine };
+    return { PATH: SYSTEM_PATH, LANG: 'C.UTF-8', BC_NAME: this.name, BC_HIERARCHIES: this.hierarchies.join(' '), BC_DIR: this.dir, BC_MACHINE: this.machine, BC_BIND_RO: ROOT };
   }
 
   private async waitForHolder(): Promise<void> {
