@@ -277,15 +277,13 @@ export class BootContainer {
     closeSync(log);
     this.nspawn = child;
     this.nspawnGone = false;
-    this.nspawnExit = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
-    let exited = false;
-    child.on('exit', () => {
-      exited = true;
+    this.nspawnExit = new Promise((resolve) => child.on('exit', (code) => {
       this.nspawnGone = true;
-    });
+      resolve(code);
+    }));
     const nspawnPid = child.pid!;
     this.leader = await waitFor('the container\'s PID 1', () => {
-      if (exited) throw new Error(`systemd-nspawn exited during the boot\n${this.consoleTail()}`);
+      if (this.nspawnGone) throw new Error(`systemd-nspawn exited during the boot\n${this.consoleTail()}`);
       return allPids().find((pid) => statOf(pid)?.parent === nspawnPid && commOf(pid) === 'systemd');
     }, BOOT_LIMIT_MS, () => this.consoleTail());
     const pidNs = namespaceOf(this.leader, 'pid');
@@ -298,7 +296,7 @@ export class BootContainer {
     }
     // is-system-running --wait fails until the manager's socket exists.
     await waitFor('the container\'s /run/systemd/private', () => {
-      if (exited) throw new Error(`systemd-nspawn exited during the boot\n${this.consoleTail()}`);
+      if (this.nspawnGone) throw new Error(`systemd-nspawn exited during the boot\n${this.consoleTail()}`);
       return existsSync(this.file('/run/systemd/private'));
     }, BOOT_LIMIT_MS, () => this.consoleTail());
     const state = await this.run(['systemctl', 'is-system-running', '--wait'], { timeoutMs: BOOT_LIMIT_MS });
@@ -322,8 +320,8 @@ export class BootContainer {
 
   /**
    * A path of the running container, as the host reaches it (through /proc/PID/root): to read
-   * and write the container's files without a process in it. Symbolic links are not followed
-   * into the container.
+   * and write the container's files without a process in it. An absolute symbolic link on the
+   * way would resolve on the host: the paths the tests use have none.
    */
   file(p: string): string {
     if (!this.leader) throw new Error('the container is not running');
