@@ -67,7 +67,8 @@ function cgroup2Root(): string | undefined {
   return ['/sys/fs/cgroup/unified', '/sys/fs/cgroup'].find((p) => points.has(p));
 }
 
-function findOnSystem(tool: string): string | undefined {
+/** A tool in the system directories, never on a test's PATH. */
+export function findOnSystem(tool: string): string | undefined {
   return SYSTEM_DIRS.map((dir) => path.join(dir, tool)).find((file) => existsSync(file));
 }
 
@@ -80,7 +81,7 @@ function cgroupOf(pid: number | 'self'): string | undefined {
   }
 }
 
-function namespaceOf(pid: number, kind: 'mnt' | 'cgroup'): string | undefined {
+export function namespaceOf(pid: number, kind: 'mnt' | 'cgroup' | 'pid'): string | undefined {
   try {
     return readlinkSync(`/proc/${pid}/ns/${kind}`);
   } catch {
@@ -88,7 +89,7 @@ function namespaceOf(pid: number, kind: 'mnt' | 'cgroup'): string | undefined {
   }
 }
 
-function allPids(): number[] {
+export function allPids(): number[] {
   return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number);
 }
 
@@ -101,13 +102,14 @@ function hostMounts(): string[] {
 }
 
 /** Every cgroup directory under `dir`, children before their parents. */
-function cgroupTree(dir: string): string[] {
+export function cgroupTree(dir: string): string[] {
   if (!existsSync(dir)) return [];
   const children = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).flatMap((e) => cgroupTree(path.join(dir, e.name)));
   return [...children, dir];
 }
 
-function pidsIn(dir: string): number[] {
+/** Every process in the cgroup `dir` and below it. */
+export function pidsIn(dir: string): number[] {
   return cgroupTree(dir).flatMap((d) => {
     try {
       return readFileSync(path.join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
