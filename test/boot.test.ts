@@ -3,7 +3,7 @@ import { existsSync, lstatSync, readFileSync, rmSync, writeFileSync } from 'node
 import path from 'node:path';
 import { BIN, ROOT, show } from './helpers.js';
 import { BootContainer } from './harness/boot-container.js';
-import { sleep, waitFor, type CommandResult } from './harness/user-manager.js';
+import { sleep, unitView, UNIT_VIEW_PROPERTIES, waitFor, type CommandResult, type UnitView } from './harness/user-manager.js';
 import { SYSTEMD_RESTART_SEC } from '../src/tunables.js';
 
 // What --condition=boot is for, proved with real boots: this machine's own OS booted as a
@@ -35,16 +35,6 @@ const POLKITD = '/usr/lib/polkit-1/polkitd';
 const RESTART_MS = SYSTEMD_RESTART_SEC * 1000;
 /** Bound on the wait for a restart: RestartSec, and room for a loaded machine. Not a speed test. */
 const RESTART_LIMIT_MS = RESTART_MS + 30_000;
-
-interface UnitView {
-  LoadState: string;
-  ActiveState: string;
-  SubState: string;
-  Result: string;
-  UnitFileState: string;
-  MainPID: number;
-  NRestarts: number;
-}
 
 /** Why this machine cannot run the boot tests, beyond what the container harness needs. */
 function unavailable(): string | undefined {
@@ -301,7 +291,6 @@ function hostAgentPid(c: BootContainer): number {
   return existsSync(file) ? Number(readFileSync(file, 'utf8')) : 0;
 }
 
-const PROPERTIES = ['LoadState', 'ActiveState', 'SubState', 'Result', 'UnitFileState', 'MainPID', 'NRestarts'];
 
 /**
  * What the user's manager says about the unit, asked without a session (setpriv and
@@ -311,18 +300,9 @@ const PROPERTIES = ['LoadState', 'ActiveState', 'SubState', 'Result', 'UnitFileS
 async function view(c: BootContainer): Promise<UnitView> {
   const socket = `/run/user/${c.uid(USER)}/systemd/private`;
   await waitFor(`${USER}'s manager (${socket})`, () => existsSync(c.file(socket)), 60_000);
-  const r = await c.run(['systemctl', '--user', 'show', `--property=${PROPERTIES.join(',')}`, UNIT], { user: USER });
+  const r = await c.run(['systemctl', '--user', 'show', `--property=${UNIT_VIEW_PROPERTIES.join(',')}`, UNIT], { user: USER });
   if (r.code !== 0) throw new Error(`systemctl --user show ${UNIT} exited ${r.code}: ${r.stderr}`);
-  const p = Object.fromEntries(r.stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-  return {
-    LoadState: p.LoadState ?? '',
-    ActiveState: p.ActiveState ?? '',
-    SubState: p.SubState ?? '',
-    Result: p.Result ?? '',
-    UnitFileState: p.UnitFileState ?? '',
-    MainPID: Number(p.MainPID ?? 0),
-    NRestarts: Number(p.NRestarts ?? 0),
-  };
+  return unitView(Object.fromEntries(r.stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])));
 }
 
 /** Polls `check` until it returns a value; fails after `timeoutMs` with what it last said. */

@@ -57,6 +57,22 @@ export interface UnitView {
   NRestarts: number;
 }
 
+/** The properties of `systemctl show` that make a UnitView. */
+export const UNIT_VIEW_PROPERTIES = ['LoadState', 'ActiveState', 'SubState', 'Result', 'UnitFileState', 'MainPID', 'NRestarts'];
+
+/** A UnitView from `systemctl show`'s properties, by name. */
+export function unitView(p: Record<string, string | undefined>): UnitView {
+  return {
+    LoadState: p.LoadState ?? '',
+    ActiveState: p.ActiveState ?? '',
+    SubState: p.SubState ?? '',
+    Result: p.Result ?? '',
+    UnitFileState: p.UnitFileState ?? '',
+    MainPID: Number(p.MainPID ?? 0),
+    NRestarts: Number(p.NRestarts ?? 0),
+  };
+}
+
 /** The cgroup2 hierarchy to create the manager's cgroup in: hybrid (`unified`) or pure cgroup2. */
 function cgroup2Root(): string | undefined {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
@@ -245,16 +261,7 @@ export class UserManager {
 
   /** What systemd reports about a unit (see UnitView). */
   unit(unit: string): UnitView {
-    const p = this.show(unit, ['LoadState', 'ActiveState', 'SubState', 'Result', 'UnitFileState', 'MainPID', 'NRestarts']);
-    return {
-      LoadState: p.LoadState ?? '',
-      ActiveState: p.ActiveState ?? '',
-      SubState: p.SubState ?? '',
-      Result: p.Result ?? '',
-      UnitFileState: p.UnitFileState ?? '',
-      MainPID: Number(p.MainPID ?? 0),
-      NRestarts: Number(p.NRestarts ?? 0),
-    };
+    return unitView(this.show(unit, UNIT_VIEW_PROPERTIES));
   }
 
   /** The last lines of the manager's log, for failure messages. */
