@@ -123,7 +123,9 @@ describe('status (macOS)', () => {
     assert.equal(problem(row(sb), /written by limactl-autostart 0\.0\.1, older/).fix, fix);
     writeFileSync(sb.agentPlist(), text.replace(/<!--.*?-->\n/s, ''));
     const foreign = row(sb);
-    assert.equal(problem(foreign, /not written by limactl-autostart/).fix, fix);
+    // Without the header, nothing in the file says keep-alive (it has no KeepAlive): the fix
+    // writes it as migrate would, with enable's default.
+    assert.equal(problem(foreign, /not written by limactl-autostart/).fix, 'limactl-autostart enable default --condition=login');
     assert.ok(!foreign.problems.some((p) => /older/.test(p.problem)));
   });
 
