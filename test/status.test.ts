@@ -371,7 +371,10 @@ describe('status asks Lima too', () => {
           const warnings = r.stderr.split('\n').filter((l) => l.startsWith('warning:'));
           assert.equal(warnings.length, 1, `${what}: ${r.stderr}`);
           assert.match(warnings[0]!, reason, what);
-          assert.match(ok(sb.run(['status', 'web'])).stdout, /^web +none +- +not-loaded +\? +-$/m, what);
+          assert.match(warnings[0]!, /^warning: Lima's view of the instances is missing \(lima\.status is null\): /, what);
+          const table = ok(sb.run(['status', 'web']));
+          assert.match(table.stdout, /^web +none +- +not-loaded +\? +-$/m, what);
+          assert.match(table.stderr, /^warning: Lima's view of the instances is missing \(the LIMA column says \?\): /, what);
           rmSync(path.join(sb.fakeDir, 'fail'), { recursive: true, force: true });
           mkdirSync(path.join(sb.fakeDir, 'fail'));
         }
