@@ -21,7 +21,7 @@ export function buildParser(yargs: typeof YargsFactory, argv: string[]) {
         .positional('instance', { type: 'string', describe: 'Lima instance name (see `limactl list`)', demandOption: true })
         .option('condition', { choices: CONDITIONS, default: 'login' as Condition, describe: 'login: when the user logs in; boot: at boot, with nobody logged in' })
         .option('keep-alive', { type: 'boolean', default: true, describe: 'Restart the instance when its host agent fails (never after a clean `limactl stop`)' })
-        .option('user', { type: 'string', describe: 'With --condition=boot: the account the instance runs as (default: you)' })
+        .option('user', { type: 'string', describe: 'macOS with --condition=boot only: the account the instance runs as (default: you)' })
         .option('now', { type: 'boolean', default: false, describe: 'Also start it now' })
         .option('dry-run', { type: 'boolean', default: false, describe: 'Print the files and commands, change nothing' }),
       async (args) => {
@@ -84,13 +84,21 @@ export function buildParser(yargs: typeof YargsFactory, argv: string[]) {
     )
     .demandCommand(1, 'Name a command: enable, disable, status or migrate.')
     .strict()
+    .recommendCommands()
     // Answered in main(), before yargs (it also asks limactl): yargs only lists it in --help.
     .version('version', 'Show the versions of limactl-autostart and of limactl', packageVersion())
     .help()
     .alias('h', 'help')
     .exitProcess(false)
     .fail((message, err) => {
-      throw err ?? new UsageError(message, 'Run `limactl-autostart --help` for usage.');
+      if (err) throw err;
+      const command = argv.find((a) => !a.startsWith('-'));
+      if ((command === 'enable' || command === 'disable') && /^Not enough non-option arguments: got 0/.test(message)) {
+        throw new UsageError(`${command} needs INSTANCE, the name of a Lima instance`, 'Run `limactl list` to see the names of your instances (those in LIMA_HOME, ~/.lima by default).');
+      }
+      const recommended = /^Did you mean (\S+)\?$/.exec(message)?.[1];
+      if (recommended) throw new UsageError(`unknown command ${JSON.stringify(command)}: did you mean ${recommended}?`, 'Run `limactl-autostart --help` for usage.');
+      throw new UsageError(message, 'Run `limactl-autostart --help` for usage.');
     });
 }
 
@@ -134,6 +142,12 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     checkBooleanFlags(argv);
+    // The deprecated executable's own help: its name, and what replaces it.
+    if (argv[0] === 'start-at-login' && argv.some((a) => a === '--help' || a === '-h')) {
+      const { START_AT_LOGIN_HELP } = await import('./commands/start-at-login.js');
+      process.stdout.write(START_AT_LOGIN_HELP);
+      return;
+    }
     const { default: yargs } = await import('yargs');
     await buildParser(yargs, argv).wrap(Math.min(100, process.stdout.columns || 100)).parseAsync();
   } catch (err) {

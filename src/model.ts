@@ -98,6 +98,20 @@ export interface StatusRow {
   problems: Problem[];
 }
 
+/** What Lima says of the instance of a status row (`limactl list --json`). */
+export interface LimaView {
+  /** Lima's word (Running, Stopped, Broken, …); null when Lima did not answer or does not list the instance. */
+  status: string | null;
+  hostAgentPID: number | null;
+  /** Lima says its launchd job or systemd unit started it; null when Lima did not answer. */
+  startedByService: boolean | null;
+}
+
+/** A status row with Lima's view joined in: what `status` prints. */
+export interface InstanceStatus extends StatusRow {
+  lima: LimaView;
+}
+
 /** One service manager. Backends read the disk and ask read-only questions; they change nothing. */
 export interface Backend {
   readonly manager: 'launchd' | 'systemd';

@@ -7,9 +7,9 @@ import { keepAliveToWrite, serviceLimaHome } from './registration.js';
 import { formatArgv } from './errors.js';
 import { packageVersion } from './version.js';
 
-/** The command that writes the file again for the same condition and keep-alive choice. */
-export function reEnable(instance: string, condition: Condition, keepAlive: boolean | null): string {
-  return formatArgv(['limactl-autostart', 'enable', instance, `--condition=${condition}`, ...(keepAlive === false ? ['--keep-alive=false'] : [])]);
+/** The command that writes the file again for the same condition and keep-alive choice (and, with `now`, starts it through the service). */
+export function reEnable(instance: string, condition: Condition, keepAlive: boolean | null, now = false): string {
+  return formatArgv(['limactl-autostart', 'enable', instance, `--condition=${condition}`, ...(keepAlive === false ? ['--keep-alive=false'] : []), ...(now ? ['--now'] : [])]);
 }
 
 /** Problems visible in the file itself, the same for launchd and systemd. */

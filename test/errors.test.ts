@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { Sandbox, show, type RunResult } from './helpers.js';
+import { Sandbox, findTool, show, type RunResult } from './helpers.js';
 
 // Bad input: a clear message on stderr (what, why, what to do), the documented exit code,
 // no stack trace, nothing written and nothing run.
@@ -56,12 +56,20 @@ describe('bad input', () => {
   });
 
   it('treats a name starting with "-" as an unknown flag when given without --, with exit 2', () => {
-    assertRefused(sb, ['enable', '-a'], 2, /Not enough non-option arguments/);
+    assertRefused(sb, ['enable', '-a'], 2, /enable needs INSTANCE/);
   });
 
-  it('refuses enable and disable without an instance, with exit 2', () => {
-    assertRefused(sb, ['enable'], 2, /Not enough non-option arguments/);
-    assertRefused(sb, ['disable'], 2, /Not enough non-option arguments/);
+  it('refuses enable and disable without an instance, with exit 2, saying where names come from', () => {
+    for (const command of ['enable', 'disable']) {
+      const r = assertRefused(sb, [command], 2, new RegExp(`^error: ${command} needs INSTANCE, the name of a Lima instance$`, 'm'));
+      assert.match(r.stderr, /Run `limactl list` to see the names of your instances/);
+      assert.doesNotMatch(r.stderr, /Not enough non-option arguments/);
+    }
+  });
+
+  it('a mistyped command: did you mean …?, exit 2', () => {
+    assertRefused(sb, ['enabel', 'default'], 2, /^error: unknown command "enabel": did you mean enable\?$/m);
+    assertRefused(sb, ['stauts'], 2, /did you mean status\?/);
   });
 
   it('refuses an unknown command and no command, with exit 2', () => {
@@ -112,6 +120,7 @@ describe('help and version', () => {
     assert.equal(r.code, 0, show(r));
     for (const flag of ['--condition', '--keep-alive', '--user', '--now', '--dry-run']) assert.ok(r.stdout.includes(flag), `${flag} missing from:\n${r.stdout}`);
     assert.match(r.stdout, /"login", "boot"/);
+    assert.match(r.stdout.replace(/\s+/g, ' '), /--user macOS with --condition=boot only:/);
   });
 });
 
@@ -127,6 +136,22 @@ describe('paths that no service file can hold', () => {
 });
 
 describe('a service manager that is not installed', () => {
+  it('a macOS plan previewed without launchctl (`npm run demo` on Linux) says what it assumes, not that gui/<uid> is missing', function () {
+    if (findTool('launchctl')) {
+      console.log('      skipped: this machine has a launchctl of its own (macOS), so no PATH lacks it');
+      this.skip();
+    }
+    const sb = new Sandbox({ platform: 'darwin', without: ['launchctl'] });
+    try {
+      const r = sb.run(['enable', 'default', '--dry-run']);
+      assert.equal(r.code, 0, show(r));
+      assert.equal(r.stderr, `warning: launchctl cannot be run here, so this is a preview: it assumes a GUI login (gui/${sb.uid})\n`);
+      assert.match(r.stdout, new RegExp(`launchctl enable gui/${sb.uid}/io\\.lima-vm\\.autostart\\.default`));
+    } finally {
+      sb.cleanup();
+    }
+  });
+
   it('names the command that could not be run and why, exit 1, without a stack trace', () => {
     const sb = new Sandbox({ platform: 'linux', without: ['systemctl'] });
     try {

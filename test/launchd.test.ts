@@ -274,7 +274,7 @@ describe('launchd (macOS) end to end', () => {
         calls: () => [
           print(gui()),
           print(userAgent()),
-          // No probe for the daemon: its file exists, so it is booted out anyway.
+          print(systemDaemon),
           print(guiAgent()),
           ['launchctl', 'enable', guiAgent()],
           ['sudo', 'rm', '-f', '--', sb.daemonPlist()],
@@ -386,7 +386,7 @@ describe('launchd (macOS) end to end', () => {
           assert.doesNotMatch(r.stderr, /info: removed/);
           assert.equal(readFileSync(sb.daemonPlist(), 'utf8'), daemon);
           assert.equal(mode(sb.daemonPlist()), 0o644);
-          assert.deepStrictEqual(calls(sb), [print(gui()), ...(now ? [print(userAgent()), print(guiAgent())] : []), ['launchctl', 'enable', guiAgent()]]);
+          assert.deepStrictEqual(calls(sb), [print(gui()), ...(now ? [print(userAgent()), print(systemDaemon), print(guiAgent())] : []), ['launchctl', 'enable', guiAgent()]]);
           assert.deepStrictEqual(sb.loaded(), [systemDaemon]);
         });
       }
@@ -407,8 +407,7 @@ describe('launchd (macOS) end to end', () => {
         what: 'the LaunchDaemon, through sudo rm',
         setup: () => { ok(sb.run(['enable', 'default', '--condition=boot', '--now'])); sb.clearCalls(); },
         calls: (now) => [
-          // No probe for the daemon: its file exists, so it is booted out anyway.
-          ...(now ? [print(guiAgent()), print(userAgent()), ...sudoLaunchctl('bootout', systemDaemon)] : []),
+          ...(now ? [print(guiAgent()), print(userAgent()), print(systemDaemon), ...sudoLaunchctl('bootout', systemDaemon)] : []),
           ['sudo', 'rm', '-f', '--', sb.daemonPlist()],
         ],
         removed: ['LaunchDaemon'],
@@ -418,7 +417,7 @@ describe('launchd (macOS) end to end', () => {
         what: 'both the LaunchAgent and the LaunchDaemon when both exist',
         setup: () => { registerBoth(sb); sb.markLoaded(guiAgent()); sb.markLoaded(systemDaemon); },
         calls: (now) => [
-          ...(now ? [print(guiAgent()), print(userAgent()), ['launchctl', 'bootout', guiAgent()], ...sudoLaunchctl('bootout', systemDaemon)] : []),
+          ...(now ? [print(guiAgent()), print(userAgent()), print(systemDaemon), ['launchctl', 'bootout', guiAgent()], ...sudoLaunchctl('bootout', systemDaemon)] : []),
           ['sudo', 'rm', '-f', '--', sb.daemonPlist()],
         ],
         removed: ['LaunchAgent', 'LaunchDaemon'],
@@ -442,6 +441,7 @@ describe('launchd (macOS) end to end', () => {
             assert.ok(r.stderr.includes(`info: removed the ${kind} ${file}`), show(r));
           }
           assert.equal(r.stderr.includes('add --now to stop it now'), !now, show(r));
+          assert.equal(r.stderr.includes('stopped the loaded job'), now, show(r));
         });
       }
     }
@@ -464,6 +464,16 @@ describe('launchd (macOS) end to end', () => {
         assert.ok(!existsSync(sb.agentPlist()));
       });
     }
+
+    it('disable --now of a LaunchDaemon that is not loaded: no bootout, no sudo for it, and no "stopped"', () => {
+      sandbox();
+      ok(sb.run(['enable', 'default', '--condition=boot']));
+      sb.clearCalls();
+      const r = ok(sb.run(['disable', 'default', '--now']));
+      assert.deepStrictEqual(calls(sb), [print(guiAgent()), print(userAgent()), print(systemDaemon), ['sudo', 'rm', '-f', '--', sb.daemonPlist()]]);
+      assert.doesNotMatch(r.stderr, /stopped/);
+      assert.ok(r.stderr.includes(`info: removed the LaunchDaemon ${sb.daemonPlist()}`), show(r));
+    });
 
     it('disable --now boots out a job that is loaded although no file is left', () => {
       sandbox();
@@ -509,6 +519,7 @@ describe('launchd (macOS) end to end', () => {
       assert.deepStrictEqual(calls(sb), [
         print(guiAgent()),
         print(userAgent()),
+        print(systemDaemon),
         ['launchctl', 'bootout', guiAgent()],
         ...sudoLaunchctl('bootout', systemDaemon),
         ['sudo', 'rm', '-f', '--', sb.daemonPlist()],
@@ -642,9 +653,10 @@ describe('launchd (macOS) end to end', () => {
       sandbox();
       registerBoth(sb);
       sb.markLoaded(guiAgent());
+      sb.markLoaded(systemDaemon);
       const r = dryRunUnchanged(['disable', 'default', '--now', '--dry-run']);
       assert.equal(r.stderr, '');
-      assert.deepStrictEqual(sb.calls(), [print(guiAgent()), print(userAgent())]);
+      assert.deepStrictEqual(sb.calls(), [print(guiAgent()), print(userAgent()), print(systemDaemon)]);
       const { lines, files } = dryRun(r.stdout);
       assert.deepStrictEqual({ lines: unstage(sb, lines), files }, {
         lines: [

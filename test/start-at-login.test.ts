@@ -121,11 +121,13 @@ describe('start-at-login: help', () => {
     assert.deepEqual(sb.allCalls(), []);
   });
 
-  it('limactl-start-at-login --help shows INSTANCE, its default and --enabled, and runs nothing', () => {
+  it('limactl-start-at-login --help shows its own name, that it is deprecated and its replacement, INSTANCE, its default and --enabled, and runs nothing', () => {
     const sb = make({ platform: 'darwin' });
     const r = sb.runBin(START_AT_LOGIN_BIN, ['--help']);
     assert.equal(r.code, 0, show(r));
-    assert.match(r.stdout, /start-at-login \[instance\]/);
+    assert.match(r.stdout, /^limactl-start-at-login \[INSTANCE\] \[--enabled\[=true\|false\]\]\n/);
+    assert.match(r.stdout, /Deprecated: .*\nUse `limactl-autostart enable INSTANCE --condition=login` instead/);
+    assert.doesNotMatch(r.stdout, /limactl-autostart <command>/);
     assert.match(r.stdout, /\[default: "default"\]/);
     assert.match(r.stdout, /--enabled/);
     assert.equal(r.stderr, '');

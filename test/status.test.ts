@@ -17,7 +17,11 @@ interface Row {
   pid: number | null;
   lastExitCode: number | null;
   problems: { problem: string; fix: string }[];
+  lima: { status: string | null; hostAgentPID: number | null; startedByService: boolean | null };
 }
+
+/** Lima's view of an instance that `limactl list --json` does not list. */
+const NOT_LISTED = { status: null, hostAgentPID: null, startedByService: false };
 
 function ok(result: RunResult): RunResult {
   assert.equal(result.code, 0, show(result));
@@ -62,7 +66,7 @@ describe('status (macOS)', () => {
   it('an instance with no registration: condition none, not loaded, no problems', () => {
     assert.deepEqual(row(sb), {
       instance: 'default', condition: 'none', keepAlive: null, file: null, manager: 'launchd',
-      service: `gui/${sb.uid}/${agent}`, state: 'not-loaded', pid: null, lastExitCode: null, problems: [],
+      service: `gui/${sb.uid}/${agent}`, state: 'not-loaded', pid: null, lastExitCode: null, problems: [], lima: NOT_LISTED,
     });
   });
 
@@ -71,7 +75,7 @@ describe('status (macOS)', () => {
     setJob(sb, agent, '4711', '-');
     assert.deepEqual(row(sb), {
       instance: 'default', condition: 'login', keepAlive: true, file: sb.agentPlist(), manager: 'launchd',
-      service: `gui/${sb.uid}/${agent}`, state: 'running', pid: 4711, lastExitCode: null, problems: [],
+      service: `gui/${sb.uid}/${agent}`, state: 'running', pid: 4711, lastExitCode: null, problems: [], lima: NOT_LISTED,
     });
     setJob(sb, agent, '0', '78');
     const failed = row(sb);
@@ -98,7 +102,9 @@ describe('status (macOS)', () => {
     assert.equal(boot.keepAlive, false);
     assert.equal(boot.file, sb.daemonPlist());
     assert.equal(boot.state, 'not-loaded');
-    assert.deepEqual(boot.problems, []);
+    // Registered for boot but not in the system domain: nothing restarts it until the next boot.
+    assert.deepEqual(boot.problems.map((p) => p.fix), ['limactl-autostart enable default --condition=boot --keep-alive=false --now']);
+    assert.match(boot.problems[0]!.problem, /registered for boot, but system\/io\.lima-vm\.daemon\.default is not loaded in launchd's system domain/);
 
     ok(sb.run(['enable', 'default']));
     sb.markLoaded(`user/${sb.uid}/${agent}`);
@@ -170,7 +176,7 @@ describe('status (Linux)', () => {
     ok(sb.run(['enable', 'default', '--now']));
     assert.deepEqual(row(sb), {
       instance: 'default', condition: 'login', keepAlive: true, file: sb.unitFile(), manager: 'systemd',
-      service: unit, state: 'running', pid: 4242, lastExitCode: null, problems: [],
+      service: unit, state: 'running', pid: 4242, lastExitCode: null, problems: [], lima: NOT_LISTED,
     });
     setUnit(sb, unit, 'ActiveState=activating\nSubState=auto-restart\nExecMainStatus=137\nMainPID=0\n');
     assert.equal(row(sb).state, 'restarting');
@@ -223,9 +229,9 @@ describe('status: output and arguments', () => {
     const r = ok(sb.run(['status']));
     assert.doesNotMatch(r.stdout, /\x1b\[/, 'no escape codes');
     const lines = r.stdout.split('\n');
-    assert.match(lines[0]!, /^INSTANCE +CONDITION +KEEP-ALIVE +STATE +FILE$/);
-    assert.match(lines[1]!, new RegExp(`^default +login +yes +running \\(pid 4242\\) +${sb.unitFile().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
-    assert.match(lines[2]!, /^web +boot +no +loaded +\//);
+    assert.match(lines[0]!, /^INSTANCE +CONDITION +KEEP-ALIVE +STATE +LIMA +FILE$/);
+    assert.match(lines[1]!, new RegExp(`^default +login +yes +running \\(pid 4242\\) +- +${sb.unitFile().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+    assert.match(lines[2]!, /^web +boot +no +loaded +- +\//);
     assert.equal(lines[3], '  problem: lingering is off for limauser: the user manager, and the instance, start only at login');
     assert.equal(lines[4], '    fix: loginctl enable-linger limauser');
     assert.equal(lines.length, 6); // and the final newline
@@ -258,12 +264,123 @@ describe('status: output and arguments', () => {
       const calls = sb.calls();
       if (platform === 'darwin') {
         // Asked at the same time, so in any order.
-        assert.deepEqual(calls.map((c) => c.join(' ')).sort(), [`gui/${sb.uid}`, 'system', `user/${sb.uid}`].map((d) => `launchctl print ${d}`));
+        assert.deepEqual(calls.map((c) => c.join(' ')).sort(), [...[`gui/${sb.uid}`, 'system', `user/${sb.uid}`].map((d) => `launchctl print ${d}`), 'limactl list --json']);
       } else {
-        assert.equal(calls.length, 1, JSON.stringify(calls));
+        // Asked at the same time, so in any order.
+        calls.sort((a, b) => a[0]!.localeCompare(b[0]!));
+        assert.equal(calls.length, 2, JSON.stringify(calls));
+        assert.deepEqual(calls[0], ['limactl', 'list', '--json']);
+        calls.shift();
         assert.deepEqual(calls[0]!.slice(0, 4), ['systemctl', '--user', 'show', '--property=Id,LoadState,ActiveState,SubState,Result,MainPID,ExecMainStatus,NRestarts,UnitFileState']);
         assert.deepEqual(calls[0]!.slice(5), names.map((n) => `lima-vm@${n}.service`));
       }
+    });
+  }
+});
+
+describe('status asks Lima too', () => {
+  let sb: Sandbox;
+  afterEach(() => sb.cleanup());
+
+  for (const platform of ['darwin', 'linux'] as Platform[]) {
+    const darwin = platform === 'darwin';
+    const label = darwin ? 'io.lima-vm.autostart.default' : 'lima-vm@default.service';
+    const target = (s: Sandbox): string => (darwin ? `gui/${s.uid}/${label}` : label);
+    /** Enables "default" at login and has the service manager run its job. */
+    const running = (s: Sandbox): void => {
+      ok(s.run(['enable', 'default', '--now']));
+      if (darwin) setJob(s, label, '4711', '-');
+    };
+
+    describe(platform, () => {
+      beforeEach(() => { sb = new Sandbox({ platform }); });
+
+      it('Running, started by its registration: the lima object, the LIMA column, no problem', () => {
+        running(sb);
+        sb.limaList([{ name: 'default', status: 'Running', hostAgentPID: 4711, autoStartedIdentifier: label }, { name: 'other', status: 'Stopped' }]);
+        const r = row(sb);
+        assert.deepEqual(r.lima, { status: 'Running', hostAgentPID: 4711, startedByService: true });
+        assert.deepEqual(r.problems, []);
+        const table = ok(sb.run(['status'])).stdout.split('\n');
+        const col = table[0]!.indexOf('LIMA');
+        assert.ok(col > table[0]!.indexOf('STATE'), table[0]);
+        assert.ok(table[1]!.slice(col).startsWith('Running '), table[1]);
+      });
+
+      it('the job runs but Lima says Broken or Stopped: a problem naming stale ha.sock/ha.pid, with a restart', () => {
+        running(sb);
+        for (const word of ['Broken', 'Stopped']) {
+          sb.limaList([{ name: 'default', status: word }]);
+          const p = problem(row(sb), new RegExp(`runs ${target(sb).replace(/[.@/]/g, '\\$&')}, but Lima says the instance is ${word}`));
+          assert.match(p.problem, /stale ha\.sock or ha\.pid/);
+          assert.match(p.problem, /ha\.stderr\.log/);
+          assert.equal(p.fix, `limactl stop --force default; ${darwin ? `launchctl kickstart -k ${target(sb)}` : `systemctl --user restart ${label}`}`);
+        }
+      });
+
+      it('Lima says Running, but not started by its registration: keep-alive does not apply, with the commands', () => {
+        ok(sb.run(['enable', 'default']));
+        // Lima 2.0 does not say who started an instance: the service's own state tells.
+        for (const other of [undefined, 'io.lima-vm.autostart.elsewhere']) {
+          sb.limaList([{ name: 'default', status: 'Running', hostAgentPID: 99, ...(other ? { autoStartedIdentifier: other } : {}) }]);
+          const r = row(sb);
+          assert.equal(r.lima.startedByService, false);
+          const p = problem(r, /Lima says the instance is Running, but it was not started by/);
+          assert.match(p.problem, /keep-alive does not apply until it is stopped and started through/);
+          assert.equal(p.fix, 'limactl stop default && limactl-autostart enable default --condition=login --now');
+        }
+        // Not a problem for an instance without a registration.
+        sb.addInstance('plain');
+        sb.limaList([{ name: 'plain', status: 'Running' }]);
+        assert.deepEqual(row(sb, 'plain').problems, []);
+      });
+
+      it('Lima says Stopped and the job failed: the last exit code, the log and the fix', () => {
+        ok(sb.run(['enable', 'default', '--now']));
+        if (darwin) setJob(sb, label, '0', '1');
+        else setUnit(sb, label, 'ActiveState=failed\nSubState=failed\nResult=exit-code\nExecMainStatus=1\nMainPID=0\n');
+        sb.limaList([{ name: 'default', status: 'Stopped' }]);
+        const p = problem(row(sb), /Lima says the instance is Stopped, and/);
+        assert.match(p.problem, /last exit code 1\b/);
+        assert.match(p.problem, /ha\.stderr\.log/);
+        assert.equal(p.fix, darwin ? 'limactl-autostart enable default --condition=login --now' : `systemctl --user reset-failed ${label} && systemctl --user start ${label}`);
+      });
+
+      it('limactl list is asked once per run', () => {
+        running(sb);
+        sb.limaList([{ name: 'default', status: 'Running' }]);
+        sb.clearCalls();
+        row(sb);
+        assert.equal(sb.calls().filter((c) => c[0] === 'limactl').map((c) => c.join(' ')).join('\n'), 'limactl list --json');
+      });
+
+      it('a limactl list that fails, hangs or prints something unreadable: lima.status null, one warning, the rest as before', () => {
+        sb.addInstance('web');
+        running(sb);
+        const cases: [string, () => void, RegExp][] = [
+          ['fails', () => sb.failAlways('limactl', 'list', 3), /`limactl list --json` exited with code 3/],
+          ['prints something else', () => sb.limaList('time="…" level=fatal msg="no"\n'), /printed a line that is not an instance/],
+          ['hangs', () => sb.limaListHangs(), /did not answer within 2 s/],
+        ];
+        for (const [what, arrange, reason] of cases) {
+          arrange();
+          const r = ok(sb.run(['status', '--json']));
+          const rows = JSON.parse(r.stdout) as Row[];
+          assert.deepEqual(rows.map((x) => [x.instance, x.state, x.lima]), [
+            ['default', 'running', { status: null, hostAgentPID: null, startedByService: null }],
+            ['web', 'not-loaded', { status: null, hostAgentPID: null, startedByService: null }],
+          ], what);
+          const warnings = r.stderr.split('\n').filter((l) => l.startsWith('warning:'));
+          assert.equal(warnings.length, 1, `${what}: ${r.stderr}`);
+          assert.match(warnings[0]!, reason, what);
+          assert.match(warnings[0]!, /^warning: Lima's view of the instances is missing \(lima\.status is null\): /, what);
+          const table = ok(sb.run(['status', 'web']));
+          assert.match(table.stdout, /^web +none +- +not-loaded +\? +-$/m, what);
+          assert.match(table.stderr, /^warning: Lima's view of the instances is missing \(the LIMA column says \?\): /, what);
+          rmSync(path.join(sb.fakeDir, 'fail'), { recursive: true, force: true });
+          mkdirSync(path.join(sb.fakeDir, 'fail'));
+        }
+      });
     });
   }
 });

@@ -78,7 +78,10 @@ export class LaunchdBackend implements Backend {
   private agentDomain(): Promise<{ domain: string; warning?: string }> {
     this.domain ??= (async () => {
       const gui = `gui/${this.host.uid}`;
-      if (await probe(['launchctl', 'print', gui])) return { domain: gui };
+      const answer = await run(['launchctl', 'print', gui], { mayFail: 'a no is an answer', noInput: true });
+      if (answer.exitCode === 0) return { domain: gui };
+      // No launchctl at all: a plan for macOS previewed elsewhere (`npm run demo` on Linux).
+      if (answer.exitCode === undefined && !answer.timedOut) return { domain: gui, warning: `launchctl cannot be run here, so this is a preview: it assumes a GUI login (${gui})` };
       const user = `user/${this.host.uid}`;
       return {
         domain: user,
@@ -120,7 +123,7 @@ export class LaunchdBackend implements Backend {
       if (request.now) {
         // An agent loaded over SSH (user/<uid>) would keep running beside one in gui/<uid>.
         steps.push(...(await this.bootoutAgent(name, domain)));
-        steps.push(...(await this.bootoutDaemon(name, daemonExists)));
+        steps.push(...(await this.bootoutDaemon(name)));
         steps.push(...(await this.start(['launchctl'], domain, target, paths.agent, done)));
       }
       done.push(`instance "${name}" starts at login: LaunchAgent ${paths.agent} (${target})`);
@@ -157,7 +160,7 @@ export class LaunchdBackend implements Backend {
     const daemonExists = existsSync(paths.daemon);
     // Stopping comes first and looks at what launchd has loaded, not only at files: a job whose
     // plist an earlier switch removed without --now is still loaded.
-    const steps: Step[] = request.now ? [...(await this.bootoutAgent(name)), ...(await this.bootoutDaemon(name, daemonExists))] : [];
+    const steps: Step[] = request.now ? [...(await this.bootoutAgent(name)), ...(await this.bootoutDaemon(name))] : [];
     const warnings: string[] = [];
     const done: string[] = steps.length > 0 ? ['stopped the loaded job (the instance shuts down)'] : [];
     if (existsSync(paths.agent)) {
@@ -220,9 +223,9 @@ export class LaunchdBackend implements Backend {
   }
 
   /** `launchctl print system/…` needs no root, so sudo is asked for only when there is work. */
-  private async bootoutDaemon(name: string, fileExists: boolean): Promise<Step[]> {
+  private async bootoutDaemon(name: string): Promise<Step[]> {
     const target = `system/${daemonLabel(name)}`;
-    if (!fileExists && !(await probe(['launchctl', 'print', target]))) return [];
+    if (!(await probe(['launchctl', 'print', target]))) return [];
     return [{ ...bootout(['sudo', 'launchctl'], 'system', target, this.paths(name).daemon), mayFail: 'the daemon may not be loaded' }];
   }
 

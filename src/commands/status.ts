@@ -1,9 +1,12 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { readHost, type Host } from '../host.js';
-import { validateInstanceName } from '../instance.js';
+import { limactlOnPath, validateInstanceName } from '../instance.js';
 import { backendFor } from '../backends/index.js';
-import type { StatusRow } from '../model.js';
+import type { InstanceStatus } from '../model.js';
+import { listInstances, type LimaList } from '../lima.js';
+import { withLimaView } from '../lima-view.js';
+import * as log from '../log.js';
 import { UserError } from '../errors.js';
 import { listDir } from '../list-dir.js';
 
@@ -30,8 +33,16 @@ export async function status(args: StatusArgs): Promise<void> {
   } else {
     names = [...new Set([...limaInstances(host), ...registered])].sort();
   }
-  const rows = await backend.status(names);
+  // Lima and the service manager are asked at the same time: one question each, however many instances.
+  const [serviceRows, list] = await Promise.all([backend.status(names), askLima(host)]);
+  if (!list.answered) log.warn(`Lima's view of the instances is missing (${args.json ? 'lima.status is null' : 'the LIMA column says ?'}): ${list.reason}`);
+  const rows = withLimaView(host, serviceRows, list);
   process.stdout.write(args.json ? `${JSON.stringify(rows, null, 2)}\n` : formatTable(rows, useColor(host)));
+}
+
+async function askLima(host: Host): Promise<LimaList> {
+  const limactl = limactlOnPath(host.searchPath);
+  return limactl ? listInstances(limactl) : { answered: false, reason: 'limactl was not found on PATH' };
 }
 
 function hasInstance(host: Host, name: string): boolean {
@@ -49,7 +60,7 @@ function useColor(host: Host): boolean {
 
 const STYLE = { bold: '1', red: '31', green: '32', yellow: '33', dim: '2' } as const;
 
-export function formatTable(rows: StatusRow[], color: boolean): string {
+export function formatTable(rows: InstanceStatus[], color: boolean): string {
   if (rows.length === 0) return 'No Lima instances and no autostart registrations.\n';
   const paint = (style: keyof typeof STYLE, text: string): string => (color ? `\x1b[${STYLE[style]}m${text}\x1b[0m` : text);
   const cells = rows.map((r) => [
@@ -57,9 +68,10 @@ export function formatTable(rows: StatusRow[], color: boolean): string {
     r.condition,
     r.keepAlive === null ? '-' : r.keepAlive ? 'yes' : 'no',
     stateText(r),
+    r.lima.status ?? (r.lima.startedByService === null ? '?' : '-'),
     r.file ?? '-',
   ]);
-  const head = ['INSTANCE', 'CONDITION', 'KEEP-ALIVE', 'STATE', 'FILE'];
+  const head = ['INSTANCE', 'CONDITION', 'KEEP-ALIVE', 'STATE', 'LIMA', 'FILE'];
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]): string => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]!))).join('  ');
   const out = [paint('bold', line(head))];
@@ -75,7 +87,7 @@ export function formatTable(rows: StatusRow[], color: boolean): string {
   return `${out.join('\n')}\n`;
 }
 
-function stateText(row: StatusRow): string {
+function stateText(row: InstanceStatus): string {
   if (row.state === 'running' && row.pid) return `running (pid ${row.pid})`;
   if ((row.state === 'failed' || row.state === 'start-limit-hit') && row.lastExitCode !== null) {
     // launchd gives a job killed by a signal as the negative signal number.

@@ -1,0 +1,85 @@
+import path from 'node:path';
+import type { Host } from './host.js';
+import type { InstanceStatus, LimaView, Problem, StatusRow } from './model.js';
+import type { LimaList } from './lima.js';
+import { reEnable } from './problems.js';
+import { formatArgv } from './errors.js';
+
+/**
+ * Joins what Lima says of each instance to what the service manager says of its job, and adds
+ * the problems only the two views together show: a job that runs while the instance is down, an
+ * instance that runs outside its registration (no keep-alive), a boot registration that is not
+ * loaded, and a failed job whose instance is down.
+ */
+export function withLimaView(host: Host, rows: StatusRow[], list: LimaList): InstanceStatus[] {
+  return rows.map((row) => {
+    const lima = viewOf(row, list);
+    return { ...row, problems: [...row.problems, ...joinedProblems(host, row, lima)], lima };
+  });
+}
+
+function viewOf(row: StatusRow, list: LimaList): LimaView {
+  if (!list.answered) return { status: null, hostAgentPID: null, startedByService: null };
+  const instance = list.instances.get(row.instance);
+  if (!instance) return { status: null, hostAgentPID: null, startedByService: false };
+  return {
+    status: instance.status,
+    hostAgentPID: instance.hostAgentPID,
+    startedByService: instance.autoStartedIdentifier !== null && instance.autoStartedIdentifier === serviceIdentifier(row),
+  };
+}
+
+/** What Lima records as autoStartedIdentifier: the launchd label (the target without its domain) or the unit name. */
+function serviceIdentifier(row: StatusRow): string {
+  return row.service.slice(row.service.lastIndexOf('/') + 1);
+}
+
+function joinedProblems(host: Host, row: StatusRow, lima: LimaView): Problem[] {
+  const name = row.instance;
+  const manager = row.manager;
+  const problems: Problem[] = [];
+  const jobRuns = row.state === 'running' || row.state === 'restarting';
+  const down = lima.status === 'Stopped' || lima.status === 'Broken';
+  if (row.condition === 'none') return problems;
+  const startNow = reEnable(name, row.condition, row.keepAlive, true);
+  const logs = logHint(host, name);
+  if (jobRuns && down) {
+    problems.push({
+      problem: `${manager} runs ${row.service}, but Lima says the instance is ${lima.status}: the host agent may be stuck, or a stale ha.sock or ha.pid left by an unclean shutdown keeps it from starting; ${logs}`,
+      fix: `${formatArgv(['limactl', 'stop', '--force', name])}; ${restart(row)}`,
+    });
+  }
+  // A LaunchDaemon that is not in the system domain was not loaded at boot (or was booted out):
+  // nothing restarts the instance until the next boot. (systemd: the lingering problem says it.)
+  const bootNotLoaded = manager === 'launchd' && row.condition === 'boot' && row.state === 'not-loaded';
+  if (bootNotLoaded) {
+    problems.push({
+      problem: `registered for boot, but ${row.service} is not loaded in launchd's system domain: launchd loads it at the next boot; until then nothing restarts the instance`,
+      fix: lima.status === 'Running' ? `${formatArgv(['limactl', 'stop', name])} && ${startNow}` : startNow,
+    });
+  } else if (lima.status === 'Running' && lima.startedByService === false && !jobRuns) {
+    problems.push({
+      problem: `Lima says the instance is Running, but it was not started by ${row.service}: keep-alive does not apply until it is stopped and started through ${manager}`,
+      fix: `${formatArgv(['limactl', 'stop', name])} && ${startNow}`,
+    });
+  }
+  if (lima.status === 'Stopped' && (row.state === 'failed' || row.state === 'start-limit-hit')) {
+    const exit = row.lastExitCode === null ? 'unknown' : row.lastExitCode < 0 ? `signal ${-row.lastExitCode}` : String(row.lastExitCode);
+    problems.push({
+      problem: `Lima says the instance is Stopped, and ${manager} ${row.state === 'failed' ? 'says its job failed' : 'gave up restarting it'} (last exit code ${exit}): nothing starts it again until it is started through ${manager}; ${logs}`,
+      fix: manager === 'systemd' ? `systemctl --user reset-failed ${row.service} && systemctl --user start ${row.service}` : startNow,
+    });
+  }
+  return problems;
+}
+
+/** Where to see why the instance did not start. */
+function logHint(host: Host, name: string): string {
+  return `see ${path.join(host.limaHome, name, 'ha.stderr.log')}`;
+}
+
+/** Restarts the job: a running job is stopped and started again. */
+function restart(row: StatusRow): string {
+  if (row.manager === 'systemd') return `systemctl --user restart ${row.service}`;
+  return `${row.service.startsWith('system/') ? 'sudo ' : ''}launchctl kickstart -k ${row.service}`;
+}
