@@ -9,7 +9,7 @@
 #
 # Steps: enable --now at login; `launchctl print` shows the job running; kill -9 of the host
 # agent; launchd starts a new one (ThrottleInterval is 30 s, so this takes up to about 30 s);
-# disable --now; the job, the plist and the process are gone. On exit, also after a failure, it
+# switch to boot with --now and back, each time running under the new job only; disable --now; the job, the plist and the process are gone. On exit, also after a failure, it
 # disables the instance again and removes its temporary files.
 set -euo pipefail
 [ "$(uname -s)" = Darwin ] || { echo "live.sh: this is $(uname -s); it needs macOS and launchd" >&2; exit 2; }
@@ -61,6 +61,25 @@ new=
 for _ in $(seq 1 60); do new=$(pid_of); [ -n "$new" ] && [ "$new" != "$pid" ] && break; new=; sleep 1; done
 [ -n "$new" ] || fail "no new host agent within 60 s"
 echo "restarted: pid $pid -> $new"
+
+# Switching with --now: the old job must be gone and the instance must end Running under the new
+# one (a new job started while the old host agent still stops the VM exits 0 and is never retried).
+daemon=system/io.lima-vm.daemon.$instance
+daemon_pid() { launchctl print "$daemon" 2>/dev/null | awk '$1 == "pid" && $2 == "=" { print $3; exit }'; }
+step "enable $instance --condition=boot --now (login -> boot; asks for sudo)"
+"$cli" enable "$instance" --condition=boot --now
+dpid=
+for _ in $(seq 1 30); do dpid=$(daemon_pid); [ -n "$dpid" ] && break; sleep 1; done
+[ -n "$dpid" ] || fail "launchd runs no process for $daemon after the switch"
+if launchctl print "$target" >/dev/null 2>&1; then fail "$target is still loaded after the switch"; fi
+echo "running under $daemon: pid $dpid"
+step "enable $instance --condition=login --now (boot -> login)"
+"$cli" enable "$instance" --condition=login --now
+new=
+for _ in $(seq 1 30); do new=$(pid_of); [ -n "$new" ] && break; sleep 1; done
+[ -n "$new" ] || fail "launchd runs no process for $target after the switch back"
+if launchctl print "$daemon" >/dev/null 2>&1; then fail "$daemon is still loaded after the switch back"; fi
+echo "running under $target: pid $new"
 
 step "disable $instance --now"
 "$cli" disable "$instance" --now
