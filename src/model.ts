@@ -62,6 +62,20 @@ export interface RunStep {
    * every file is back, or it would load the new file instead of the old one.
    */
   undoLast?: boolean;
+  /**
+   * launchd's bootout returns before the job is gone and before its host agent has stopped the
+   * VM: after this command succeeded, wait until both are true (see src/settle.ts).
+   */
+  settle?: Settle;
+  /** Exit codes that mean "not yet" (launchd still tearing a job down): the command is tried again, a bounded number of times. */
+  retryOn?: number[];
+}
+
+/** What a bootout waits for: launchd no longer knows `target`, and Lima no longer reports `instance` Running. */
+export interface Settle {
+  target: string;
+  instance: string;
+  limactl: string;
 }
 
 export interface Plan {

@@ -4,6 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { formatArgv, shellQuote, UserError } from './errors.js';
 import { run } from './exec.js';
 import type { Plan, RunStep, Step } from './model.js';
+import { type Polling, runRetrying, waitUntilStopped } from './settle.js';
+import { BOOTSTRAP_RETRY_SEC, SETTLE_TIMEOUT_SEC } from './tunables.js';
 
 // A plan (its types are in model.ts) is printed by --dry-run and executed by applyPlan, which
 // undoes what it did when a step fails.
@@ -46,8 +48,12 @@ export function describeStep(step: Step): string {
       return `rmdir ${shellQuote(step.path)}`;
     case 'run': {
       const env = Object.entries(step.env ?? {}).map(([k, v]) => `${k}=${shellQuote(v)} `).join('');
-      const note = step.mayFail ? `  # may fail: ${step.mayFail}` : '';
-      return `${env}${formatArgv(step.argv)}${note}`;
+      const notes = [
+        step.mayFail ? `may fail: ${step.mayFail}` : '',
+        step.retryOn ? `tried again while it fails with ${step.retryOn.join(' or ')} (up to ${BOOTSTRAP_RETRY_SEC} s)` : '',
+        step.settle ? `then wait until \`launchctl print ${step.settle.target}\` fails and Lima no longer reports "${step.settle.instance}" Running (up to ${SETTLE_TIMEOUT_SEC} s)` : '',
+      ].filter(Boolean);
+      return `${env}${formatArgv(step.argv)}${notes.length > 0 ? `  # ${notes.join('; ')}` : ''}`;
     }
     case 'write': {
       const mode = step.mode.toString(8).padStart(4, '0');
@@ -60,6 +66,8 @@ export interface ApplyOptions {
   /** Test seam (LIMA_AUTOSTART_FAIL_STEP): step N (from 1) fails before it runs, so that the
    *  rollback of every step can be proved, file steps included. */
   failStep?: number;
+  /** How the waits after a bootout and the retries of a bootstrap poll (src/settle.ts). */
+  polling: Polling;
 }
 
 /** What undoes one step that took effect. */
@@ -99,21 +107,19 @@ export class PlanError extends UserError {
  * reverse order (files restored byte for byte, jobs loaded or stopped again), and the error says
  * which step failed and how.
  */
-export async function applyPlan(plan: Plan, options: ApplyOptions = {}): Promise<void> {
+export async function applyPlan(plan: Plan, options: ApplyOptions): Promise<void> {
   const temporaries = new Set<string>();
   const journal: Undo[] = [];
   try {
     for (const [index, step] of plan.steps.entries()) {
-      let undo: Undo | undefined;
       try {
         if (options.failStep === index + 1) throw new Error(`fault injected before this step (LIMA_AUTOSTART_FAIL_STEP=${index + 1})`);
-        undo = await applyStep(step, temporaries);
+        await applyStep(step, temporaries, options.polling, journal);
       } catch (err) {
         const undone = journal.length;
-        const failures = await rollBack(journal, temporaries);
+        const failures = await rollBack(journal, temporaries, options.polling);
         throw new PlanError(plan, index + 1, err, failures, undone);
       }
-      if (undo) journal.push(undo);
     }
   } finally {
     await Promise.all([...temporaries].map((p) => rm(p, { force: true })));
@@ -121,14 +127,14 @@ export async function applyPlan(plan: Plan, options: ApplyOptions = {}): Promise
 }
 
 /** Undoes in reverse order; loading jobs again waits until every file is back. */
-async function rollBack(journal: Undo[], temporaries: Set<string>): Promise<string[]> {
+async function rollBack(journal: Undo[], temporaries: Set<string>, polling: Polling): Promise<string[]> {
   const reversed = [...journal].reverse();
   const ordered = [...reversed.filter((u) => !u.last), ...reversed.filter((u) => u.last)];
   const failures: string[] = [];
   for (const undo of ordered) {
     for (const step of undo.steps) {
       try {
-        await applyStep(step, temporaries);
+        await applyStep(step, temporaries, polling, []);
       } catch (err) {
         failures.push(`${describeStep(step)}: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -137,13 +143,24 @@ async function rollBack(journal: Undo[], temporaries: Set<string>): Promise<stri
   return failures;
 }
 
-/** Applies one step; returns what would undo it, or nothing when it changed nothing. */
-async function applyStep(step: Step, temporaries: Set<string>): Promise<Undo | undefined> {
+/**
+ * Applies one step and adds what would undo it to the journal (nothing when it changed nothing).
+ * A bootout's undo is in the journal before its wait begins: a wait that gives up fails the step,
+ * and the job it booted out must still be loaded again.
+ */
+async function applyStep(step: Step, temporaries: Set<string>, polling: Polling, journal: Undo[]): Promise<void> {
+  const { undo, succeeded } = await takeStep(step, temporaries, polling);
+  if (undo) journal.push(undo);
+  if (step.kind === 'run' && step.settle && succeeded) await waitUntilStopped(step.settle, polling);
+}
+
+/** Does one step; returns what would undo it, or nothing when it changed nothing. */
+async function takeStep(step: Step, temporaries: Set<string>, polling: Polling): Promise<{ undo?: Undo; succeeded: boolean }> {
   switch (step.kind) {
     case 'mkdir': {
       const created = await missingDirs(step.path);
       await mkdir(step.path, { recursive: true });
-      return created.length > 0 ? { steps: created.map((dir) => ({ kind: 'rmdir', path: dir })), last: false } : undefined;
+      return { succeeded: true, ...(created.length > 0 ? { undo: { steps: created.map((dir) => ({ kind: 'rmdir', path: dir })), last: false } } : {}) };
     }
     case 'rmdir':
       try {
@@ -152,26 +169,27 @@ async function applyStep(step: Step, temporaries: Set<string>): Promise<Undo | u
         // Something else put a file there meanwhile: it is not ours to remove.
         if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
-      return undefined;
+      return { succeeded: true };
     case 'remove': {
       const saved = await save(step.path);
       await rm(step.path, { force: true });
-      return saved ? { steps: [saved], last: false } : undefined;
+      return { succeeded: true, ...(saved ? { undo: { steps: [saved], last: false } } : {}) };
     }
     case 'run': {
-      const result = await run(step.argv, { env: step.env, mayFail: step.mayFail, hint: step.hint });
+      const result = step.retryOn ? await runRetrying(step, polling) : await run(step.argv, { env: step.env, mayFail: step.mayFail, hint: step.hint });
       // A tolerated failure changed nothing, so there is nothing to undo.
-      return result.exitCode === 0 && step.undo?.length ? { steps: step.undo, last: step.undoLast ?? false } : undefined;
+      const succeeded = result.exitCode === 0;
+      return { succeeded, ...(succeeded && step.undo?.length ? { undo: { steps: step.undo, last: step.undoLast ?? false } } : {}) };
     }
     case 'write': {
       if (step.temporary) {
         temporaries.add(step.path);
         await writeExclusive(step.path, step.content, step.mode);
-        return undefined;
+        return { succeeded: true };
       }
       const saved = await save(step.path);
       await writeAtomically(step.path, step.content, step.mode);
-      return { steps: [saved ?? { kind: 'remove', path: step.path }], last: false };
+      return { succeeded: true, undo: { steps: [saved ?? { kind: 'remove', path: step.path }], last: false } };
     }
   }
 }

@@ -18,3 +18,15 @@ export const LIMACTL_VERSION_TIMEOUT_MS = 2000;
 
 /** How long `limactl list --json` may take before status goes on without Lima's view. */
 export const LIMA_LIST_TIMEOUT_MS = 2000;
+
+/**
+ * After a bootout that stopped a running job: how long to wait until launchd has forgotten the
+ * job and Lima reports the instance stopped. The same bound the plist gives the host agent to stop.
+ */
+export const SETTLE_TIMEOUT_SEC = STOP_TIMEOUT_SEC;
+
+/** How long a bootstrap that fails with 37 or 5 right after a bootout is tried again. */
+export const BOOTSTRAP_RETRY_SEC = 30;
+
+/** The interval between two tries of either wait. */
+export const POLL_INTERVAL_MS = 500;

@@ -64,6 +64,7 @@ describe('enable adopts a LaunchAgent Lima wrote (Lima 1.0.1 fixture)', () => {
     sb.markIdle(guiAgent(sb));
     const r = ok(sb.run(['enable', 'default', '--now']));
     assert.deepEqual(sb.calls().slice(4), [
+      ['limactl', 'list', '--json', 'default'],
       ['launchctl', 'enable', guiAgent(sb)],
       ['launchctl', 'bootout', guiAgent(sb)],
       ['launchctl', 'bootstrap', gui(sb), sb.agentPlist()],

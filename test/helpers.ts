@@ -153,6 +153,10 @@ export class Sandbox {
       // Outside HOME: the caches a run may write (V8's code cache, limactl's version) are not
       // part of what a test compares.
       XDG_CACHE_HOME: this.cacheHome,
+      // The waits after a bootout and the retries of a bootstrap: at once, and a fixed number of
+      // tries, so that an outcome depends on what the stand-ins answer, never on the clock.
+      LIMA_AUTOSTART_POLL_MS: '0',
+      LIMA_AUTOSTART_POLL_TRIES: '20',
       ...extra,
     };
     return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
@@ -228,6 +232,15 @@ export class Sandbox {
   limaList(answer: { name: string; status: string; hostAgentPID?: number; autoStartedIdentifier?: string }[] | string): void {
     const text = typeof answer === 'string' ? answer : answer.map((i) => `${JSON.stringify(i)}\n`).join('');
     writeFileSync(path.join(this.fakeDir, 'lima-list'), text);
+  }
+
+  /**
+   * launchd's teardown from now on (see test/fakes/launchctl): a bootout of a running job leaves it
+   * known to `prints` more `launchctl print`s; then `busy37` bootstraps fail with 37 and `busy5`
+   * with 5; and Lima reports the instance Running for `limaRunning` more `limactl list`s.
+   */
+  launchdTeardown(t: { prints: number; busy37: number; busy5: number; limaRunning: number }): void {
+    writeFileSync(path.join(this.fakeDir, 'launchd-teardown'), `${t.prints} ${t.busy37} ${t.busy5} ${t.limaRunning}\n`);
   }
 
   /** Makes the limactl stand-in's `list --json` hang (a limactl on a stale network mount, say). */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { parse } from 'plist';
 import { Sandbox, show, type RunResult, type SandboxOptions } from './helpers.js';
 
@@ -66,6 +67,9 @@ function expectedPlist(sb: Sandbox, o: PlistOptions): Record<string, unknown> {
     ...(o.daemon ? {} : { LimitLoadToSessionType: ['Aqua', 'Background'] }),
   };
 }
+
+/** enable --now asks Lima whether the instance already runs outside launchd: one question. */
+const ASK_LIMA: Call = ['limactl', 'list', '--json', 'default'];
 
 /** A read-only probe: `launchctl print DOMAIN` or `launchctl print DOMAIN/LABEL`. */
 function print(target: string): Call {
@@ -161,7 +165,7 @@ describe('launchd (macOS) end to end', () => {
             print(gui()),
             // --now: is the agent loaded in the other domain or a daemon left loaded (to boot out),
             // is the agent loaded already (to kickstart)?
-            ...(now ? [print(userAgent()), print(systemDaemon), print(guiAgent())] : []),
+            ...(now ? [print(userAgent()), print(systemDaemon), print(guiAgent()), ASK_LIMA] : []),
             ['launchctl', 'enable', guiAgent()],
             ...(now ? [['launchctl', 'bootout', guiAgent()], ['launchctl', 'bootstrap', gui(), sb.agentPlist()]] : []),
           ]);
@@ -187,7 +191,7 @@ describe('launchd (macOS) end to end', () => {
           assert.ok(!existsSync(sb.agentPlist()));
           assert.deepStrictEqual(calls(sb), [
             // --now: is an agent left loaded in either domain (to boot out), is the daemon loaded already?
-            ...(now ? [print(guiAgent()), print(userAgent()), print(systemDaemon)] : []),
+            ...(now ? [print(guiAgent()), print(userAgent()), print(systemDaemon), ASK_LIMA] : []),
             installDaemon(sb),
             ...sudoLaunchctl('enable', systemDaemon),
             ...(now ? [...sudoLaunchctl('bootout', systemDaemon), ...sudoLaunchctl('bootstrap', 'system', sb.daemonPlist())] : []),
@@ -254,6 +258,9 @@ describe('launchd (macOS) end to end', () => {
           installDaemon(sb),
           ...sudoLaunchctl('enable', systemDaemon),
           ['launchctl', 'bootout', guiAgent()],
+          // The running agent was booted out: launchd forgot it and Lima says it stopped.
+          print(guiAgent()),
+          ASK_LIMA,
           ...sudoLaunchctl('bootout', systemDaemon),
           ...sudoLaunchctl('bootstrap', 'system', sb.daemonPlist()),
         ],
@@ -274,11 +281,14 @@ describe('launchd (macOS) end to end', () => {
         calls: () => [
           print(gui()),
           print(userAgent()),
+          // The daemon is asked about although its file exists: a running one is waited for.
           print(systemDaemon),
           print(guiAgent()),
           ['launchctl', 'enable', guiAgent()],
           ['sudo', 'rm', '-f', '--', sb.daemonPlist()],
           ...sudoLaunchctl('bootout', systemDaemon),
+          print(systemDaemon),
+          ASK_LIMA,
           ['launchctl', 'bootout', guiAgent()],
           ['launchctl', 'bootstrap', gui(), sb.agentPlist()],
         ],
@@ -321,6 +331,8 @@ describe('launchd (macOS) end to end', () => {
         installDaemon(sb),
         ...sudoLaunchctl('enable', systemDaemon),
         ['launchctl', 'bootout', guiAgent()],
+        print(guiAgent()),
+        ASK_LIMA,
         ...sudoLaunchctl('bootout', systemDaemon),
         ...sudoLaunchctl('bootstrap', 'system', sb.daemonPlist()),
       ]);
@@ -343,6 +355,8 @@ describe('launchd (macOS) end to end', () => {
         print(guiAgent()),
         ['launchctl', 'enable', guiAgent()],
         ...sudoLaunchctl('bootout', systemDaemon),
+        print(systemDaemon),
+        ASK_LIMA,
         ['launchctl', 'bootout', guiAgent()],
         ['launchctl', 'bootstrap', gui(), sb.agentPlist()],
       ]);
@@ -583,7 +597,7 @@ describe('launchd (macOS) end to end', () => {
       const r = ok(sb.run(args));
       assert.deepStrictEqual(sb.snapshot(), before);
       assert.deepStrictEqual(sb.loaded(), loaded);
-      for (const call of sb.calls()) assert.deepStrictEqual(call.slice(0, 2), ['launchctl', 'print']);
+      for (const call of sb.calls()) assert.ok(call[0] === 'launchctl' ? call[1] === 'print' : isDeepStrictEqual(call, ASK_LIMA), JSON.stringify(call));
       return r;
     }
 
@@ -591,7 +605,7 @@ describe('launchd (macOS) end to end', () => {
       sandbox();
       const r = dryRunUnchanged(['enable', 'default', '--dry-run', '--now']);
       assert.equal(r.stderr, '');
-      assert.deepStrictEqual(sb.calls(), [print(gui()), print(userAgent()), print(systemDaemon), print(guiAgent())]);
+      assert.deepStrictEqual(sb.calls(), [print(gui()), print(userAgent()), print(systemDaemon), print(guiAgent()), ASK_LIMA]);
       const { lines, files } = dryRun(r.stdout);
       assert.deepStrictEqual(lines, [
         '# enable "default" at login (launchd, keep-alive true)',
@@ -600,10 +614,10 @@ describe('launchd (macOS) end to end', () => {
         `write ${quoted(sb.agentPlist())} mode 0644 <<'EOF'`,
         `launchctl enable ${guiAgent()}`,
         `launchctl bootout ${guiAgent()}  # may fail: the job is not loaded`,
-        `launchctl bootstrap ${gui()} ${quoted(sb.agentPlist())}`,
+        `launchctl bootstrap ${gui()} ${quoted(sb.agentPlist())}  # tried again while it fails with 37 or 5 (up to 30 s)`,
         '# if a step fails, the steps before it are undone: files are restored as they were, and',
-        `#   after \`launchctl bootout ${guiAgent()}\`: launchctl bootstrap ${gui()} ${quoted(sb.agentPlist())}`,
-        `#   after \`launchctl bootstrap ${gui()} ${quoted(sb.agentPlist())}\`: launchctl bootout ${guiAgent()}`,
+        `#   after \`launchctl bootout ${guiAgent()}\`: launchctl bootstrap ${gui()} ${quoted(sb.agentPlist())}  # tried again while it fails with 37 or 5 (up to 30 s)`,
+        `#   after \`launchctl bootstrap ${gui()} ${quoted(sb.agentPlist())}\`: launchctl bootout ${guiAgent()}  # then wait until \`launchctl print ${guiAgent()}\` fails and Lima no longer reports "default" Running (up to 300 s)`,
       ]);
       assert.equal(files.length, 1);
       assert.deepStrictEqual(parse(files[0]!), expectedPlist(sb, { keepAlive: true }));
@@ -634,14 +648,14 @@ describe('launchd (macOS) end to end', () => {
         `write ${STAGING} mode 0600 (staging copy, removed afterwards) <<'EOF'`,
         `sudo install -m 644 -o root -g wheel ${STAGING} ${quoted(sb.daemonPlist())}`,
         `sudo launchctl enable ${systemDaemon}`,
-        `launchctl bootout ${guiAgent()}  # may fail: it may have stopped meanwhile`,
+        `launchctl bootout ${guiAgent()}  # may fail: it may have stopped meanwhile; then wait until \`launchctl print ${guiAgent()}\` fails and Lima no longer reports "default" Running (up to 300 s)`,
         `sudo launchctl bootout ${systemDaemon}  # may fail: the job is not loaded`,
-        `sudo launchctl bootstrap system ${quoted(sb.daemonPlist())}`,
+        `sudo launchctl bootstrap system ${quoted(sb.daemonPlist())}  # tried again while it fails with 37 or 5 (up to 30 s)`,
         '# if a step fails, the steps before it are undone: files are restored as they were, and',
         `#   after \`sudo install -m 644 -o root -g wheel ${STAGING} ${quoted(sb.daemonPlist())}\`: sudo rm -f -- ${quoted(sb.daemonPlist())}`,
-        `#   after \`launchctl bootout ${guiAgent()}\`: launchctl bootstrap ${gui()} ${quoted(sb.agentPlist())}`,
-        `#   after \`sudo launchctl bootout ${systemDaemon}\`: sudo launchctl bootstrap system ${quoted(sb.daemonPlist())}`,
-        `#   after \`sudo launchctl bootstrap system ${quoted(sb.daemonPlist())}\`: sudo launchctl bootout ${systemDaemon}`,
+        `#   after \`launchctl bootout ${guiAgent()}\`: launchctl bootstrap ${gui()} ${quoted(sb.agentPlist())}  # tried again while it fails with 37 or 5 (up to 30 s)`,
+        `#   after \`sudo launchctl bootout ${systemDaemon}\`: sudo launchctl bootstrap system ${quoted(sb.daemonPlist())}  # tried again while it fails with 37 or 5 (up to 30 s)`,
+        `#   after \`sudo launchctl bootstrap system ${quoted(sb.daemonPlist())}\`: sudo launchctl bootout ${systemDaemon}  # then wait until \`launchctl print ${systemDaemon}\` fails and Lima no longer reports "default" Running (up to 300 s)`,
       ]);
       assert.equal(files.length, 1);
       assert.deepStrictEqual(parse(files[0]!), expectedPlist(sb, { keepAlive: true, daemon: { user: 'limauser', home: true } }));
@@ -667,8 +681,8 @@ describe('launchd (macOS) end to end', () => {
           `rm -f ${quoted(sb.agentPlist())}`,
           `sudo rm -f -- ${quoted(sb.daemonPlist())}`,
           '# if a step fails, the steps before it are undone: files are restored as they were, and',
-          `#   after \`launchctl bootout ${guiAgent()}\`: launchctl bootstrap ${gui()} ${quoted(sb.agentPlist())}`,
-          `#   after \`sudo launchctl bootout ${systemDaemon}\`: sudo launchctl bootstrap system ${quoted(sb.daemonPlist())}`,
+          `#   after \`launchctl bootout ${guiAgent()}\`: launchctl bootstrap ${gui()} ${quoted(sb.agentPlist())}  # tried again while it fails with 37 or 5 (up to 30 s)`,
+          `#   after \`sudo launchctl bootout ${systemDaemon}\`: sudo launchctl bootstrap system ${quoted(sb.daemonPlist())}  # tried again while it fails with 37 or 5 (up to 30 s)`,
           `#   after \`sudo rm -f -- ${quoted(sb.daemonPlist())}\`: write ${STAGING} mode 0600 (staging copy, removed afterwards); sudo install -m 644 -o root -g wheel ${STAGING} ${quoted(sb.daemonPlist())}`,
         ],
         files: [],
@@ -686,6 +700,7 @@ describe('launchd (macOS) end to end', () => {
       print(guiAgent()),
       print(systemDaemon),
       print(userAgent()),
+      ASK_LIMA,
       ['launchctl', 'enable', userAgent()],
       ['launchctl', 'bootout', userAgent()],
       ['launchctl', 'bootstrap', user, sb.agentPlist()],
@@ -719,9 +734,11 @@ describe('launchd (macOS) end to end', () => {
         print(userAgent()),
         print(systemDaemon),
         print(guiAgent()),
+        ASK_LIMA,
         ['launchctl', 'enable', guiAgent()],
         ['launchctl', 'bootout', guiAgent()],
-        ['launchctl', 'bootstrap', gui(), sb.agentPlist()],
+        // 5 may mean "still tearing down": tried 20 times (the sandbox's LIMA_AUTOSTART_POLL_TRIES).
+        ...Array.from({ length: 20 }, () => ['launchctl', 'bootstrap', gui(), sb.agentPlist()]),
       ]);
       assert.deepStrictEqual(sb.loaded(), []);
     });
@@ -735,6 +752,7 @@ describe('launchd (macOS) end to end', () => {
         print(userAgent()),
         print(systemDaemon),
         print(guiAgent()),
+        ASK_LIMA,
         ['launchctl', 'enable', guiAgent()],
         ['launchctl', 'bootout', guiAgent()],
         ['launchctl', 'bootstrap', gui(), sb.agentPlist()],
@@ -759,6 +777,8 @@ describe('launchd (macOS) end to end', () => {
         print(guiAgent()),
         ['launchctl', 'enable', guiAgent()],
         ['launchctl', 'bootout', userAgent()],
+        print(userAgent()),
+        ['limactl', 'list', '--json', 'default'],
         ['launchctl', 'bootout', guiAgent()],
         ['launchctl', 'bootstrap', gui(), sb.agentPlist()],
       ]);

@@ -4,9 +4,10 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { parsePlist } from '../plist-file.js';
-import type { Backend, Condition, DisableRequest, EnableRequest, Plan, PlistRegistration, Problem, Registration, RunStep, StatusRow, Step } from '../model.js';
+import type { Backend, Condition, DisableRequest, EnableRequest, Plan, PlistRegistration, Problem, Registration, RunStep, Settle, StatusRow, Step } from '../model.js';
 import { type Host, systemPath } from '../host.js';
-import { probe, run } from '../exec.js';
+import { run } from '../exec.js';
+import { listInstances } from '../lima.js';
 import { render, type TemplateName } from '../render.js';
 import { headerLine } from '../header.js';
 import { listRegistrations, readServiceFile, replacedNote } from '../registration.js';
@@ -28,6 +29,9 @@ const AGENT_SESSION_TYPES = ['Aqua', 'Background'];
 // Standard, not Background as Lima writes it: Background jobs get throttled CPU and I/O,
 // which is wrong for a VM that is the machine's main workload.
 const PROCESS_TYPE = 'Standard';
+
+/** What launchctl bootstrap answers while launchd still tears down a job booted out a moment ago: 37 (EALREADY), then 5. */
+const BOOTSTRAP_BUSY = [37, 5];
 
 const BOOTSTRAP_HINT = [
   'launchctl bootstrap fails with error 5 (Input/output error) when:',
@@ -122,9 +126,10 @@ export class LaunchdBackend implements Backend {
       }
       if (request.now) {
         // An agent loaded over SSH (user/<uid>) would keep running beside one in gui/<uid>.
-        steps.push(...(await this.bootoutAgent(name, domain)));
-        steps.push(...(await this.bootoutDaemon(name)));
-        steps.push(...(await this.start(['launchctl'], domain, target, paths.agent, done)));
+        steps.push(...(await this.bootoutAgent(name, domain, request.limactl)));
+        steps.push(...(await this.bootoutDaemon(name, request.limactl)));
+        steps.push(...(await this.start(['launchctl'], domain, target, paths.agent, done, request.limactl, name)));
+        warnings.push(...(await this.startedOutside(request, steps)));
       }
       done.push(`instance "${name}" starts at login: LaunchAgent ${paths.agent} (${target})`);
     } else {
@@ -146,8 +151,9 @@ export class LaunchdBackend implements Backend {
         done.push(`removed the LaunchAgent ${paths.agent}: the instance now starts at boot, not at login`);
       }
       if (request.now) {
-        steps.push(...(await this.bootoutAgent(name)));
-        steps.push(...(await this.start(['sudo', 'launchctl'], 'system', target, paths.daemon, done)));
+        steps.push(...(await this.bootoutAgent(name, undefined, request.limactl)));
+        steps.push(...(await this.start(['sudo', 'launchctl'], 'system', target, paths.daemon, done, request.limactl, name)));
+        warnings.push(...(await this.startedOutside(request, steps)));
       }
       done.push(`instance "${name}" starts at boot as ${user}: LaunchDaemon ${paths.daemon} (${target})`);
     }
@@ -209,24 +215,47 @@ export class LaunchdBackend implements Backend {
     return idle ? 'idle' : 'running';
   }
 
-  /** Boots the agent out of every domain it is loaded in (but `except`): gui/<uid> and user/<uid> are separate. */
-  private async bootoutAgent(name: string, except?: string): Promise<Step[]> {
+  /**
+   * Boots the agent out of every domain it is loaded in (but `except`): gui/<uid> and user/<uid>
+   * are separate. With `limactl` (a job is started afterwards), a running job is waited for.
+   */
+  private async bootoutAgent(name: string, except?: string, limactl?: string): Promise<Step[]> {
     const steps: Step[] = [];
     for (const domain of [`gui/${this.host.uid}`, `user/${this.host.uid}`]) {
       if (domain === except) continue;
       const target = `${domain}/${agentLabel(name)}`;
-      if (await probe(['launchctl', 'print', target])) {
-        steps.push({ ...bootout(['launchctl'], domain, target, this.paths(name).agent), mayFail: 'it may have stopped meanwhile' });
+      const state = await this.jobState(target);
+      if (state !== 'absent') {
+        steps.push({ ...bootout(['launchctl'], domain, target, this.paths(name).agent, settleFor(state, target, name, limactl)), mayFail: 'it may have stopped meanwhile' });
       }
     }
     return steps;
   }
 
   /** `launchctl print system/…` needs no root, so sudo is asked for only when there is work. */
-  private async bootoutDaemon(name: string): Promise<Step[]> {
+  private async bootoutDaemon(name: string, limactl?: string): Promise<Step[]> {
     const target = `system/${daemonLabel(name)}`;
-    if (!(await probe(['launchctl', 'print', target]))) return [];
-    return [{ ...bootout(['sudo', 'launchctl'], 'system', target, this.paths(name).daemon), mayFail: 'the daemon may not be loaded' }];
+    const state = await this.jobState(target);
+    if (state === 'absent') return [];
+    return [{ ...bootout(['sudo', 'launchctl'], 'system', target, this.paths(name).daemon, settleFor(state, target, name, limactl)), mayFail: 'the daemon may not be loaded' }];
+  }
+
+  /**
+   * An instance someone started by hand: the job's `limactl start` would find it Running and exit 0
+   * at once (cmd/limactl/start.go), so launchd would not supervise it until the next login or boot.
+   * One question to Lima; a job of ours that runs (a switch, or a kickstart) is not "outside".
+   */
+  private async startedOutside(request: EnableRequest, steps: Step[]): Promise<string[]> {
+    if (steps.some((s) => s.kind === 'run' && (s.settle || s.argv.includes('kickstart')))) return [];
+    const name = request.instance.name;
+    const lima = await listInstances(request.limactl, [name]);
+    const instance = lima.answered ? lima.instances.get(name) : undefined;
+    if (instance?.status !== 'Running') return [];
+    if (instance.autoStartedIdentifier === agentLabel(name) || instance.autoStartedIdentifier === daemonLabel(name)) return [];
+    return [[
+      `instance "${name}" is already running, started outside launchd (by \`limactl start\`?): the job will find it running and exit at once, and launchd will not restart it after a crash until the next ${request.condition === 'boot' ? 'boot' : 'login'}.`,
+      `To hand it over to launchd now: ${formatArgv(['limactl', 'stop', name])}, then ${formatArgv(['limactl-autostart', 'enable', name, `--condition=${request.condition}`, '--now'])}`,
+    ].join('\n')];
   }
 
   /** sudo rm of the LaunchDaemon plist; undone by installing the saved content again. */
@@ -254,7 +283,7 @@ export class LaunchdBackend implements Backend {
    * (a file Lima wrote, without KeepAlive, after its VM stopped) is reloaded that way too: booting
    * it out stops nothing, and a kickstart would start it with the old file's settings.
    */
-  private async start(launchctl: string[], domain: string, target: string, file: string, done: string[]): Promise<Step[]> {
+  private async start(launchctl: string[], domain: string, target: string, file: string, done: string[], limactl: string, name: string): Promise<Step[]> {
     const state = await this.jobState(target);
     if (state === 'running') {
       done.push(`${target} was already loaded: it keeps its previous settings until it is loaded again (\`limactl-autostart disable --now\`, then \`enable --now\`, or a ${domain === 'system' ? 'reboot' : 'new login'})`);
@@ -263,7 +292,8 @@ export class LaunchdBackend implements Backend {
     if (state === 'idle') done.push(`${target} was loaded but not running: it was loaded again from the new file`);
     return [
       { ...bootout(launchctl, domain, target, file), mayFail: state === 'idle' ? 'it may have been unloaded meanwhile' : 'the job is not loaded' },
-      { kind: 'run', argv: [...launchctl, 'bootstrap', domain, file], hint: BOOTSTRAP_HINT, undo: [{ kind: 'run', argv: [...launchctl, 'bootout', target] }] },
+      // Undone by a bootout that stops the new host agent: the old job is loaded again only after it has stopped.
+      { kind: 'run', argv: [...launchctl, 'bootstrap', domain, file], hint: BOOTSTRAP_HINT, retryOn: BOOTSTRAP_BUSY, undo: [{ kind: 'run', argv: [...launchctl, 'bootout', target], settle: { target, instance: name, limactl } }] },
     ];
   }
 
@@ -412,8 +442,19 @@ function installDaemon(content: string | Buffer, file: string, undo?: Step[]): S
 }
 
 /** A bootout that, when it succeeded and a later step fails, is undone by loading the job again. */
-function bootout(launchctl: string[], domain: string, target: string, file: string): RunStep {
-  return { kind: 'run', argv: [...launchctl, 'bootout', target], undo: [{ kind: 'run', argv: [...launchctl, 'bootstrap', domain, file] }], undoLast: true };
+function bootout(launchctl: string[], domain: string, target: string, file: string, settle?: Settle): RunStep {
+  return {
+    kind: 'run',
+    argv: [...launchctl, 'bootout', target],
+    ...(settle ? { settle } : {}),
+    undo: [{ kind: 'run', argv: [...launchctl, 'bootstrap', domain, file], retryOn: BOOTSTRAP_BUSY }],
+    undoLast: true,
+  };
+}
+
+/** Only a bootout that stops a running job is waited for, and only when a job is started after it. */
+function settleFor(state: string, target: string, instance: string, limactl: string | undefined): Settle | undefined {
+  return state === 'running' && limactl !== undefined ? { target, instance, limactl } : undefined;
 }
 
 /**

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Host } from '../host.js';
 import { applyPlan, formatPlan } from '../plan.js';
+import { pollingFrom } from '../settle.js';
 import type { Plan } from '../model.js';
 import { acquireLock } from '../lock.js';
 import * as log from '../log.js';
@@ -24,7 +25,7 @@ export async function execute(host: Host, instance: string, dryRun: boolean, mak
       process.stdout.write(formatPlan(plan));
       return;
     }
-    await applyPlan(plan, { failStep: Number(host.env.LIMA_AUTOSTART_FAIL_STEP) || undefined });
+    await applyPlan(plan, { failStep: Number(host.env.LIMA_AUTOSTART_FAIL_STEP) || undefined, polling: pollingFrom(host.env) });
     for (const line of plan.done) log.info(line);
   } finally {
     lock?.release();

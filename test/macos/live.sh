@@ -9,7 +9,7 @@
 #
 # Steps: enable --now at login; `launchctl print` shows the job running; kill -9 of the host
 # agent; launchd starts a new one (ThrottleInterval is 30 s, so this takes up to about 30 s);
-# disable --now; the job, the plist and the process are gone. On exit, also after a failure, it
+# switch to boot with --now and back, each time running under the new job only; disable --now; the job, the plist and the process are gone. On exit, also after a failure, it
 # disables the instance again and removes its temporary files.
 set -euo pipefail
 [ "$(uname -s)" = Darwin ] || { echo "live.sh: this is $(uname -s); it needs macOS and launchd" >&2; exit 2; }
@@ -42,7 +42,9 @@ target=$domain/$label
 
 step() { printf '\n== %s\n' "$*"; }
 fail() { echo "live.sh: FAILED: $*" >&2; exit 1; }
-pid_of() { launchctl print "$target" 2>/dev/null | awk '$1 == "pid" && $2 == "=" { print $3; exit }'; }
+pid_of() { launchctl print "${1:-$target}" 2>/dev/null | awk '$1 == "pid" && $2 == "=" { print $3; exit }'; }
+# The pid of the job's process, once launchd runs one (up to 30 s); empty if it never does.
+wait_pid() { local p=; for _ in $(seq 1 30); do p=$(pid_of "$1"); [ -n "$p" ] && break; sleep 1; done; echo "$p"; }
 cleanup() { "$cli" disable "$instance" --now >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
 
@@ -50,8 +52,7 @@ step "enable $instance --now (LIMA_HOME=${LIMA_HOME:-$HOME/.lima})"
 "$cli" enable "$instance" --now
 
 step "launchctl print $target"
-pid=
-for _ in $(seq 1 30); do pid=$(pid_of); [ -n "$pid" ] && break; sleep 1; done
+pid=$(wait_pid "$target")
 launchctl print "$target" | grep -E '^[[:space:]]*(state|pid|program|path) = ' || true
 [ -n "$pid" ] || fail "launchd runs no process for $target"
 
@@ -61,6 +62,22 @@ new=
 for _ in $(seq 1 60); do new=$(pid_of); [ -n "$new" ] && [ "$new" != "$pid" ] && break; new=; sleep 1; done
 [ -n "$new" ] || fail "no new host agent within 60 s"
 echo "restarted: pid $pid -> $new"
+
+# Switching with --now: the old job must be gone and the instance must end Running under the new
+# one (a new job started while the old host agent still stops the VM exits 0 and is never retried).
+daemon=system/io.lima-vm.daemon.$instance
+step "enable $instance --condition=boot --now (login -> boot; asks for sudo)"
+"$cli" enable "$instance" --condition=boot --now
+dpid=$(wait_pid "$daemon")
+[ -n "$dpid" ] || fail "launchd runs no process for $daemon after the switch"
+if launchctl print "$target" >/dev/null 2>&1; then fail "$target is still loaded after the switch"; fi
+echo "running under $daemon: pid $dpid"
+step "enable $instance --condition=login --now (boot -> login)"
+"$cli" enable "$instance" --condition=login --now
+new=$(wait_pid "$target")
+[ -n "$new" ] || fail "launchd runs no process for $target after the switch back"
+if launchctl print "$daemon" >/dev/null 2>&1; then fail "$daemon is still loaded after the switch back"; fi
+echo "running under $target: pid $new"
 
 step "disable $instance --now"
 "$cli" disable "$instance" --now
