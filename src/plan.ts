@@ -1,8 +1,9 @@
-import { chmod, lstat, mkdir, open, readFile, rename, rm, rmdir } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readlink, rename, rm, rmdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { formatArgv, shellQuote, UserError } from './errors.js';
 import { run } from './exec.js';
+import { describeType, fileType, readRegularFile } from './file-type.js';
 import type { Plan, RunStep, Step } from './model.js';
 
 // A plan (its types are in model.ts) is printed by --dry-run and executed by applyPlan, which
@@ -24,6 +25,7 @@ export function formatStep(step: Step): string[] {
     case 'mkdir':
     case 'remove':
     case 'rmdir':
+    case 'symlink':
     case 'run':
       return [describeStep(step)];
     case 'write': {
@@ -44,6 +46,8 @@ export function describeStep(step: Step): string {
       return `rm -f ${shellQuote(step.path)}`;
     case 'rmdir':
       return `rmdir ${shellQuote(step.path)}`;
+    case 'symlink':
+      return `ln -sfn ${shellQuote(step.target)} ${shellQuote(step.path)}`;
     case 'run': {
       const env = Object.entries(step.env ?? {}).map(([k, v]) => `${k}=${shellQuote(v)} `).join('');
       const note = step.mayFail ? `  # may fail: ${step.mayFail}` : '';
@@ -170,7 +174,12 @@ async function applyStep(step: Step, temporaries: Set<string>): Promise<Undo | u
         return undefined;
       }
       const saved = await save(step.path);
-      await writeAtomically(step.path, step.content, step.mode);
+      await writeAtomically(step.path, step.content, step.mode, step.owner);
+      return { steps: [saved ?? { kind: 'remove', path: step.path }], last: false };
+    }
+    case 'symlink': {
+      const saved = await save(step.path);
+      await replaceWithLink(step.path, step.target);
       return { steps: [saved ?? { kind: 'remove', path: step.path }], last: false };
     }
   }
@@ -186,15 +195,26 @@ async function missingDirs(dir: string): Promise<string[]> {
   }
 }
 
-/** A write step that restores `file` as it is now, or undefined when there is no such file. */
+/**
+ * A step that restores `file` exactly as it is now, or undefined when there is nothing there: a
+ * symbolic link as the same link (dotfile managers make them; reading through it and writing a
+ * file back would replace the link), a file with its bytes, mode and owner. Anything else in
+ * the way (a directory, a FIFO) is not ours to replace.
+ */
 async function save(file: string): Promise<Step | undefined> {
-  let stat;
-  try {
-    stat = await lstat(file);
-  } catch {
-    return undefined;
+  const type = fileType(file);
+  switch (type) {
+    case 'none':
+      return undefined;
+    case 'symlink':
+      return { kind: 'symlink', path: file, target: await readlink(file) };
+    case 'file': {
+      const stat = await lstat(file);
+      return { kind: 'write', path: file, content: readRegularFile(file), mode: stat.mode & 0o7777, owner: { uid: stat.uid, gid: stat.gid } };
+    }
+    default:
+      throw new UserError(`${file} is ${describeType(type)}, not a file`, 'Move it away (or remove it if it is not needed), then run the command again.');
   }
-  return { kind: 'write', path: file, content: await readFile(file), mode: stat.mode & 0o7777 };
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -212,20 +232,44 @@ async function writeExclusive(file: string, content: string | Buffer, mode: numb
   try { await handle.writeFile(content); } finally { await handle.close(); }
 }
 
-async function writeAtomically(file: string, content: string | Buffer, mode: number): Promise<void> {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
-  const handle = await open(temp, 'wx', mode);
+/** Never writable by group or others, never set-id: whatever the mode asked for (a saved file's
+ *  included), a service file others can rewrite would run their code as its owner. */
+const SAFE_MODE = 0o1755;
+
+async function writeAtomically(file: string, content: string | Buffer, mode: number, owner?: { uid: number; gid: number }): Promise<void> {
+  const temp = tempPath(file);
+  const safe = mode & SAFE_MODE;
   try {
-    await handle.writeFile(content);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await chmod(temp, mode); // open()'s mode is filtered by the umask
+    const handle = await open(temp, 'wx', safe & 0o700);
+    try {
+      await handle.writeFile(content);
+      await handle.sync();
+      // A saved file goes back to its owner; only root can give a file away, and a file that is
+      // not ours any more is a rollback that did not complete, said as such.
+      if (owner && (owner.uid !== process.getuid?.() || owner.gid !== process.getgid?.())) await handle.chown(owner.uid, owner.gid);
+    } finally {
+      await handle.close();
+    }
+    await chmod(temp, safe); // open()'s mode is filtered by the umask
     await rename(temp, file);
   } catch (err) {
     await rm(temp, { force: true });
     throw err;
   }
+}
+
+/** A symbolic link put in place in one step, as a file is. */
+async function replaceWithLink(file: string, target: string): Promise<void> {
+  const temp = tempPath(file);
+  try {
+    await symlink(target, temp);
+    await rename(temp, file);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+}
+
+function tempPath(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
 }

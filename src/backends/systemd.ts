@@ -1,5 +1,6 @@
 import { existsSync, lstatSync } from 'node:fs';
 import { listDir } from '../list-dir.js';
+import { present } from '../file-type.js';
 import path from 'node:path';
 import type { Backend, Condition, DisableRequest, EnableRequest, Plan, Problem, Registration, ServiceState, StatusRow, Step, RunStep, UnitRegistration } from '../model.js';
 import { type Host, systemPath } from '../host.js';
@@ -83,7 +84,7 @@ export class SystemdBackend implements Backend {
 
   /** The condition this program registered the unit for; 'foreign' for a unit it did not write. */
   private existingCondition(instance: string): Condition | 'foreign' | undefined {
-    if (!existsSync(this.unitPath(instance))) return undefined;
+    if (!present(this.unitPath(instance))) return undefined;
     return readServiceFile(this.registration(instance)).header?.condition ?? 'foreign';
   }
 
@@ -225,9 +226,12 @@ export class SystemdBackend implements Backend {
 
   /** What the unit file says, and what is wrong with it, without asking systemd. */
   private unitFileView(name: string): UnitFileView {
-    if (!existsSync(this.unitPath(name))) return { condition: 'none', keepAlive: null, problems: [], lingerOff: false };
+    const none: UnitFileView = { condition: 'none', keepAlive: null, problems: [], lingerOff: false };
+    if (!present(this.unitPath(name))) return none;
     const registration = this.registration(name);
     const read = readServiceFile(registration);
+    // Removed between the look and the read (a `disable` running meanwhile): not registered.
+    if (read.unreadable !== undefined && !present(this.unitPath(name))) return none;
     return {
       condition: read.condition,
       keepAlive: read.unreadable === undefined ? read.keepAlive : null,

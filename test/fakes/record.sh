@@ -1,7 +1,7 @@
 # Sourced by every stand-in: records the call, then fails if the test told it to.
 # A call is one line in $FAKE_DIR/calls: the tool's name and its arguments, tab-separated.
 # To make a stand-in fail, a test writes an exit code to $FAKE_DIR/fail/<tool>.<first argument>
-# (e.g. fail/launchctl.bootstrap) or to $FAKE_DIR/fail/<tool> (every call). To make only the N-th
+# (e.g. fail/launchctl.bootstrap, fail/systemctl.daemon-reload) or to $FAKE_DIR/fail/<tool> (every call). To make only the N-th
 # recorded call of any stand-in fail, a test writes "N code" to $FAKE_DIR/fail-call.
 # No helper process here, and none per job or unit in the stand-ins that status calls
 # (launchctl, systemctl): the benchmark times them with the program.
@@ -29,7 +29,10 @@ if [ -f "$FAKE_DIR/fail-call" ]; then
 else
   printf '%s\n' "$line" >> "$FAKE_DIR/calls"
 fi
-for f in "$FAKE_DIR/fail/$tool.${1:-}" "$FAKE_DIR/fail/$tool"; do
+# `systemctl --user VERB`: the verb is the second argument (fail/systemctl.daemon-reload).
+verb=${1:-}
+[ "$verb" = --user ] && verb=${2:-}
+for f in "$FAKE_DIR/fail/$tool.$verb" "$FAKE_DIR/fail/$tool"; do
   if [ -f "$f" ]; then
     code=$(cat "$f")
     echo "$tool: failing with exit code $code, as the test asked" >&2

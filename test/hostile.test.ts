@@ -1,0 +1,318 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Sandbox, show, type Platform, type RunResult } from './helpers.js';
+
+// Hostile cases, one row each: odd files where the program reads, writes that fail, signals,
+// races, and input it must not trust. Every row runs the real entry point and asserts the exit
+// code, the message, the files on disk (unchanged unless the row says how they change), that no
+// temporary, staging or lock file is left behind, and that no stack trace is printed.
+
+interface Row {
+  name: string;
+  platform: Platform;
+  setup?: (sb: Sandbox) => void;
+  /** The command line; or a function that runs the program itself (signals, races). */
+  args: string[] | ((sb: Sandbox) => Promise<RunResult>);
+  env?: (sb: Sandbox) => Record<string, string | undefined>;
+  code: number;
+  /** Must match stderr (or, for a row whose output is the point, stdout + stderr). */
+  message: RegExp;
+  stdout?: RegExp;
+  /** The files the run changes, checked against the state before it; without it, nothing may change. */
+  changed?: (sb: Sandbox, before: Tree) => void;
+  /** Why a row cannot run here (said, never silent). */
+  unless?: () => string | undefined;
+}
+
+/** Every path under the sandbox's HOME, sysroot and TMPDIR, as lstat sees it: links as links. */
+type Tree = Record<string, string>;
+
+function tree(sb: Sandbox): Tree {
+  const out: Tree = {};
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir)) {
+      const p = path.join(dir, name);
+      const st = lstatSync(p);
+      const meta = `${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`;
+      if (st.isSymbolicLink()) out[p] = `link -> ${readlinkSync(p)}`;
+      else if (st.isDirectory()) { out[`${p}/`] = `dir ${meta}`; walk(p); }
+      else if (st.isFIFO()) out[p] = `fifo ${meta}`;
+      else out[p] = `file ${meta} ${(st.mode & 0o444) ? readFileSync(p).toString('base64') : ''}`;
+    }
+  };
+  for (const dir of [sb.home, sb.sysroot, sb.tmp, outside(sb)]) if (existsSync(dir)) walk(dir);
+  return out;
+}
+
+/** A directory beside HOME: where a dotfile manager keeps the files it links to. */
+function outside(sb: Sandbox): string {
+  return path.join(sb.root, 'dotfiles');
+}
+
+/** Temporary files, staging copies and locks: none may outlive a run. */
+function leftovers(sb: Sandbox): string[] {
+  const found: string[] = [];
+  const walk = (dir: string): void => {
+    if (!existsSync(dir)) return;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.tmp$|\.lock$|\.takeover$|^limactl-autostart-.*\.plist$/.test(e.name)) found.push(p);
+    }
+  };
+  for (const dir of [sb.home, sb.sysroot, sb.tmp, path.join(sb.root, 'state')]) walk(dir);
+  return found;
+}
+
+function assertNoStack(r: RunResult): void {
+  assert.doesNotMatch(r.stderr, /^\s+at /m, `stack trace:\n${show(r)}`);
+  assert.doesNotMatch(r.stderr, /internal error/, show(r));
+}
+
+/** `file` now a link to a 0600 file outside HOME, as GNU stow, chezmoi or home-manager make it. */
+function linkToDotfile(sb: Sandbox, file: string, content: string): string {
+  mkdirSync(outside(sb), { recursive: true });
+  const target = path.join(outside(sb), path.basename(file));
+  writeFileSync(target, content, { mode: 0o600 });
+  chmodSync(target, 0o600);
+  mkdirSync(path.dirname(file), { recursive: true });
+  symlinkSync(target, file);
+  return target;
+}
+
+function mkfifo(file: string): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  assert.equal(spawnSync('mkfifo', [file]).status, 0, `mkfifo ${file}`);
+}
+
+function serviceFile(sb: Sandbox): string {
+  return sb.platform === 'darwin' ? sb.agentPlist() : sb.unitFile();
+}
+
+const UNIT_BY_HAND = '[Unit]\nDescription=mine\n[Service]\nExecStart=/usr/bin/true\n';
+const PLIST_BY_HAND = '<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0"><dict><key>Label</key><string>mine</string></dict></plist>\n';
+const byHand = (p: Platform): string => (p === 'darwin' ? PLIST_BY_HAND : UNIT_BY_HAND);
+/** The stand-in call that fails after the service file was written, on each platform. */
+function failAfterWrite(sb: Sandbox): void {
+  if (sb.platform === 'darwin') sb.failAlways('launchctl', 'enable', 1);
+  // A file this program did not write is reenabled, its own enabled.
+  else for (const verb of ['enable', 'reenable']) sb.failAlways('systemctl', verb, 1);
+}
+const BOTH: Platform[] = ['darwin', 'linux'];
+
+const ROWS: Row[] = [];
+
+// 1. Rollback never weakens a file.
+for (const platform of BOTH) {
+  ROWS.push(
+    {
+      name: 'enable over a symlinked service file, a later step fails: the link comes back, its target untouched',
+      platform,
+      setup: (sb) => { linkToDotfile(sb, serviceFile(sb), byHand(platform)); failAfterWrite(sb); },
+      args: ['enable', 'default'],
+      code: 1,
+      message: /step \d+ of \d+ failed: .*exited with code 1[\s\S]*Rolled back/,
+    },
+    {
+      name: 'disable of a symlinked service file, a later step fails: the link comes back',
+      platform,
+      setup: (sb) => {
+        linkToDotfile(sb, serviceFile(sb), byHand(platform));
+        if (platform === 'darwin') {
+          // The agent goes first, then the daemon, whose `sudo rm` fails.
+          writeFileSync(sb.daemonPlist(), PLIST_BY_HAND);
+          sb.failAlways('sudo', 'rm', 1);
+        } else {
+          sb.failAlways('systemctl', 'daemon-reload', 1);
+        }
+      },
+      args: ['disable', 'default'],
+      code: 1,
+      message: /Rolled back/,
+    },
+    {
+      name: 'enable over a 0640 file of the user\'s, a later step fails: bytes and mode come back',
+      platform,
+      setup: (sb) => {
+        mkdirSync(path.dirname(serviceFile(sb)), { recursive: true });
+        writeFileSync(serviceFile(sb), byHand(platform));
+        chmodSync(serviceFile(sb), 0o640);
+        failAfterWrite(sb);
+      },
+      args: ['enable', 'default'],
+      code: 1,
+      message: /Rolled back/,
+    },
+    {
+      name: 'enable over a group- and world-writable file: the new file is 0644',
+      platform,
+      setup: (sb) => {
+        mkdirSync(path.dirname(serviceFile(sb)), { recursive: true });
+        writeFileSync(serviceFile(sb), byHand(platform));
+        chmodSync(serviceFile(sb), 0o666);
+      },
+      args: ['enable', 'default'],
+      code: 0,
+      message: /replaced .*which limactl-autostart had not written/,
+      changed: (sb) => assert.equal(lstatSync(serviceFile(sb)).mode & 0o777, 0o644),
+    },
+    {
+      name: 'a group- and world-writable file that must be restored comes back writable by its owner alone',
+      platform,
+      setup: (sb) => {
+        mkdirSync(path.dirname(serviceFile(sb)), { recursive: true });
+        writeFileSync(serviceFile(sb), byHand(platform));
+        chmodSync(serviceFile(sb), 0o666);
+        failAfterWrite(sb);
+      },
+      args: ['enable', 'default'],
+      code: 1,
+      message: /Rolled back/,
+      changed: (sb, before) => {
+        assert.equal(lstatSync(serviceFile(sb)).mode & 0o777, 0o644);
+        assert.equal(readFileSync(serviceFile(sb), 'utf8'), byHand(platform));
+        assert.deepEqual(withoutFile(tree(sb), serviceFile(sb)), withoutFile(before, serviceFile(sb)));
+      },
+    },
+    {
+      name: 'a file of another owner is restored with its owner (root only can give a file away)',
+      platform,
+      unless: () => (process.getuid?.() === 0 ? undefined : 'only root can make a file owned by another user'),
+      setup: (sb) => {
+        mkdirSync(path.dirname(serviceFile(sb)), { recursive: true });
+        writeFileSync(serviceFile(sb), byHand(platform));
+        chownSync(serviceFile(sb), 4321, 4322);
+        failAfterWrite(sb);
+      },
+      args: ['enable', 'default'],
+      code: 1,
+      message: /Rolled back/,
+    },
+  );
+}
+
+function withoutFile(t: Tree, file: string): Tree {
+  const { [file]: _, ...rest } = t;
+  return rest;
+}
+
+// 2. Odd files where a service file should be.
+const ODD: { what: string; make: (sb: Sandbox, file: string) => void; status: RegExp }[] = [
+  { what: 'a directory', make: (_sb, f) => mkdirSync(f, { recursive: true }), status: /it is a directory, not a file/ },
+  { what: 'a FIFO', make: (_sb, f) => mkfifo(f), status: /it is a FIFO, not a file/ },
+];
+for (const platform of BOTH) {
+  for (const odd of ODD) {
+    ROWS.push(
+      {
+        name: `status with ${odd.what} at the service file: a row with the problem, the other instances listed`,
+        platform,
+        setup: (sb) => { sb.addInstance('other'); odd.make(sb, serviceFile(sb)); },
+        args: ['status'],
+        code: 0,
+        message: /^$/,
+        stdout: new RegExp(`^default .*\\n  problem: cannot read .*: ${odd.status.source}\\n    fix: [\\s\\S]*^other `, 'm'),
+      },
+      {
+        name: `enable over ${odd.what}: refused, naming it, nothing changed`,
+        platform,
+        setup: (sb) => odd.make(sb, serviceFile(sb)),
+        args: ['enable', 'default'],
+        code: 1,
+        message: new RegExp(`is ${odd.what}, not a file[\\s\\S]*Move it away`),
+      },
+      {
+        name: `disable with ${odd.what} at the service file: refused, naming it, nothing changed`,
+        platform,
+        setup: (sb) => odd.make(sb, serviceFile(sb)),
+        args: ['disable', 'default'],
+        code: 1,
+        message: new RegExp(`is ${odd.what}, not a file`),
+      },
+      {
+        name: `migrate with ${odd.what} at the service file: left alone, said why`,
+        platform,
+        setup: (sb) => odd.make(sb, serviceFile(sb)),
+        args: ['migrate'],
+        code: 0,
+        message: new RegExp(`left .* alone: it cannot be read \\(.*\\)[\\s\\S]*left 1 alone`),
+      },
+    );
+  }
+  ROWS.push(
+    {
+      name: 'status with a dangling symlink at the service file: a row that says so',
+      platform,
+      setup: (sb) => { mkdirSync(path.dirname(serviceFile(sb)), { recursive: true }); symlinkSync('/nonexistent/x', serviceFile(sb)); },
+      args: ['status'],
+      code: 0,
+      message: /^$/,
+      stdout: /problem: cannot read .*: it is a symbolic link to "\/nonexistent\/x", which does not exist/,
+    },
+    {
+      name: 'enable over a dangling symlink replaces it and says so',
+      platform,
+      setup: (sb) => { mkdirSync(path.dirname(serviceFile(sb)), { recursive: true }); symlinkSync('/nonexistent/x', serviceFile(sb)); },
+      args: ['enable', 'default'],
+      code: 0,
+      message: /replaced .*, a symbolic link to "\/nonexistent\/x", which does not exist/,
+      changed: (sb) => assert.ok(lstatSync(serviceFile(sb)).isFile()),
+    },
+    {
+      name: 'disable removes a dangling symlink',
+      platform,
+      setup: (sb) => { mkdirSync(path.dirname(serviceFile(sb)), { recursive: true }); symlinkSync('/nonexistent/x', serviceFile(sb)); },
+      args: ['disable', 'default'],
+      code: 0,
+      message: /removed /,
+      changed: (sb) => assert.equal(existsSync(serviceFile(sb)) || lstatExists(serviceFile(sb)), false),
+    },
+    {
+      name: 'status with an empty service file: a row with a problem and a fix',
+      platform,
+      setup: (sb) => { mkdirSync(path.dirname(serviceFile(sb)), { recursive: true }); writeFileSync(serviceFile(sb), ''); },
+      args: ['status'],
+      code: 0,
+      message: /^$/,
+      stdout: /problem: .*\n    fix: limactl-autostart enable default/,
+    },
+  );
+}
+
+function lstatExists(file: string): boolean {
+  try { lstatSync(file); return true; } catch { return false; }
+}
+
+function runRow(row: Row, sb: Sandbox): Promise<RunResult> {
+  if (typeof row.args === 'function') return row.args(sb);
+  return Promise.resolve(sb.run(row.args, row.env?.(sb)));
+}
+
+describe('hostile cases', function () {
+  this.timeout(60_000);
+  let sb: Sandbox;
+  afterEach(() => sb?.cleanup());
+
+  for (const row of ROWS) {
+    it(`${row.platform}: ${row.name}`, async function () {
+      const why = row.unless?.();
+      if (why) {
+        console.log(`      skipped: ${why}`);
+        this.skip();
+      }
+      sb = new Sandbox({ platform: row.platform });
+      row.setup?.(sb);
+      const before = tree(sb);
+      const r = await runRow(row, sb);
+      assertNoStack(r);
+      assert.equal(r.code, row.code, show(r));
+      assert.match(r.stderr, row.message, show(r));
+      if (row.stdout) assert.match(r.stdout, row.stdout, show(r));
+      if (row.changed) row.changed(sb, before);
+      else assert.deepEqual(tree(sb), before, `the files changed\n${show(r)}`);
+      assert.deepEqual(leftovers(sb), [], show(r));
+    });
+  }
+});
