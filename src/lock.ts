@@ -27,13 +27,24 @@ export interface Lock {
  * over; a lock held by a live process, or by another host (a LIMA_HOME on a network share), is
  * waited for.
  */
+/** Locks this process holds: released however it exits (process.exit on a signal included). */
+const held = new Set<() => void>();
+process.on('exit', () => { for (const release of held) release(); });
+
 export async function acquireLock(file: string, what: string, waitMs = WAIT_MS): Promise<Lock> {
   mkdirSync(path.dirname(file), { recursive: true });
   const me = thisProcess();
   const deadline = Date.now() + waitMs;
   let told = false;
   for (;;) {
-    if (tryCreate(file, me)) return { release: () => releaseIfOurs(file, me) };
+    if (tryCreate(file, me)) {
+      const release = (): void => {
+        held.delete(release);
+        releaseIfOurs(file, me);
+      };
+      held.add(release);
+      return { release };
+    }
     const holder = readHolder(file);
     if (holder && isStale(file, holder, me)) {
       takeOver(file, holder);

@@ -1,7 +1,7 @@
 import { chmod, lstat, mkdir, open, readlink, rename, rm, rmdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { formatArgv, shellQuote, UserError } from './errors.js';
+import { CommandError, formatArgv, shellQuote, UserError } from './errors.js';
 import { run } from './exec.js';
 import { describeType, fileType, readRegularFile } from './file-type.js';
 import type { Plan, RunStep, Step } from './model.js';
@@ -64,6 +64,20 @@ export interface ApplyOptions {
   /** Test seam (LIMA_AUTOSTART_FAIL_STEP): step N (from 1) fails before it runs, so that the
    *  rollback of every step can be proved, file steps included. */
   failStep?: number;
+  /** Aborted by SIGINT, SIGTERM or SIGHUP: the running command is ended, no further step runs,
+   *  and what was done is undone (the rollback itself is not interrupted). */
+  interrupt?: AbortSignal;
+}
+
+/** The exit codes of a run ended by a signal, as a shell reports them: 128 + the signal number. */
+export const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
+
+/** Why a plan stopped when a signal came. */
+export class Interrupted extends Error {
+  constructor(readonly signal: string) {
+    super(`interrupted by ${signal}`);
+    this.name = 'Interrupted';
+  }
 }
 
 /** What undoes one step that took effect. */
@@ -93,7 +107,8 @@ export class PlanError extends UserError {
       hints.push(`The rollback was incomplete; fix these by hand, then run the command again:\n${rollbackFailures.map((f) => `- ${f}`).join('\n')}`);
     }
     const what = step.kind === 'run' ? '' : `${describeStep(step)}: `;
-    super(`${plan.summary}: step ${stepNumber} of ${plan.steps.length} failed: ${what}${why}`, hints.join('\n'));
+    const exitCode = cause instanceof Interrupted ? SIGNAL_EXIT[cause.signal] : undefined;
+    super(`${plan.summary}: step ${stepNumber} of ${plan.steps.length} failed: ${what}${why}`, hints.join('\n'), exitCode);
     this.name = 'PlanError';
   }
 }
@@ -109,19 +124,35 @@ export async function applyPlan(plan: Plan, options: ApplyOptions = {}): Promise
   try {
     for (const [index, step] of plan.steps.entries()) {
       let undo: Undo | undefined;
+      const interrupt = options.interrupt;
       try {
         if (options.failStep === index + 1) throw new Error(`fault injected before this step (LIMA_AUTOSTART_FAIL_STEP=${index + 1})`);
-        undo = await applyStep(step, temporaries);
+        if (interrupt?.aborted) throw interrupt.reason;
+        undo = await applyStep(step, temporaries, interrupt);
+        // A command that ended in time still took effect: its undo is kept, and the plan stops here.
+        if (interrupt?.aborted) {
+          if (undo) journal.push(undo);
+          undo = undefined;
+          throw interrupt.reason;
+        }
       } catch (err) {
         const undone = journal.length;
         const failures = await rollBack(journal, temporaries);
-        throw new PlanError(plan, index + 1, err, failures, undone);
+        throw new PlanError(plan, index + 1, interrupt?.aborted ? interrupt.reason : interruption(err) ?? err, failures, undone);
       }
       if (undo) journal.push(undo);
     }
   } finally {
     await Promise.all([...temporaries].map((p) => rm(p, { force: true })));
   }
+}
+
+/**
+ * A command killed by SIGINT, SIGTERM or SIGHUP: Ctrl-C reaches the whole process group, and the
+ * command may die of it before this process hears of its own copy. Shells read it the same way.
+ */
+function interruption(err: unknown): Interrupted | undefined {
+  return err instanceof CommandError && err.signal !== undefined && err.signal in SIGNAL_EXIT ? new Interrupted(err.signal) : undefined;
 }
 
 /** Undoes in reverse order; loading jobs again waits until every file is back. */
@@ -142,7 +173,7 @@ async function rollBack(journal: Undo[], temporaries: Set<string>): Promise<stri
 }
 
 /** Applies one step; returns what would undo it, or nothing when it changed nothing. */
-async function applyStep(step: Step, temporaries: Set<string>): Promise<Undo | undefined> {
+async function applyStep(step: Step, temporaries: Set<string>, interrupt?: AbortSignal): Promise<Undo | undefined> {
   switch (step.kind) {
     case 'mkdir': {
       const created = await missingDirs(step.path);
@@ -163,7 +194,7 @@ async function applyStep(step: Step, temporaries: Set<string>): Promise<Undo | u
       return saved ? { steps: [saved], last: false } : undefined;
     }
     case 'run': {
-      const result = await run(step.argv, { env: step.env, mayFail: step.mayFail, hint: step.hint });
+      const result = await run(step.argv, { env: step.env, mayFail: step.mayFail, hint: step.hint, cancelSignal: interrupt });
       // A tolerated failure changed nothing, so there is nothing to undo.
       return result.exitCode === 0 && step.undo?.length ? { steps: step.undo, last: step.undoLast ?? false } : undefined;
     }

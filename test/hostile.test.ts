@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Sandbox, show, type Platform, type RunResult } from './helpers.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BIN, Sandbox, show, type Platform, type RunResult } from './helpers.js';
 
 // Hostile cases, one row each: odd files where the program reads, writes that fail, signals,
 // races, and input it must not trust. Every row runs the real entry point and asserts the exit
@@ -26,7 +27,11 @@ interface Row {
   unless?: () => string | undefined;
 }
 
-/** Every path under the sandbox's HOME, sysroot and TMPDIR, as lstat sees it: links as links. */
+/**
+ * Every path under the sandbox's HOME, sysroot and TMPDIR, as lstat sees it: links as links,
+ * with mode and owner. Directories that hold no file are left out: `systemctl disable` leaves
+ * the .wants directory that `enable` made, as systemd does.
+ */
 type Tree = Record<string, string>;
 
 function tree(sb: Sandbox): Tree {
@@ -37,7 +42,7 @@ function tree(sb: Sandbox): Tree {
       const st = lstatSync(p);
       const meta = `${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`;
       if (st.isSymbolicLink()) out[p] = `link -> ${readlinkSync(p)}`;
-      else if (st.isDirectory()) { out[`${p}/`] = `dir ${meta}`; walk(p); }
+      else if (st.isDirectory()) { if (readdirSync(p, { recursive: true, withFileTypes: true }).some((e) => !e.isDirectory())) out[`${p}/`] = `dir ${meta}`; walk(p); }
       else if (st.isFIFO()) out[p] = `fifo ${meta}`;
       else out[p] = `file ${meta} ${(st.mode & 0o444) ? readFileSync(p).toString('base64') : ''}`;
     }
@@ -200,7 +205,7 @@ function withoutFile(t: Tree, file: string): Tree {
 
 // 2. Odd files where a service file should be.
 const ODD: { what: string; make: (sb: Sandbox, file: string) => void; status: RegExp }[] = [
-  { what: 'a directory', make: (_sb, f) => mkdirSync(f, { recursive: true }), status: /it is a directory, not a file/ },
+  { what: 'a directory', make: (_sb, f) => { mkdirSync(f, { recursive: true }); writeFileSync(path.join(f, 'notes'), 'mine\n'); }, status: /it is a directory, not a file/ },
   { what: 'a FIFO', make: (_sb, f) => mkfifo(f), status: /it is a FIFO, not a file/ },
 ];
 for (const platform of BOTH) {
@@ -280,6 +285,69 @@ for (const platform of BOTH) {
     },
   );
 }
+
+// 4. Signals: a stand-in call hangs (a sudo password prompt nobody answers) and the run gets a
+// signal there; Ctrl-C reaches the whole process group, kill(1) the program alone.
+const SIGNALS: { signal: NodeJS.Signals; code: number; group: boolean; how: string }[] = [
+  { signal: 'SIGINT', code: 130, group: true, how: 'Ctrl-C (SIGINT to the process group)' },
+  { signal: 'SIGTERM', code: 143, group: false, how: 'SIGTERM' },
+  { signal: 'SIGHUP', code: 129, group: false, how: 'SIGHUP (the terminal closed)' },
+];
+
+/** Runs the program until the stand-in call `hang` (tool.verb) starts, then sends the signal. */
+async function interruptAt(sb: Sandbox, args: string[], hang: string, signal: NodeJS.Signals, group: boolean): Promise<RunResult> {
+  mkdirSync(path.join(sb.fakeDir, 'hang'), { recursive: true });
+  writeFileSync(path.join(sb.fakeDir, 'hang', hang), '');
+  const child = spawn(process.execPath, [BIN, ...args], { env: sb.env(), cwd: sb.root, stdio: ['ignore', 'pipe', 'pipe'], detached: group });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  const closed = new Promise<number>((resolve) => child.on('close', (code, sig) => resolve(code ?? (sig ? -1 : -2))));
+  let ended = false;
+  void closed.then(() => { ended = true; });
+  // Waits for an event, not for a time: the stand-in writes the file when it starts hanging.
+  while (!ended && !existsSync(path.join(sb.fakeDir, 'hanging'))) await sleep(10);
+  if (!ended) process.kill(group ? -child.pid! : child.pid!, signal);
+  return { code: await closed, stdout, stderr };
+}
+
+for (const { signal, code, group, how } of SIGNALS) {
+  const undone = new RegExp(`interrupted by ${signal}[\\s\\S]*(Rolled back|Nothing had been changed yet)`);
+  ROWS.push(
+    {
+      name: `${how} at the sudo prompt of a switch from login to boot: the LaunchAgent stays, no LaunchDaemon, no staging copy, exit ${code}`,
+      platform: 'darwin',
+      setup: (sb) => { assert.equal(sb.run(['enable', 'default']).code, 0); },
+      args: (sb) => interruptAt(sb, ['enable', 'default', '--condition=boot'], 'sudo.install', signal, group),
+      code,
+      message: undone,
+    },
+    {
+      name: `${how} at the sudo prompt of a switch from boot to login: the LaunchDaemon is back, no LaunchAgent, exit ${code}`,
+      platform: 'darwin',
+      setup: (sb) => { assert.equal(sb.run(['enable', 'default', '--condition=boot']).code, 0); },
+      args: (sb) => interruptAt(sb, ['enable', 'default'], 'sudo.rm', signal, group),
+      code,
+      message: undone,
+    },
+    {
+      name: `${how} while lingering is turned on: no unit, no marker, exit ${code}`,
+      platform: 'linux',
+      args: (sb) => interruptAt(sb, ['enable', 'default', '--condition=boot'], 'loginctl.enable-linger', signal, group),
+      code,
+      message: undone,
+    },
+  );
+}
+ROWS.push({
+  name: 'SIGTERM while a running unit is stopped (disable --now): the unit file is back, exit 143',
+  platform: 'linux',
+  setup: (sb) => { assert.equal(sb.run(['enable', 'default', '--now']).code, 0); },
+  args: (sb) => interruptAt(sb, ['disable', 'default', '--now'], 'systemctl.stop', 'SIGTERM', false),
+  code: 143,
+  message: /interrupted by SIGTERM[\s\S]*(Rolled back|Nothing had been changed)/,
+});
 
 function lstatExists(file: string): boolean {
   try { lstatSync(file); return true; } catch { return false; }

@@ -60,7 +60,8 @@ export async function migrate(args: MigrateArgs): Promise<void> {
         return decision.plan;
       }, () => {});
     } catch (err) {
-      if (!(err instanceof UserError)) throw err;
+      // An interrupted run (exit 128 + signal) stops here: the user asked it to.
+      if (!(err instanceof UserError) || err.exitCode > 128) throw err;
       // One registration's failure (a cancelled sudo, a lock held too long) leaves that one as
       // it was; the others are independent of it.
       log.error(err.message, err.hint);

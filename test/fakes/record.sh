@@ -32,6 +32,12 @@ fi
 # `systemctl --user VERB`: the verb is the second argument (fail/systemctl.daemon-reload).
 verb=${1:-}
 [ "$verb" = --user ] && verb=${2:-}
+# A call told to hang ($FAKE_DIR/hang/<tool>.<verb>, once) says so in $FAKE_DIR/hanging and waits
+# until it is killed: a password prompt nobody answers, for the tests of signals.
+if [ -f "$FAKE_DIR/hang/$tool.$verb" ] && mv "$FAKE_DIR/hang/$tool.$verb" "$FAKE_DIR/hang/$tool.$verb.done" 2>/dev/null; then
+  echo "$$" > "$FAKE_DIR/hanging.new" && mv "$FAKE_DIR/hanging.new" "$FAKE_DIR/hanging"
+  exec sleep 600
+fi
 for f in "$FAKE_DIR/fail/$tool.$verb" "$FAKE_DIR/fail/$tool"; do
   if [ -f "$f" ]; then
     code=$(cat "$f")
