@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BIN, Sandbox, show, type Platform, type RunResult } from './helpers.js';
@@ -348,6 +349,131 @@ ROWS.push({
   code: 143,
   message: /interrupted by SIGTERM[\s\S]*(Rolled back|Nothing had been changed)/,
 });
+
+// 3. Writes that fail, and the lock. As root, permissions do not stop a write: the run is made as
+// an unprivileged user (setpriv), in a sandbox that user owns.
+const NOBODY = 65534;
+
+function runUnprivileged(sb: Sandbox, args: string[], readOnly: string[]): RunResult {
+  const root = process.getuid?.() === 0;
+  if (root) spawnSync('chown', ['-R', `${NOBODY}:${NOBODY}`, sb.root]);
+  for (const dir of readOnly) chmodSync(dir, 0o555);
+  const argv = root ? ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, BIN, ...args] : [process.execPath, BIN, ...args];
+  const r = spawnSync(argv[0]!, argv.slice(1), { env: sb.env(), cwd: sb.root, encoding: 'utf8', input: '', timeout: 20_000 });
+  for (const dir of readOnly) chmodSync(dir, 0o755);
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+const noSetpriv = (): string | undefined => (process.getuid?.() === 0 && !existsSync('/usr/bin/setpriv') && !existsSync('/bin/setpriv') ? 'running as root without setpriv (util-linux), permissions cannot be tested' : undefined);
+const unitDir = (sb: Sandbox): string => path.dirname(sb.unitFile());
+const agentDir = (sb: Sandbox): string => path.dirname(sb.agentPlist());
+
+ROWS.push(
+  {
+    name: 'enable into a unit directory the user cannot write: exit 1, the path and EACCES named, no temporary file',
+    platform: 'linux',
+    unless: noSetpriv,
+    setup: (sb) => mkdirSync(unitDir(sb), { recursive: true }),
+    args: async (sb) => runUnprivileged(sb, ['enable', 'default'], [unitDir(sb)]),
+    code: 1,
+    message: /write .*lima-vm@default\.service.*EACCES[\s\S]*Nothing had been changed yet/,
+    changed: (sb, before) => assert.deepEqual(withoutOwners(tree(sb)), withoutOwners(before)),
+  },
+  {
+    name: 'enable into a LaunchAgents directory the user cannot write: exit 1, the path and EACCES named, no temporary file',
+    platform: 'darwin',
+    unless: noSetpriv,
+    setup: (sb) => mkdirSync(agentDir(sb), { recursive: true }),
+    args: async (sb) => runUnprivileged(sb, ['enable', 'default'], [agentDir(sb)]),
+    code: 1,
+    message: /write .*io\.lima-vm\.autostart\.default\.plist.*EACCES[\s\S]*Nothing had been changed yet/,
+    changed: (sb, before) => assert.deepEqual(withoutOwners(tree(sb)), withoutOwners(before)),
+  },
+  {
+    name: 'disable of a unit in a directory the user cannot write: exit 1, the rollback puts the link back',
+    platform: 'linux',
+    unless: noSetpriv,
+    setup: (sb) => { assert.equal(sb.run(['enable', 'default']).code, 0); },
+    args: async (sb) => runUnprivileged(sb, ['disable', 'default'], [unitDir(sb)]),
+    code: 1,
+    message: /rm -f .*lima-vm@default\.service.*EACCES[\s\S]*Rolled back/,
+    changed: (sb, before) => assert.deepEqual(withoutOwners(tree(sb)), withoutOwners(before)),
+  },
+  {
+    name: 'enable at boot with a TMPDIR the user cannot write: exit 1, the staging path named, nothing left',
+    platform: 'darwin',
+    unless: noSetpriv,
+    args: async (sb) => runUnprivileged(sb, ['enable', 'default', '--condition=boot'], [sb.tmp]),
+    code: 1,
+    message: /write .*limactl-autostart-[0-9a-f]+\.plist.*EACCES/,
+    changed: (sb, before) => assert.deepEqual(withoutOwners(tree(sb)), withoutOwners(before)),
+  },
+  {
+    name: 'an instance directory the user cannot write: the lock cannot be made, exit 1, its path named',
+    platform: 'linux',
+    unless: noSetpriv,
+    args: async (sb) => runUnprivileged(sb, ['enable', 'default'], [path.join(sb.limaHome, 'default')]),
+    code: 1,
+    message: /cannot create the lock .*autostart\.lock: EACCES/,
+    changed: (sb, before) => assert.deepEqual(withoutOwners(tree(sb)), withoutOwners(before)),
+  },
+  {
+    name: 'a file where the unit directory should be: exit 1, the path named',
+    platform: 'linux',
+    setup: (sb) => { mkdirSync(path.dirname(unitDir(sb)), { recursive: true }); writeFileSync(unitDir(sb), 'in the way\n'); },
+    args: ['enable', 'default'],
+    code: 1,
+    message: /mkdir -p .*systemd\/user.*(EEXIST|ENOTDIR)/,
+  },
+  {
+    name: 'a file where the LaunchAgents directory should be: exit 1, the path named',
+    platform: 'darwin',
+    setup: (sb) => { mkdirSync(path.dirname(agentDir(sb)), { recursive: true }); writeFileSync(agentDir(sb), 'in the way\n'); },
+    args: ['enable', 'default'],
+    code: 1,
+    message: /mkdir -p .*LaunchAgents.*(EEXIST|ENOTDIR)/,
+  },
+  {
+    name: 'a directory where the lock should be: exit 1, the lock named, no wait',
+    platform: 'linux',
+    setup: (sb) => mkdirSync(path.join(sb.limaHome, 'default', 'autostart.lock', 'x'), { recursive: true }),
+    args: ['enable', 'default'],
+    code: 1,
+    message: /cannot read the lock .*autostart\.lock: EISDIR/,
+  },
+);
+for (const [what, content] of [['an empty lock', ''], ['a garbled lock', 'not a pid\n']] as const) {
+  for (const platform of BOTH) {
+    ROWS.push({
+      name: `${what} (not this program's: it never leaves one) is taken over at once`,
+      platform,
+      setup: (sb) => writeFileSync(path.join(sb.limaHome, 'default', 'autostart.lock'), content),
+      args: ['enable', 'default'],
+      code: 0,
+      message: /^(?![\s\S]*waiting)[\s\S]*starts at login/,
+      changed: (sb) => assert.ok(lstatSync(serviceFile(sb)).isFile()),
+    });
+  }
+}
+for (const platform of BOTH) {
+  ROWS.push({
+    name: 'a lock written before the last boot, its pid now another live program\'s, is taken over at once',
+    platform,
+    setup: (sb) => {
+      const lock = path.join(sb.limaHome, 'default', 'autostart.lock');
+      writeFileSync(lock, `${process.pid} ${os.hostname()}\n`);
+      utimesSync(lock, new Date('2001-01-01'), new Date('2001-01-01'));
+    },
+    args: ['enable', 'default'],
+    code: 0,
+    message: /^(?![\s\S]*waiting)[\s\S]*starts at login/,
+    changed: (sb) => assert.ok(lstatSync(serviceFile(sb)).isFile()),
+  });
+}
+
+function withoutOwners(t: Tree): Tree {
+  return Object.fromEntries(Object.entries(t).map(([p, v]) => [p, v.replace(/ \d+:\d+/, '')]));
+}
 
 function lstatExists(file: string): boolean {
   try { lstatSync(file); return true; } catch { return false; }
