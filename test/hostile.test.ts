@@ -471,6 +471,109 @@ for (const platform of BOTH) {
   });
 }
 
+// 5. State instances share: lingering is decided under one user-wide lock, whatever the order.
+function parallel(sb: Sandbox, runs: string[][]): Promise<RunResult> {
+  return Promise.all(runs.map((args) => sb.runAsync(args))).then((results) => ({
+    code: Math.max(...results.map((r) => r.code)),
+    stdout: results.map((r) => r.stdout).join(''),
+    stderr: results.map((r) => r.stderr).join(''),
+  }));
+}
+const lingering = (sb: Sandbox): boolean => existsSync(sb.lingerFile());
+ROWS.push(
+  {
+    name: 'enable A at boot alongside disable B, the last boot unit: lingering stays on, A at boot',
+    platform: 'linux',
+    setup: (sb) => {
+      sb.addInstance('a');
+      sb.addInstance('b');
+      assert.equal(sb.run(['enable', 'b', '--condition=boot']).code, 0);
+    },
+    args: (sb) => parallel(sb, [['enable', 'a', '--condition=boot'], ['disable', 'b']]),
+    code: 0,
+    message: /starts at boot \(lingering on/,
+    changed: (sb) => {
+      assert.ok(lingering(sb), 'lingering is on');
+      assert.match(readFileSync(sb.unitFile('a'), 'utf8'), /condition=boot/);
+      assert.equal(lstatExists(sb.unitFile('b')), false);
+    },
+  },
+  {
+    name: 'two parallel disables of the last two boot units: lingering ends off',
+    platform: 'linux',
+    setup: (sb) => {
+      sb.addInstance('a');
+      sb.addInstance('b');
+      for (const name of ['a', 'b']) assert.equal(sb.run(['enable', name, '--condition=boot']).code, 0);
+    },
+    args: (sb) => parallel(sb, [['disable', 'a'], ['disable', 'b']]),
+    code: 0,
+    message: /lingering turned off/,
+    changed: (sb) => {
+      assert.equal(lingering(sb), false, 'lingering is off');
+      assert.equal(lstatExists(sb.unitFile('a')) || lstatExists(sb.unitFile('b')), false);
+    },
+  },
+);
+
+// 6. Input the program trusts too much.
+for (const platform of BOTH) {
+  ROWS.push(
+    {
+      name: '--condition given twice is a usage error',
+      platform,
+      args: ['enable', 'default', '--condition=login', '--condition=boot'],
+      code: 2,
+      message: /--condition is given twice \("--condition=login" and "--condition=boot"\)/,
+    },
+    {
+      name: '--keep-alive and --no-keep-alive together are a usage error',
+      platform,
+      args: ['enable', 'default', '--keep-alive', '--no-keep-alive'],
+      code: 2,
+      message: /--keep-alive is given twice/,
+    },
+    {
+      name: 'a USER that is not an account name is refused before it reaches loginctl or UserName',
+      platform,
+      args: ['enable', 'default', '--condition=boot'],
+      env: () => ({ USER: '-x\nroot' }),
+      code: 1,
+      message: /USER is "-x\\nroot", not a valid account name/,
+    },
+    {
+      name: 'a registration whose file name is no instance name is said quoted, not listed, no control character printed',
+      platform,
+      setup: (sb) => {
+        const file = platform === 'darwin' ? sb.agentPlist('bad\x1b[31mname') : sb.unitFile('bad\x1b[31mname');
+        mkdirSync(path.dirname(file), { recursive: true });
+        writeFileSync(file, byHand(platform));
+      },
+      args: ['status'],
+      code: 0,
+      message: /ignored ".*bad\\u001b\[31mname.*": "bad\\u001b\[31mname" is not a Lima instance name/,
+      stdout: /^(?![\s\S]*\x1b)[\s\S]*^default /m,
+    },
+    {
+      name: 'stdout closed early (`enable --dry-run | true`): ends quietly',
+      platform,
+      args: (sb) => closedStdout(sb, ['enable', 'default', '--dry-run']),
+      code: 0,
+      message: /^(?![\s\S]*(EPIPE|Error))/,
+    },
+  );
+}
+
+/** The program with a reader that has gone before it writes (`| true`, `| head -1`). */
+async function closedStdout(sb: Sandbox, args: string[]): Promise<RunResult> {
+  const child = spawn(process.execPath, [BIN, ...args], { env: sb.env(), cwd: sb.root, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.destroy();
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
+  return { code, stdout: '', stderr };
+}
+
 function withoutOwners(t: Tree): Tree {
   return Object.fromEntries(Object.entries(t).map(([p, v]) => [p, v.replace(/ \d+:\d+/, '')]));
 }
@@ -509,4 +612,9 @@ describe('hostile cases', function () {
       assert.deepEqual(leftovers(sb), [], show(r));
     });
   }
+
+  it('has at least 60 rows across both platforms', () => {
+    assert.ok(ROWS.length >= 60, `${ROWS.length} rows`);
+    assert.ok(ROWS.some((r) => r.platform === 'darwin') && ROWS.some((r) => r.platform === 'linux'));
+  });
 });

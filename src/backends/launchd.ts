@@ -404,7 +404,8 @@ export class LaunchdBackend implements Backend {
  * stage a copy the user can write, then let `install` copy it with owner and mode in one step.
  */
 function installDaemon(content: string | Buffer, file: string, undo?: Step[]): Step[] {
-  const staging = path.join(os.tmpdir(), `limactl-autostart-${randomBytes(6).toString('hex')}.plist`);
+  // Absolute: a relative TMPDIR starting with '-' would reach install as an option.
+  const staging = path.resolve(os.tmpdir(), `limactl-autostart-${randomBytes(6).toString('hex')}.plist`);
   return [
     { kind: 'write', path: staging, content, mode: 0o600, temporary: true },
     { kind: 'run', argv: ['sudo', 'install', '-m', '644', '-o', 'root', '-g', 'wheel', staging, file], ...(undo ? { undo } : {}) },

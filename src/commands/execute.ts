@@ -3,7 +3,8 @@ import path from 'node:path';
 import type { Host } from '../host.js';
 import { applyPlan, formatPlan, Interrupted, SIGNAL_EXIT } from '../plan.js';
 import type { Plan } from '../model.js';
-import { acquireLock } from '../lock.js';
+import { acquireLock, type Lock } from '../lock.js';
+import { lingeringLock } from '../backends/systemd.js';
 import * as log from '../log.js';
 
 /**
@@ -25,8 +26,12 @@ export async function execute(host: Host, instance: string, dryRun: boolean, mak
   };
   const signals = Object.keys(SIGNAL_EXIT) as NodeJS.Signals[];
   for (const signal of signals) process.on(signal, onSignal);
-  const lock = dryRun ? undefined : await acquireLock(lockFile(host, instance), `instance "${instance}"`);
+  const locks: Lock[] = [];
   try {
+    if (!dryRun) {
+      locks.push(await acquireLock(lockFile(host, instance), `instance "${instance}"`));
+      if (host.platform === 'linux') locks.push(await acquireLock(lingeringLock(host), `lingering for ${host.user}`));
+    }
     const plan = await makePlan();
     if (plan.steps.length === 0 && onEmpty) {
       onEmpty();
@@ -41,7 +46,7 @@ export async function execute(host: Host, instance: string, dryRun: boolean, mak
     await applyPlan(plan, { failStep: Number(host.env.LIMA_AUTOSTART_FAIL_STEP) || undefined, interrupt: interrupt.signal });
     for (const line of plan.done) log.info(line);
   } finally {
-    lock?.release();
+    for (const lock of locks.reverse()) lock.release();
     for (const signal of signals) process.off(signal, onSignal);
   }
 }

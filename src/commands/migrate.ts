@@ -45,7 +45,8 @@ export async function migrate(args: MigrateArgs): Promise<void> {
       validateInstanceName(f.instance);
     } catch {
       tally.left++;
-      log.warn(`left ${f.file} alone: "${f.instance}" is not a Lima instance name`);
+      // Quoted: a file name may hold control characters, never printed raw.
+      log.warn(`left ${JSON.stringify(f.file)} alone: ${JSON.stringify(f.instance)} is not a Lima instance name`);
       continue;
     }
     const ctx = { host, backend, limactl, registrations: perInstance.get(f.instance)! };
