@@ -29,7 +29,8 @@ if [ -f "$FAKE_DIR/fail-call" ]; then
 else
   printf '%s\n' "$line" >> "$FAKE_DIR/calls"
 fi
-# `systemctl --user VERB`: the verb is the second argument (fail/systemctl.daemon-reload).
+# `systemctl --user VERB`: the verb is the second argument (fail/systemctl.daemon-reload); the
+# first still counts (fail/systemctl.--user fails every call of the user manager).
 verb=${1:-}
 [ "$verb" = --user ] && verb=${2:-}
 # A call told to hang ($FAKE_DIR/hang/<tool>.<verb>, once) says so in $FAKE_DIR/hanging and waits
@@ -38,7 +39,7 @@ if [ -f "$FAKE_DIR/hang/$tool.$verb" ] && mv "$FAKE_DIR/hang/$tool.$verb" "$FAKE
   echo "$$" > "$FAKE_DIR/hanging.new" && mv "$FAKE_DIR/hanging.new" "$FAKE_DIR/hanging"
   exec sleep 600
 fi
-for f in "$FAKE_DIR/fail/$tool.$verb" "$FAKE_DIR/fail/$tool"; do
+for f in "$FAKE_DIR/fail/$tool.${1:-}" "$FAKE_DIR/fail/$tool.$verb" "$FAKE_DIR/fail/$tool"; do
   if [ -f "$f" ]; then
     code=$(cat "$f")
     echo "$tool: failing with exit code $code, as the test asked" >&2
