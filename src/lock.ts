@@ -1,4 +1,4 @@
-import { linkSync, lstatSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, lstatSync, mkdirSync, readFileSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,19 +35,22 @@ const held = new Set<() => void>();
 process.on('exit', () => { for (const release of held) release(); });
 
 export async function acquireLock(file: string, what: string, waitMs = WAIT_MS): Promise<Lock> {
-  try {
-    mkdirSync(path.dirname(file), { recursive: true });
-  } catch (err) {
-    throw cannotLock(file, err);
-  }
   const me = thisProcess();
   const deadline = Date.now() + waitMs;
   let told = false;
+  let created: string | undefined;
   for (;;) {
+    // Made again each time: a run that made the directory removes it when it is done.
+    try {
+      created ??= mkdirSync(path.dirname(file), { recursive: true });
+    } catch (err) {
+      throw cannotLock(file, err);
+    }
     if (tryCreate(file, me)) {
       const release = (): void => {
         held.delete(release);
         releaseIfOurs(file, me);
+        removeEmptyDirs(path.dirname(file), created);
       };
       held.add(release);
       return { release };
@@ -71,6 +74,21 @@ export async function acquireLock(file: string, what: string, waitMs = WAIT_MS):
   }
 }
 
+/**
+ * The directories a lock made (from `dir` up to `top`, the first one mkdir created), when empty:
+ * a run that changed nothing leaves nothing behind, not even an empty state directory.
+ */
+function removeEmptyDirs(dir: string, top: string | undefined): void {
+  if (top === undefined) return;
+  for (let d = dir; d.startsWith(top); d = path.dirname(d)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return; // another run's lock is in it, or it is gone
+    }
+  }
+}
+
 function tryCreate(file: string, me: Holder): boolean {
   const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
   try {
@@ -78,7 +96,8 @@ function tryCreate(file: string, me: Holder): boolean {
     linkSync(temp, file);
     return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    // EEXIST: held. ENOENT: the run that made the directory removed it meanwhile; try again.
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST' || (err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw cannotLock(file, err);
   } finally {
     rmSync(temp, { force: true });
