@@ -2,10 +2,8 @@ import type YargsFactory from 'yargs';
 import { EXIT_FAILED, EXIT_USAGE, UsageError, UserError } from './errors.js';
 import { CONDITIONS, type Condition } from './model.js';
 import { packageVersion } from './version.js';
+import { USER_NAME } from './host.js';
 import * as log from './log.js';
-
-// Account names as launchd and logind accept them; anything else could not be a user anyway.
-const USER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/;
 
 /** The command tree. Each command imports its module only when it runs (see docs/performance.md). */
 export function buildParser(yargs: typeof YargsFactory, argv: string[]) {
@@ -111,9 +109,19 @@ function checkUser(user: string | undefined): string | undefined {
 
 // yargs turns `--keep-alive=maybe` or `--dry-run=yes` into a boolean instead of refusing it; a
 // typo must not silently flip a flag (a --dry-run=yes that applies the plan).
+// Every option takes one value: given twice, yargs would keep both (`condition=login,boot`).
+const SINGLE_VALUED = new Set(['condition', 'user', 'keep-alive', 'now', 'dry-run', 'json', 'enabled']);
+
 function checkBooleanFlags(argv: string[]): void {
+  const seen = new Map<string, string>();
   for (const arg of argv) {
     if (arg === '--') return;
+    const name = /^--(?:no-)?([A-Za-z-]+)(?:=|$)/.exec(arg)?.[1]?.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    if (name !== undefined && SINGLE_VALUED.has(name)) {
+      const first = seen.get(name);
+      if (first !== undefined) throw new UsageError(`--${name} is given twice (${JSON.stringify(first)} and ${JSON.stringify(arg)})`, 'Give each option once.');
+      seen.set(name, arg);
+    }
     const m = /^--(keep-alive|now|dry-run|json|enabled)=(.*)$/s.exec(arg);
     if (m && m[2] !== 'true' && m[2] !== 'false') {
       throw new UsageError(`--${m[1]} takes true or false, not ${JSON.stringify(m[2])}`, 'Run `limactl-autostart --help` for usage.');

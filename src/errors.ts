@@ -30,6 +30,8 @@ export class CommandError extends UserError {
     readonly commandExitCode: number | undefined,
     readonly stderr: string,
     hint?: string,
+    /** The signal that killed it, if one did. */
+    readonly signal?: string,
   ) {
     const status = commandExitCode === undefined ? 'could not be run' : `exited with code ${commandExitCode}`;
     const detail = stderr.trim() ? `: ${stderr.trim()}` : '';

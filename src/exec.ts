@@ -11,6 +11,8 @@ export interface RunOptions {
   noInput?: boolean;
   /** Milliseconds before the command and every process it started are killed; it then counts as failed. */
   timeoutMs?: number;
+  /** Ends the command (SIGTERM) when aborted: the program was interrupted. */
+  cancelSignal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -31,6 +33,7 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
     env: options.env,
     stdin: options.noInput ? 'ignore' : 'inherit',
     reject: false,
+    ...(options.cancelSignal ? { cancelSignal: options.cancelSignal } : {}),
     // A process group of its own, so that a timeout can kill what the command started too: a
     // wrapper script's child would otherwise hold our end of its output pipe open, and we would
     // wait for it after all. (execa's own `timeout` kills the command alone.)
@@ -59,7 +62,7 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
     stderr: why ? `${String(result.stderr ?? '')}\n${why}`.trim() : String(result.stderr ?? ''),
     timedOut,
   };
-  if (outcome.exitCode !== 0 && !options.mayFail) throw new CommandError(argv, outcome.exitCode, outcome.stderr, options.hint);
+  if (outcome.exitCode !== 0 && !options.mayFail) throw new CommandError(argv, outcome.exitCode, outcome.stderr, options.hint, result.signal);
   return outcome;
 }
 

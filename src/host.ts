@@ -25,6 +25,9 @@ export interface Host {
   env: NodeJS.ProcessEnv;
 }
 
+// Account names as launchd and logind accept them; anything else could not be a user anyway.
+export const USER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/;
+
 export function detectPlatform(env: NodeJS.ProcessEnv = process.env): string {
   return env.LIMA_AUTOSTART_PLATFORM || process.platform;
 }
@@ -59,11 +62,19 @@ export function readHost(env: NodeJS.ProcessEnv = process.env): Host {
     xdgConfigHome,
     xdgStateHome,
     limaHome,
-    user: env.USER || os.userInfo().username,
+    user: userName(env.USER || os.userInfo().username),
     uid: process.getuid?.() ?? 0,
     searchPath: env.PATH ?? '',
     env,
   };
+}
+
+/** USER reaches `loginctl enable-linger` and a LaunchDaemon's UserName: checked as --user is. */
+function userName(user: string): string {
+  if (!USER_NAME.test(user)) {
+    throw new UserError(`USER is ${JSON.stringify(user)}, not a valid account name`, 'Set USER to your account name, as `id -un` prints it, and try again.');
+  }
+  return user;
 }
 
 function absolute(name: string, value: string): string {

@@ -37,8 +37,11 @@ export type Step =
   | { kind: 'mkdir'; path: string }
   /** Written atomically (temporary file in the same directory, then rename). `temporary`
    *  files are staging copies for a privileged install and are removed when apply ends.
-   *  A Buffer is a saved file restored byte for byte (it may be a binary plist). */
-  | { kind: 'write'; path: string; content: string | Buffer; mode: number; temporary?: boolean }
+   *  A Buffer is a saved file restored byte for byte (it may be a binary plist), with its
+   *  owner. No file is ever written writable by its group or others, nor set-id. */
+  | { kind: 'write'; path: string; content: string | Buffer; mode: number; temporary?: boolean; owner?: { uid: number; gid: number } }
+  /** A symbolic link put back as it was (the undo of replacing or removing one). */
+  | { kind: 'symlink'; path: string; target: string }
   | { kind: 'remove'; path: string }
   /** Removes a directory if it is empty (the undo of a mkdir); a directory with files stays. */
   | { kind: 'rmdir'; path: string }

@@ -1,8 +1,9 @@
-import { chmod, lstat, mkdir, open, readFile, rename, rm, rmdir } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readlink, rename, rm, rmdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { formatArgv, shellQuote, UserError } from './errors.js';
+import { CommandError, formatArgv, shellQuote, UserError } from './errors.js';
 import { run } from './exec.js';
+import { describeType, fileType, readRegularFile } from './file-type.js';
 import type { Plan, RunStep, Step } from './model.js';
 import { type Polling, runRetrying, waitUntilStopped } from './settle.js';
 import { BOOTSTRAP_RETRY_SEC, SETTLE_TIMEOUT_SEC } from './tunables.js';
@@ -26,6 +27,7 @@ export function formatStep(step: Step): string[] {
     case 'mkdir':
     case 'remove':
     case 'rmdir':
+    case 'symlink':
     case 'run':
       return [describeStep(step)];
     case 'write': {
@@ -46,6 +48,8 @@ export function describeStep(step: Step): string {
       return `rm -f ${shellQuote(step.path)}`;
     case 'rmdir':
       return `rmdir ${shellQuote(step.path)}`;
+    case 'symlink':
+      return `ln -sfn ${shellQuote(step.target)} ${shellQuote(step.path)}`;
     case 'run': {
       const env = Object.entries(step.env ?? {}).map(([k, v]) => `${k}=${shellQuote(v)} `).join('');
       const notes = [
@@ -68,6 +72,20 @@ export interface ApplyOptions {
   failStep?: number;
   /** How the waits after a bootout and the retries of a bootstrap poll (src/settle.ts). */
   polling: Polling;
+  /** Aborted by SIGINT, SIGTERM or SIGHUP: the running command is ended, no further step runs,
+   *  and what was done is undone (the rollback itself is not interrupted). */
+  interrupt?: AbortSignal;
+}
+
+/** The exit codes of a run ended by a signal, as a shell reports them: 128 + the signal number. */
+export const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
+
+/** Why a plan stopped when a signal came. */
+export class Interrupted extends Error {
+  constructor(readonly signal: string) {
+    super(`interrupted by ${signal}`);
+    this.name = 'Interrupted';
+  }
 }
 
 /** What undoes one step that took effect. */
@@ -97,7 +115,8 @@ export class PlanError extends UserError {
       hints.push(`The rollback was incomplete; fix these by hand, then run the command again:\n${rollbackFailures.map((f) => `- ${f}`).join('\n')}`);
     }
     const what = step.kind === 'run' ? '' : `${describeStep(step)}: `;
-    super(`${plan.summary}: step ${stepNumber} of ${plan.steps.length} failed: ${what}${why}`, hints.join('\n'));
+    const exitCode = cause instanceof Interrupted ? SIGNAL_EXIT[cause.signal] : undefined;
+    super(`${plan.summary}: step ${stepNumber} of ${plan.steps.length} failed: ${what}${why}`, hints.join('\n'), exitCode);
     this.name = 'PlanError';
   }
 }
@@ -110,20 +129,35 @@ export class PlanError extends UserError {
 export async function applyPlan(plan: Plan, options: ApplyOptions): Promise<void> {
   const temporaries = new Set<string>();
   const journal: Undo[] = [];
+  // A signal ends the running command and any wait of the plan's own steps.
+  const polling: Polling = { ...options.polling, interrupt: options.interrupt };
   try {
     for (const [index, step] of plan.steps.entries()) {
+      const interrupt = options.interrupt;
       try {
         if (options.failStep === index + 1) throw new Error(`fault injected before this step (LIMA_AUTOSTART_FAIL_STEP=${index + 1})`);
-        await applyStep(step, temporaries, options.polling, journal);
+        if (interrupt?.aborted) throw interrupt.reason;
+        await applyStep(step, temporaries, polling, journal);
+        // A command that ended in time still took effect (its undo is in the journal): the plan stops here.
+        if (interrupt?.aborted) throw interrupt.reason;
       } catch (err) {
         const undone = journal.length;
+        // The rollback itself is not interrupted: it must finish to leave things as they were.
         const failures = await rollBack(journal, temporaries, options.polling);
-        throw new PlanError(plan, index + 1, err, failures, undone);
+        throw new PlanError(plan, index + 1, interrupt?.aborted ? interrupt.reason : interruption(err) ?? err, failures, undone);
       }
     }
   } finally {
     await Promise.all([...temporaries].map((p) => rm(p, { force: true })));
   }
+}
+
+/**
+ * A command killed by SIGINT, SIGTERM or SIGHUP: Ctrl-C reaches the whole process group, and the
+ * command may die of it before this process hears of its own copy. Shells read it the same way.
+ */
+function interruption(err: unknown): Interrupted | undefined {
+  return err instanceof CommandError && err.signal !== undefined && err.signal in SIGNAL_EXIT ? new Interrupted(err.signal) : undefined;
 }
 
 /** Undoes in reverse order; loading jobs again waits until every file is back. */
@@ -176,7 +210,9 @@ async function takeStep(step: Step, temporaries: Set<string>, polling: Polling):
       return { succeeded: true, ...(saved ? { undo: { steps: [saved], last: false } } : {}) };
     }
     case 'run': {
-      const result = step.retryOn ? await runRetrying(step, polling) : await run(step.argv, { env: step.env, mayFail: step.mayFail, hint: step.hint });
+      const result = step.retryOn
+        ? await runRetrying(step, polling)
+        : await run(step.argv, { env: step.env, mayFail: step.mayFail, hint: step.hint, cancelSignal: polling.interrupt });
       // A tolerated failure changed nothing, so there is nothing to undo.
       const succeeded = result.exitCode === 0;
       return { succeeded, ...(succeeded && step.undo?.length ? { undo: { steps: step.undo, last: step.undoLast ?? false } } : {}) };
@@ -188,7 +224,12 @@ async function takeStep(step: Step, temporaries: Set<string>, polling: Polling):
         return { succeeded: true };
       }
       const saved = await save(step.path);
-      await writeAtomically(step.path, step.content, step.mode);
+      await writeAtomically(step.path, step.content, step.mode, step.owner);
+      return { succeeded: true, undo: { steps: [saved ?? { kind: 'remove', path: step.path }], last: false } };
+    }
+    case 'symlink': {
+      const saved = await save(step.path);
+      await replaceWithLink(step.path, step.target);
       return { succeeded: true, undo: { steps: [saved ?? { kind: 'remove', path: step.path }], last: false } };
     }
   }
@@ -204,15 +245,26 @@ async function missingDirs(dir: string): Promise<string[]> {
   }
 }
 
-/** A write step that restores `file` as it is now, or undefined when there is no such file. */
+/**
+ * A step that restores `file` exactly as it is now, or undefined when there is nothing there: a
+ * symbolic link as the same link (dotfile managers make them; reading through it and writing a
+ * file back would replace the link), a file with its bytes, mode and owner. Anything else in
+ * the way (a directory, a FIFO) is not ours to replace.
+ */
 async function save(file: string): Promise<Step | undefined> {
-  let stat;
-  try {
-    stat = await lstat(file);
-  } catch {
-    return undefined;
+  const type = fileType(file);
+  switch (type) {
+    case 'none':
+      return undefined;
+    case 'symlink':
+      return { kind: 'symlink', path: file, target: await readlink(file) };
+    case 'file': {
+      const stat = await lstat(file);
+      return { kind: 'write', path: file, content: readRegularFile(file), mode: stat.mode & 0o7777, owner: { uid: stat.uid, gid: stat.gid } };
+    }
+    default:
+      throw new UserError(`${file} is ${describeType(type)}, not a file`, 'Move it away (or remove it if it is not needed), then run the command again.');
   }
-  return { kind: 'write', path: file, content: await readFile(file), mode: stat.mode & 0o7777 };
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -230,20 +282,44 @@ async function writeExclusive(file: string, content: string | Buffer, mode: numb
   try { await handle.writeFile(content); } finally { await handle.close(); }
 }
 
-async function writeAtomically(file: string, content: string | Buffer, mode: number): Promise<void> {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
-  const handle = await open(temp, 'wx', mode);
+/** Never writable by group or others, never set-id: whatever the mode asked for (a saved file's
+ *  included), a service file others can rewrite would run their code as its owner. */
+const SAFE_MODE = 0o1755;
+
+async function writeAtomically(file: string, content: string | Buffer, mode: number, owner?: { uid: number; gid: number }): Promise<void> {
+  const temp = tempPath(file);
+  const safe = mode & SAFE_MODE;
   try {
-    await handle.writeFile(content);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await chmod(temp, mode); // open()'s mode is filtered by the umask
+    const handle = await open(temp, 'wx', safe & 0o700);
+    try {
+      await handle.writeFile(content);
+      await handle.sync();
+      // A saved file goes back to its owner; only root can give a file away, and a file that is
+      // not ours any more is a rollback that did not complete, said as such.
+      if (owner && (owner.uid !== process.getuid?.() || owner.gid !== process.getgid?.())) await handle.chown(owner.uid, owner.gid);
+    } finally {
+      await handle.close();
+    }
+    await chmod(temp, safe); // open()'s mode is filtered by the umask
     await rename(temp, file);
   } catch (err) {
     await rm(temp, { force: true });
     throw err;
   }
+}
+
+/** A symbolic link put in place in one step, as a file is. */
+async function replaceWithLink(file: string, target: string): Promise<void> {
+  const temp = tempPath(file);
+  try {
+    await symlink(target, temp);
+    await rename(temp, file);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+}
+
+function tempPath(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
 }

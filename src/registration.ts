@@ -1,6 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { listDir } from './list-dir.js';
+import { fileType, readRegularFile } from './file-type.js';
 import { parsePlist } from './plist-file.js';
 import { headerAge, readHeader } from './header.js';
 import { environmentOf, parseUnit, splitWords, unescapeSpecifiers, unitValues } from './unit-file.js';
@@ -66,12 +67,24 @@ export function listRegistrations(dir: string, pattern: RegExp, make: (instance:
 export function readServiceFile(registration: Registration): ServiceFile {
   let content: Buffer;
   try {
-    content = readFileSync(registration.file);
+    content = readRegularFile(registration.file);
   } catch (err) {
     const { code, message } = err as NodeJS.ErrnoException;
-    return { registration, condition: conditionOf(registration, undefined), header: undefined, unreadable: `it cannot be read (${code ?? message})`, cause: message, opened: false };
+    const dangling = code === 'ENOENT' ? danglingTarget(registration.file) : undefined;
+    const cause = dangling !== undefined ? `it is a symbolic link to ${JSON.stringify(dangling)}, which does not exist` : message;
+    return { registration, condition: conditionOf(registration, undefined), header: undefined, unreadable: `it cannot be read (${code ?? message})`, cause, opened: false };
   }
   return readServiceText(registration, content);
+}
+
+/** The target of a symbolic link at `file` that points nowhere; undefined for anything else. */
+export function danglingTarget(file: string): string | undefined {
+  if (fileType(file) !== 'symlink' || statSync(file, { throwIfNoEntry: false })) return undefined;
+  try {
+    return readlinkSync(file);
+  } catch {
+    return undefined; // gone meanwhile
+  }
 }
 
 /** What the content of a registration's file says. */
@@ -245,6 +258,8 @@ export function rewriteLoses(file: ReadableFile, servicePath: string): string[] 
  * Undefined for a file it cannot read (a root-only LaunchDaemon: replaced all the same).
  */
 export function replacedNote(registration: Registration, servicePath: string): string | undefined {
+  const dangling = danglingTarget(registration.file);
+  if (dangling !== undefined) return `replaced ${registration.file}, a symbolic link to ${JSON.stringify(dangling)}, which does not exist`;
   const file = readServiceFile(registration);
   if (file.unreadable !== undefined && !file.opened) return undefined;
   const lost = file.unreadable !== undefined ? [file.unreadable] : rewriteLoses(file, servicePath);

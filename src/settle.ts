@@ -19,6 +19,8 @@ export interface Polling {
   intervalMs: number;
   /** Overrides the number of tries each bound gives (test seam). */
   tries?: number;
+  /** SIGINT, SIGTERM or SIGHUP: ends the command being run and the wait. */
+  interrupt?: AbortSignal;
 }
 
 /**
@@ -42,7 +44,7 @@ function triesFor(boundSec: number, polling: Polling): number {
 export async function runRetrying(step: RunStep, polling: Polling): Promise<RunResult> {
   const tries = triesFor(BOOTSTRAP_RETRY_SEC, polling);
   for (let i = 1; ; i++) {
-    const result = await run(step.argv, { env: step.env, mayFail: 'tried again or reported below', hint: step.hint });
+    const result = await run(step.argv, { env: step.env, mayFail: 'tried again or reported below', hint: step.hint, cancelSignal: polling.interrupt });
     const busy = result.exitCode !== undefined && step.retryOn!.includes(result.exitCode);
     if (!busy || i >= tries) {
       if (result.exitCode === 0 || step.mayFail) return result;
@@ -50,7 +52,7 @@ export async function runRetrying(step: RunStep, polling: Polling): Promise<RunR
       throw new CommandError(step.argv, result.exitCode, result.stderr, [gaveUp, step.hint].filter(Boolean).join('\n') || undefined);
     }
     if (i === 1) log.info(`\`${formatArgv(step.argv)}\` answered ${result.exitCode}: launchd may still be unloading a job; trying again for up to ${BOOTSTRAP_RETRY_SEC} s`);
-    await sleep(polling.intervalMs);
+    await sleep(polling.intervalMs, undefined, { signal: polling.interrupt });
   }
 }
 
@@ -60,7 +62,7 @@ export async function waitUntilStopped(settle: Settle, polling: Polling): Promis
   let limaSilent = false;
   for (let i = 1; ; i++) {
     // launchctl print exits 113 for a job launchd does not know; any failure means the same here.
-    const known = (await run(['launchctl', 'print', settle.target], { mayFail: 'a job that is gone is the answer awaited', noInput: true })).exitCode === 0;
+    const known = (await run(['launchctl', 'print', settle.target], { mayFail: 'a job that is gone is the answer awaited', noInput: true, cancelSignal: polling.interrupt })).exitCode === 0;
     let running = false;
     if (!known) {
       const lima = await listInstances(settle.limactl, [settle.instance]);
@@ -79,6 +81,6 @@ export async function waitUntilStopped(settle: Settle, polling: Polling): Promis
       );
     }
     if (i === 1) log.info(`waiting until launchd has unloaded ${settle.target} and "${settle.instance}" has stopped (up to ${SETTLE_TIMEOUT_SEC} s)`);
-    await sleep(polling.intervalMs);
+    await sleep(polling.intervalMs, undefined, { signal: polling.interrupt });
   }
 }

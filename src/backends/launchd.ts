@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { present, readRegularFile } from '../file-type.js';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -101,8 +102,8 @@ export class LaunchdBackend implements Backend {
     const steps: Step[] = [];
     const warnings: string[] = [];
     const done: string[] = [];
-    const agentExists = existsSync(paths.agent);
-    const daemonExists = existsSync(paths.daemon);
+    const agentExists = present(paths.agent);
+    const daemonExists = present(paths.daemon);
 
     // The new registration is written before the old one is removed, so a failure (a cancelled
     // sudo, say) never leaves the instance with neither.
@@ -163,13 +164,13 @@ export class LaunchdBackend implements Backend {
   async planDisable(request: DisableRequest): Promise<Plan> {
     const name = request.instanceName;
     const paths = this.paths(name);
-    const daemonExists = existsSync(paths.daemon);
+    const daemonExists = present(paths.daemon);
     // Stopping comes first and looks at what launchd has loaded, not only at files: a job whose
     // plist an earlier switch removed without --now is still loaded.
     const steps: Step[] = request.now ? [...(await this.bootoutAgent(name)), ...(await this.bootoutDaemon(name))] : [];
     const warnings: string[] = [];
     const done: string[] = steps.length > 0 ? ['stopped the loaded job (the instance shuts down)'] : [];
-    if (existsSync(paths.agent)) {
+    if (present(paths.agent)) {
       steps.push({ kind: 'remove', path: paths.agent });
       done.push(`removed the LaunchAgent ${paths.agent}`);
     }
@@ -267,9 +268,9 @@ export class LaunchdBackend implements Backend {
   private restoreDaemon(file: string, warnings: string[]): Step[] {
     let saved: Buffer;
     try {
-      saved = readFileSync(file);
+      saved = readRegularFile(file);
     } catch (err) {
-      warnings.push(`cannot read ${file} (${(err as NodeJS.ErrnoException).code}): if a later step fails, it cannot be restored`);
+      warnings.push(`cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): if a later step fails, it cannot be restored`);
       return [];
     }
     return installDaemon(saved, file);
@@ -327,11 +328,13 @@ export class LaunchdBackend implements Backend {
   /** Which file registers the instance, what it says, and what is wrong with it, without asking launchd. */
   private plistView(name: string): PlistView {
     const paths = this.paths(name);
-    const hasAgent = existsSync(paths.agent);
-    const hasDaemon = existsSync(paths.daemon);
+    const hasAgent = present(paths.agent);
+    const hasDaemon = present(paths.daemon);
     if (!hasAgent && !hasDaemon) return { condition: 'none', file: null, keepAlive: null, problems: [] };
     // A daemon wins: it starts the instance at boot, before any login.
     const read = readServiceFile(this.registration(name, hasDaemon ? 'LaunchDaemon' : 'LaunchAgent'));
+    // Removed between the look and the read (a `disable` running meanwhile): not registered.
+    if (read.unreadable !== undefined && !present(read.registration.file)) return { condition: 'none', file: null, keepAlive: null, problems: [] };
     const keepAlive = read.unreadable === undefined ? read.keepAlive : null;
     const problems = fileProblems(this.host, read);
     if (hasDaemon) problems.push(...daemonFileProblems(paths.daemon));
@@ -434,7 +437,8 @@ export class LaunchdBackend implements Backend {
  * stage a copy the user can write, then let `install` copy it with owner and mode in one step.
  */
 function installDaemon(content: string | Buffer, file: string, undo?: Step[]): Step[] {
-  const staging = path.join(os.tmpdir(), `limactl-autostart-${randomBytes(6).toString('hex')}.plist`);
+  // Absolute: a relative TMPDIR starting with '-' would reach install as an option.
+  const staging = path.resolve(os.tmpdir(), `limactl-autostart-${randomBytes(6).toString('hex')}.plist`);
   return [
     { kind: 'write', path: staging, content, mode: 0o600, temporary: true },
     { kind: 'run', argv: ['sudo', 'install', '-m', '644', '-o', 'root', '-g', 'wheel', staging, file], ...(undo ? { undo } : {}) },
@@ -473,8 +477,8 @@ export function parseServices(text: string): { label: string; pid: number | null
 
 /** launchd refuses a LaunchDaemon plist that is not root's or that others can write. */
 function daemonFileProblems(file: string): Problem[] {
-  const st = statSync(file);
-  if (st.uid === 0 && (st.mode & 0o022) === 0) return [];
+  const st = statSync(file, { throwIfNoEntry: false });
+  if (!st || st.uid === 0 && (st.mode & 0o022) === 0) return [];
   const owner = st.uid === 0 ? '' : `owned by uid ${st.uid}, not root`;
   const writers = [st.mode & 0o020 ? 'its group' : '', st.mode & 0o002 ? 'others' : ''].filter(Boolean).join(' and ');
   const mode = writers ? `writable by ${writers} (mode ${(st.mode & 0o777).toString(8)})` : '';

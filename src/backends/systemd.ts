@@ -1,5 +1,6 @@
 import { existsSync, lstatSync } from 'node:fs';
 import { listDir } from '../list-dir.js';
+import { present } from '../file-type.js';
 import path from 'node:path';
 import type { Backend, Condition, DisableRequest, EnableRequest, Plan, Problem, Registration, ServiceState, StatusRow, Step, RunStep, UnitRegistration } from '../model.js';
 import { type Host, systemPath } from '../host.js';
@@ -19,6 +20,15 @@ export const unitName = (instance: string): string => `lima-vm@${instance}.servi
 const UNIT_FILE = /^lima-vm@(.+)\.service$/;
 
 const BUS_HINT = 'If systemctl says "Failed to connect to bus", the user manager is not reachable: run this as the user who owns the instance (not under sudo or su), from a login session, or check that /run/user/<uid> exists (`loginctl enable-linger` keeps it).';
+
+/**
+ * Lingering belongs to the user, not to one instance: whether to turn it on or off is decided
+ * from every unit on disk, so runs on different instances take this lock too (after their
+ * instance's), and one run's decision cannot be undone by another's made from the same disk.
+ */
+export function lingeringLock(host: Host): string {
+  return path.join(host.xdgStateHome, 'limactl-autostart', 'lingering.lock');
+}
 
 /** A unit file as status reads it, before systemd's answer is known. */
 interface UnitFileView {
@@ -83,7 +93,7 @@ export class SystemdBackend implements Backend {
 
   /** The condition this program registered the unit for; 'foreign' for a unit it did not write. */
   private existingCondition(instance: string): Condition | 'foreign' | undefined {
-    if (!existsSync(this.unitPath(instance))) return undefined;
+    if (!present(this.unitPath(instance))) return undefined;
     return readServiceFile(this.registration(instance)).header?.condition ?? 'foreign';
   }
 
@@ -225,9 +235,12 @@ export class SystemdBackend implements Backend {
 
   /** What the unit file says, and what is wrong with it, without asking systemd. */
   private unitFileView(name: string): UnitFileView {
-    if (!existsSync(this.unitPath(name))) return { condition: 'none', keepAlive: null, problems: [], lingerOff: false };
+    const none: UnitFileView = { condition: 'none', keepAlive: null, problems: [], lingerOff: false };
+    if (!present(this.unitPath(name))) return none;
     const registration = this.registration(name);
     const read = readServiceFile(registration);
+    // Removed between the look and the read (a `disable` running meanwhile): not registered.
+    if (read.unreadable !== undefined && !present(this.unitPath(name))) return none;
     return {
       condition: read.condition,
       keepAlive: read.unreadable === undefined ? read.keepAlive : null,

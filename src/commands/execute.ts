@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Host } from '../host.js';
-import { applyPlan, formatPlan } from '../plan.js';
+import { applyPlan, formatPlan, Interrupted, SIGNAL_EXIT } from '../plan.js';
 import { pollingFrom } from '../settle.js';
 import type { Plan } from '../model.js';
-import { acquireLock } from '../lock.js';
+import { acquireLock, type Lock } from '../lock.js';
+import { lingeringLock } from '../backends/systemd.js';
 import * as log from '../log.js';
 
 /**
@@ -13,8 +14,25 @@ import * as log from '../log.js';
  * from what is on disk, and another run must not change that in between.
  */
 export async function execute(host: Host, instance: string, dryRun: boolean, makePlan: () => Promise<Plan>, onEmpty?: () => void): Promise<void> {
-  const lock = dryRun ? undefined : await acquireLock(lockFile(host, instance), `instance "${instance}"`);
+  // SIGINT (Ctrl-C, at a sudo prompt too), SIGTERM, SIGHUP: before the plan runs, nothing was
+  // changed and the run ends at once (its lock is released on exit); while it runs, the plan
+  // stops and is rolled back, and the run ends with 128 + the signal number.
+  const interrupt = new AbortController();
+  let applying = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (interrupt.signal.aborted) return;
+    if (!applying) process.exit(SIGNAL_EXIT[signal]);
+    log.warn(`${signal}: stopping and undoing what was done`);
+    interrupt.abort(new Interrupted(signal));
+  };
+  const signals = Object.keys(SIGNAL_EXIT) as NodeJS.Signals[];
+  for (const signal of signals) process.on(signal, onSignal);
+  const locks: Lock[] = [];
   try {
+    if (!dryRun) {
+      locks.push(await acquireLock(lockFile(host, instance), `instance "${instance}"`));
+      if (host.platform === 'linux') locks.push(await acquireLock(lingeringLock(host), `lingering for ${host.user}`));
+    }
     const plan = await makePlan();
     if (plan.steps.length === 0 && onEmpty) {
       onEmpty();
@@ -25,10 +43,12 @@ export async function execute(host: Host, instance: string, dryRun: boolean, mak
       process.stdout.write(formatPlan(plan));
       return;
     }
-    await applyPlan(plan, { failStep: Number(host.env.LIMA_AUTOSTART_FAIL_STEP) || undefined, polling: pollingFrom(host.env) });
+    applying = true;
+    await applyPlan(plan, { failStep: Number(host.env.LIMA_AUTOSTART_FAIL_STEP) || undefined, polling: pollingFrom(host.env), interrupt: interrupt.signal });
     for (const line of plan.done) log.info(line);
   } finally {
-    lock?.release();
+    for (const lock of locks.reverse()) lock.release();
+    for (const signal of signals) process.off(signal, onSignal);
   }
 }
 

@@ -45,7 +45,8 @@ export async function migrate(args: MigrateArgs): Promise<void> {
       validateInstanceName(f.instance);
     } catch {
       tally.left++;
-      log.warn(`left ${f.file} alone: "${f.instance}" is not a Lima instance name`);
+      // Quoted: a file name may hold control characters, never printed raw.
+      log.warn(`left ${JSON.stringify(f.file)} alone: ${JSON.stringify(f.instance)} is not a Lima instance name`);
       continue;
     }
     const ctx = { host, backend, limactl, registrations: perInstance.get(f.instance)! };
@@ -60,7 +61,8 @@ export async function migrate(args: MigrateArgs): Promise<void> {
         return decision.plan;
       }, () => {});
     } catch (err) {
-      if (!(err instanceof UserError)) throw err;
+      // An interrupted run (exit 128 + signal) stops here: the user asked it to.
+      if (!(err instanceof UserError) || err.exitCode > 128) throw err;
       // One registration's failure (a cancelled sudo, a lock held too long) leaves that one as
       // it was; the others are independent of it.
       log.error(err.message, err.hint);

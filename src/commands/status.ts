@@ -19,7 +19,16 @@ export async function status(args: StatusArgs): Promise<void> {
   for (const name of args.instances) validateInstanceName(name);
   const host = readHost();
   const backend = await backendFor(host);
-  const registered = backend.registrations().map((r) => r.instance);
+  // Names from file names: one that is not a Lima instance name is said (quoted), not listed.
+  const registered = backend.registrations().filter((r) => {
+    try {
+      validateInstanceName(r.instance);
+      return true;
+    } catch {
+      log.warn(`ignored ${JSON.stringify(r.file)}: ${JSON.stringify(r.instance)} is not a Lima instance name`);
+      return false;
+    }
+  }).map((r) => r.instance);
   let names: string[];
   if (args.instances.length > 0) {
     names = [...new Set(args.instances)];

@@ -1,7 +1,7 @@
 # Sourced by every stand-in: records the call, then fails if the test told it to.
 # A call is one line in $FAKE_DIR/calls: the tool's name and its arguments, tab-separated.
 # To make a stand-in fail, a test writes an exit code to $FAKE_DIR/fail/<tool>.<first argument>
-# (e.g. fail/launchctl.bootstrap) or to $FAKE_DIR/fail/<tool> (every call). To make only the N-th
+# (e.g. fail/launchctl.bootstrap, fail/systemctl.daemon-reload) or to $FAKE_DIR/fail/<tool> (every call). To make only the N-th
 # recorded call of any stand-in fail, a test writes "N code" to $FAKE_DIR/fail-call.
 # No helper process here, and none per job or unit in the stand-ins that status calls
 # (launchctl, systemctl): the benchmark times them with the program.
@@ -29,7 +29,17 @@ if [ -f "$FAKE_DIR/fail-call" ]; then
 else
   printf '%s\n' "$line" >> "$FAKE_DIR/calls"
 fi
-for f in "$FAKE_DIR/fail/$tool.${1:-}" "$FAKE_DIR/fail/$tool"; do
+# `systemctl --user VERB`: the verb is the second argument (fail/systemctl.daemon-reload); the
+# first still counts (fail/systemctl.--user fails every call of the user manager).
+verb=${1:-}
+[ "$verb" = --user ] && verb=${2:-}
+# A call told to hang ($FAKE_DIR/hang/<tool>.<verb>, once) says so in $FAKE_DIR/hanging and waits
+# until it is killed: a password prompt nobody answers, for the tests of signals.
+if [ -f "$FAKE_DIR/hang/$tool.$verb" ] && mv "$FAKE_DIR/hang/$tool.$verb" "$FAKE_DIR/hang/$tool.$verb.done" 2>/dev/null; then
+  echo "$$" > "$FAKE_DIR/hanging.new" && mv "$FAKE_DIR/hanging.new" "$FAKE_DIR/hanging"
+  exec sleep 600
+fi
+for f in "$FAKE_DIR/fail/$tool.${1:-}" "$FAKE_DIR/fail/$tool.$verb" "$FAKE_DIR/fail/$tool"; do
   if [ -f "$f" ]; then
     code=$(cat "$f")
     echo "$tool: failing with exit code $code, as the test asked" >&2

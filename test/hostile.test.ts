@@ -1,0 +1,620 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BIN, Sandbox, show, type Platform, type RunResult } from './helpers.js';
+
+// Hostile cases, one row each: odd files where the program reads, writes that fail, signals,
+// races, and input it must not trust. Every row runs the real entry point and asserts the exit
+// code, the message, the files on disk (unchanged unless the row says how they change), that no
+// temporary, staging or lock file is left behind, and that no stack trace is printed.
+
+interface Row {
+  name: string;
+  platform: Platform;
+  setup?: (sb: Sandbox) => void;
+  /** The command line; or a function that runs the program itself (signals, races). */
+  args: string[] | ((sb: Sandbox) => Promise<RunResult>);
+  env?: (sb: Sandbox) => Record<string, string | undefined>;
+  code: number;
+  /** Must match stderr (or, for a row whose output is the point, stdout + stderr). */
+  message: RegExp;
+  stdout?: RegExp;
+  /** The files the run changes, checked against the state before it; without it, nothing may change. */
+  changed?: (sb: Sandbox, before: Tree) => void;
+  /** Why a row cannot run here (said, never silent). */
+  unless?: () => string | undefined;
+}
+
+/**
+ * Every path under the sandbox's HOME, sysroot and TMPDIR, as lstat sees it: links as links,
+ * with mode and owner. Directories that hold no file are left out: `systemctl disable` leaves
+ * the .wants directory that `enable` made, as systemd does.
+ */
+type Tree = Record<string, string>;
+
+function tree(sb: Sandbox): Tree {
+  const out: Tree = {};
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir)) {
+      const p = path.join(dir, name);
+      const st = lstatSync(p);
+      const meta = `${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`;
+      if (st.isSymbolicLink()) out[p] = `link -> ${readlinkSync(p)}`;
+      else if (st.isDirectory()) { if (readdirSync(p, { recursive: true, withFileTypes: true }).some((e) => !e.isDirectory())) out[`${p}/`] = `dir ${meta}`; walk(p); }
+      else if (st.isFIFO()) out[p] = `fifo ${meta}`;
+      else out[p] = `file ${meta} ${(st.mode & 0o444) ? readFileSync(p).toString('base64') : ''}`;
+    }
+  };
+  for (const dir of [sb.home, sb.sysroot, sb.tmp, outside(sb)]) if (existsSync(dir)) walk(dir);
+  return out;
+}
+
+/** A directory beside HOME: where a dotfile manager keeps the files it links to. */
+function outside(sb: Sandbox): string {
+  return path.join(sb.root, 'dotfiles');
+}
+
+/** Temporary files, staging copies and locks: none may outlive a run. */
+function leftovers(sb: Sandbox): string[] {
+  const found: string[] = [];
+  const walk = (dir: string): void => {
+    if (!existsSync(dir)) return;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.tmp$|\.lock$|\.takeover$|^limactl-autostart-.*\.plist$/.test(e.name)) found.push(p);
+    }
+  };
+  for (const dir of [sb.home, sb.sysroot, sb.tmp, path.join(sb.root, 'state')]) walk(dir);
+  return found;
+}
+
+function assertNoStack(r: RunResult): void {
+  assert.doesNotMatch(r.stderr, /^\s+at /m, `stack trace:\n${show(r)}`);
+  assert.doesNotMatch(r.stderr, /internal error/, show(r));
+}
+
+/** `file` now a link to a 0600 file outside HOME, as GNU stow, chezmoi or home-manager make it. */
+function linkToDotfile(sb: Sandbox, file: string, content: string): string {
+  mkdirSync(outside(sb), { recursive: true });
+  const target = path.join(outside(sb), path.basename(file));
+  writeFileSync(target, content, { mode: 0o600 });
+  chmodSync(target, 0o600);
+  mkdirSync(path.dirname(file), { recursive: true });
+  symlinkSync(target, file);
+  return target;
+}
+
+function mkfifo(file: string): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  assert.equal(spawnSync('mkfifo', [file]).status, 0, `mkfifo ${file}`);
+}
+
+function serviceFile(sb: Sandbox): string {
+  return sb.platform === 'darwin' ? sb.agentPlist() : sb.unitFile();
+}
+
+const UNIT_BY_HAND = '[Unit]\nDescription=mine\n[Service]\nExecStart=/usr/bin/true\n';
+const PLIST_BY_HAND = '<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0"><dict><key>Label</key><string>mine</string></dict></plist>\n';
+const byHand = (p: Platform): string => (p === 'darwin' ? PLIST_BY_HAND : UNIT_BY_HAND);
+/** The stand-in call that fails after the service file was written, on each platform. */
+function failAfterWrite(sb: Sandbox): void {
+  if (sb.platform === 'darwin') sb.failAlways('launchctl', 'enable', 1);
+  // A file this program did not write is reenabled, its own enabled.
+  else for (const verb of ['enable', 'reenable']) sb.failAlways('systemctl', verb, 1);
+}
+const BOTH: Platform[] = ['darwin', 'linux'];
+
+const ROWS: Row[] = [];
+
+// 1. Rollback never weakens a file.
+for (const platform of BOTH) {
+  ROWS.push(
+    {
+      name: 'enable over a symlinked service file, a later step fails: the link comes back, its target untouched',
+      platform,
+      setup: (sb) => { linkToDotfile(sb, serviceFile(sb), byHand(platform)); failAfterWrite(sb); },
+      args: ['enable', 'default'],
+      code: 1,
+      message: /step \d+ of \d+ failed: .*exited with code 1[\s\S]*Rolled back/,
+    },
+    {
+      name: 'disable of a symlinked service file, a later step fails: the link comes back',
+      platform,
+      setup: (sb) => {
+        linkToDotfile(sb, serviceFile(sb), byHand(platform));
+        if (platform === 'darwin') {
+          // The agent goes first, then the daemon, whose `sudo rm` fails.
+          writeFileSync(sb.daemonPlist(), PLIST_BY_HAND);
+          sb.failAlways('sudo', 'rm', 1);
+        } else {
+          sb.failAlways('systemctl', 'daemon-reload', 1);
+        }
+      },
+      args: ['disable', 'default'],
+      code: 1,
+      message: /Rolled back/,
+    },
+    {
+      name: 'enable over a 0640 file of the user\'s, a later step fails: bytes and mode come back',
+      platform,
+      setup: (sb) => {
+        mkdirSync(path.dirname(serviceFile(sb)), { recursive: true });
+        writeFileSync(serviceFile(sb), byHand(platform));
+        chmodSync(serviceFile(sb), 0o640);
+        failAfterWrite(sb);
+      },
+      args: ['enable', 'default'],
+      code: 1,
+      message: /Rolled back/,
+    },
+    {
+      name: 'enable over a group- and world-writable file: the new file is 0644',
+      platform,
+      setup: (sb) => {
+        mkdirSync(path.dirname(serviceFile(sb)), { recursive: true });
+        writeFileSync(serviceFile(sb), byHand(platform));
+        chmodSync(serviceFile(sb), 0o666);
+      },
+      args: ['enable', 'default'],
+      code: 0,
+      message: /replaced .*which limactl-autostart had not written/,
+      changed: (sb) => assert.equal(lstatSync(serviceFile(sb)).mode & 0o777, 0o644),
+    },
+    {
+      name: 'a group- and world-writable file that must be restored comes back writable by its owner alone',
+      platform,
+      setup: (sb) => {
+        mkdirSync(path.dirname(serviceFile(sb)), { recursive: true });
+        writeFileSync(serviceFile(sb), byHand(platform));
+        chmodSync(serviceFile(sb), 0o666);
+        failAfterWrite(sb);
+      },
+      args: ['enable', 'default'],
+      code: 1,
+      message: /Rolled back/,
+      changed: (sb, before) => {
+        assert.equal(lstatSync(serviceFile(sb)).mode & 0o777, 0o644);
+        assert.equal(readFileSync(serviceFile(sb), 'utf8'), byHand(platform));
+        assert.deepEqual(withoutFile(tree(sb), serviceFile(sb)), withoutFile(before, serviceFile(sb)));
+      },
+    },
+    {
+      name: 'a file of another owner is restored with its owner (root only can give a file away)',
+      platform,
+      unless: () => (process.getuid?.() === 0 ? undefined : 'only root can make a file owned by another user'),
+      setup: (sb) => {
+        mkdirSync(path.dirname(serviceFile(sb)), { recursive: true });
+        writeFileSync(serviceFile(sb), byHand(platform));
+        chownSync(serviceFile(sb), 4321, 4322);
+        failAfterWrite(sb);
+      },
+      args: ['enable', 'default'],
+      code: 1,
+      message: /Rolled back/,
+    },
+  );
+}
+
+function withoutFile(t: Tree, file: string): Tree {
+  const { [file]: _, ...rest } = t;
+  return rest;
+}
+
+// 2. Odd files where a service file should be.
+const ODD: { what: string; make: (sb: Sandbox, file: string) => void; status: RegExp }[] = [
+  { what: 'a directory', make: (_sb, f) => { mkdirSync(f, { recursive: true }); writeFileSync(path.join(f, 'notes'), 'mine\n'); }, status: /it is a directory, not a file/ },
+  { what: 'a FIFO', make: (_sb, f) => mkfifo(f), status: /it is a FIFO, not a file/ },
+];
+for (const platform of BOTH) {
+  for (const odd of ODD) {
+    ROWS.push(
+      {
+        name: `status with ${odd.what} at the service file: a row with the problem, the other instances listed`,
+        platform,
+        setup: (sb) => { sb.addInstance('other'); odd.make(sb, serviceFile(sb)); },
+        args: ['status'],
+        code: 0,
+        message: /^$/,
+        stdout: new RegExp(`^default .*\\n  problem: cannot read .*: ${odd.status.source}\\n    fix: [\\s\\S]*^other `, 'm'),
+      },
+      {
+        name: `enable over ${odd.what}: refused, naming it, nothing changed`,
+        platform,
+        setup: (sb) => odd.make(sb, serviceFile(sb)),
+        args: ['enable', 'default'],
+        code: 1,
+        message: new RegExp(`is ${odd.what}, not a file[\\s\\S]*Move it away`),
+      },
+      {
+        name: `disable with ${odd.what} at the service file: refused, naming it, nothing changed`,
+        platform,
+        setup: (sb) => odd.make(sb, serviceFile(sb)),
+        args: ['disable', 'default'],
+        code: 1,
+        message: new RegExp(`is ${odd.what}, not a file`),
+      },
+      {
+        name: `migrate with ${odd.what} at the service file: left alone, said why`,
+        platform,
+        setup: (sb) => odd.make(sb, serviceFile(sb)),
+        args: ['migrate'],
+        code: 0,
+        message: new RegExp(`left .* alone: it cannot be read \\(.*\\)[\\s\\S]*left 1 alone`),
+      },
+    );
+  }
+  ROWS.push(
+    {
+      name: 'status with a dangling symlink at the service file: a row that says so',
+      platform,
+      setup: (sb) => { mkdirSync(path.dirname(serviceFile(sb)), { recursive: true }); symlinkSync('/nonexistent/x', serviceFile(sb)); },
+      args: ['status'],
+      code: 0,
+      message: /^$/,
+      stdout: /problem: cannot read .*: it is a symbolic link to "\/nonexistent\/x", which does not exist/,
+    },
+    {
+      name: 'enable over a dangling symlink replaces it and says so',
+      platform,
+      setup: (sb) => { mkdirSync(path.dirname(serviceFile(sb)), { recursive: true }); symlinkSync('/nonexistent/x', serviceFile(sb)); },
+      args: ['enable', 'default'],
+      code: 0,
+      message: /replaced .*, a symbolic link to "\/nonexistent\/x", which does not exist/,
+      changed: (sb) => assert.ok(lstatSync(serviceFile(sb)).isFile()),
+    },
+    {
+      name: 'disable removes a dangling symlink',
+      platform,
+      setup: (sb) => { mkdirSync(path.dirname(serviceFile(sb)), { recursive: true }); symlinkSync('/nonexistent/x', serviceFile(sb)); },
+      args: ['disable', 'default'],
+      code: 0,
+      message: /removed /,
+      changed: (sb) => assert.equal(existsSync(serviceFile(sb)) || lstatExists(serviceFile(sb)), false),
+    },
+    {
+      name: 'status with an empty service file: a row with a problem and a fix',
+      platform,
+      setup: (sb) => { mkdirSync(path.dirname(serviceFile(sb)), { recursive: true }); writeFileSync(serviceFile(sb), ''); },
+      args: ['status'],
+      code: 0,
+      message: /^$/,
+      stdout: /problem: .*\n    fix: limactl-autostart enable default/,
+    },
+  );
+}
+
+// 4. Signals: a stand-in call hangs (a sudo password prompt nobody answers) and the run gets a
+// signal there; Ctrl-C reaches the whole process group, kill(1) the program alone.
+const SIGNALS: { signal: NodeJS.Signals; code: number; group: boolean; how: string }[] = [
+  { signal: 'SIGINT', code: 130, group: true, how: 'Ctrl-C (SIGINT to the process group)' },
+  { signal: 'SIGTERM', code: 143, group: false, how: 'SIGTERM' },
+  { signal: 'SIGHUP', code: 129, group: false, how: 'SIGHUP (the terminal closed)' },
+];
+
+/** Runs the program until the stand-in call `hang` (tool.verb) starts, then sends the signal. */
+async function interruptAt(sb: Sandbox, args: string[], hang: string, signal: NodeJS.Signals, group: boolean): Promise<RunResult> {
+  mkdirSync(path.join(sb.fakeDir, 'hang'), { recursive: true });
+  writeFileSync(path.join(sb.fakeDir, 'hang', hang), '');
+  const child = spawn(process.execPath, [BIN, ...args], { env: sb.env(), cwd: sb.root, stdio: ['ignore', 'pipe', 'pipe'], detached: group });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  const closed = new Promise<number>((resolve) => child.on('close', (code, sig) => resolve(code ?? (sig ? -1 : -2))));
+  let ended = false;
+  void closed.then(() => { ended = true; });
+  // Waits for an event, not for a time: the stand-in writes the file when it starts hanging.
+  while (!ended && !existsSync(path.join(sb.fakeDir, 'hanging'))) await sleep(10);
+  if (!ended) process.kill(group ? -child.pid! : child.pid!, signal);
+  return { code: await closed, stdout, stderr };
+}
+
+for (const { signal, code, group, how } of SIGNALS) {
+  const undone = new RegExp(`interrupted by ${signal}[\\s\\S]*(Rolled back|Nothing had been changed yet)`);
+  ROWS.push(
+    {
+      name: `${how} at the sudo prompt of a switch from login to boot: the LaunchAgent stays, no LaunchDaemon, no staging copy, exit ${code}`,
+      platform: 'darwin',
+      setup: (sb) => { assert.equal(sb.run(['enable', 'default']).code, 0); },
+      args: (sb) => interruptAt(sb, ['enable', 'default', '--condition=boot'], 'sudo.install', signal, group),
+      code,
+      message: undone,
+    },
+    {
+      name: `${how} at the sudo prompt of a switch from boot to login: the LaunchDaemon is back, no LaunchAgent, exit ${code}`,
+      platform: 'darwin',
+      setup: (sb) => { assert.equal(sb.run(['enable', 'default', '--condition=boot']).code, 0); },
+      args: (sb) => interruptAt(sb, ['enable', 'default'], 'sudo.rm', signal, group),
+      code,
+      message: undone,
+    },
+    {
+      name: `${how} while lingering is turned on: no unit, no marker, exit ${code}`,
+      platform: 'linux',
+      args: (sb) => interruptAt(sb, ['enable', 'default', '--condition=boot'], 'loginctl.enable-linger', signal, group),
+      code,
+      message: undone,
+    },
+  );
+}
+ROWS.push({
+  name: 'SIGTERM while a running unit is stopped (disable --now): the unit file is back, exit 143',
+  platform: 'linux',
+  setup: (sb) => { assert.equal(sb.run(['enable', 'default', '--now']).code, 0); },
+  args: (sb) => interruptAt(sb, ['disable', 'default', '--now'], 'systemctl.stop', 'SIGTERM', false),
+  code: 143,
+  message: /interrupted by SIGTERM[\s\S]*(Rolled back|Nothing had been changed)/,
+});
+
+// 3. Writes that fail, and the lock. As root, permissions do not stop a write: the run is made as
+// an unprivileged user (setpriv), in a sandbox that user owns.
+const NOBODY = 65534;
+
+function runUnprivileged(sb: Sandbox, args: string[], readOnly: string[]): RunResult {
+  const root = process.getuid?.() === 0;
+  if (root) spawnSync('chown', ['-R', `${NOBODY}:${NOBODY}`, sb.root]);
+  for (const dir of readOnly) chmodSync(dir, 0o555);
+  const argv = root ? ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, BIN, ...args] : [process.execPath, BIN, ...args];
+  const r = spawnSync(argv[0]!, argv.slice(1), { env: sb.env(), cwd: sb.root, encoding: 'utf8', input: '', timeout: 20_000 });
+  for (const dir of readOnly) chmodSync(dir, 0o755);
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+const noSetpriv = (): string | undefined => (process.getuid?.() === 0 && !existsSync('/usr/bin/setpriv') && !existsSync('/bin/setpriv') ? 'running as root without setpriv (util-linux), permissions cannot be tested' : undefined);
+const unitDir = (sb: Sandbox): string => path.dirname(sb.unitFile());
+const agentDir = (sb: Sandbox): string => path.dirname(sb.agentPlist());
+
+ROWS.push(
+  {
+    name: 'enable into a unit directory the user cannot write: exit 1, the path and EACCES named, no temporary file',
+    platform: 'linux',
+    unless: noSetpriv,
+    setup: (sb) => mkdirSync(unitDir(sb), { recursive: true }),
+    args: async (sb) => runUnprivileged(sb, ['enable', 'default'], [unitDir(sb)]),
+    code: 1,
+    message: /write .*lima-vm@default\.service.*EACCES[\s\S]*Nothing had been changed yet/,
+    changed: (sb, before) => assert.deepEqual(withoutOwners(tree(sb)), withoutOwners(before)),
+  },
+  {
+    name: 'enable into a LaunchAgents directory the user cannot write: exit 1, the path and EACCES named, no temporary file',
+    platform: 'darwin',
+    unless: noSetpriv,
+    setup: (sb) => mkdirSync(agentDir(sb), { recursive: true }),
+    args: async (sb) => runUnprivileged(sb, ['enable', 'default'], [agentDir(sb)]),
+    code: 1,
+    message: /write .*io\.lima-vm\.autostart\.default\.plist.*EACCES[\s\S]*Nothing had been changed yet/,
+    changed: (sb, before) => assert.deepEqual(withoutOwners(tree(sb)), withoutOwners(before)),
+  },
+  {
+    name: 'disable of a unit in a directory the user cannot write: exit 1, the rollback puts the link back',
+    platform: 'linux',
+    unless: noSetpriv,
+    setup: (sb) => { assert.equal(sb.run(['enable', 'default']).code, 0); },
+    args: async (sb) => runUnprivileged(sb, ['disable', 'default'], [unitDir(sb)]),
+    code: 1,
+    message: /rm -f .*lima-vm@default\.service.*EACCES[\s\S]*Rolled back/,
+    changed: (sb, before) => assert.deepEqual(withoutOwners(tree(sb)), withoutOwners(before)),
+  },
+  {
+    name: 'enable at boot with a TMPDIR the user cannot write: exit 1, the staging path named, nothing left',
+    platform: 'darwin',
+    unless: noSetpriv,
+    args: async (sb) => runUnprivileged(sb, ['enable', 'default', '--condition=boot'], [sb.tmp]),
+    code: 1,
+    message: /write .*limactl-autostart-[0-9a-f]+\.plist.*EACCES/,
+    changed: (sb, before) => assert.deepEqual(withoutOwners(tree(sb)), withoutOwners(before)),
+  },
+  {
+    name: 'an instance directory the user cannot write: the lock cannot be made, exit 1, its path named',
+    platform: 'linux',
+    unless: noSetpriv,
+    args: async (sb) => runUnprivileged(sb, ['enable', 'default'], [path.join(sb.limaHome, 'default')]),
+    code: 1,
+    message: /cannot create the lock .*autostart\.lock: EACCES/,
+    changed: (sb, before) => assert.deepEqual(withoutOwners(tree(sb)), withoutOwners(before)),
+  },
+  {
+    name: 'a file where the unit directory should be: exit 1, the path named',
+    platform: 'linux',
+    setup: (sb) => { mkdirSync(path.dirname(unitDir(sb)), { recursive: true }); writeFileSync(unitDir(sb), 'in the way\n'); },
+    args: ['enable', 'default'],
+    code: 1,
+    message: /mkdir -p .*systemd\/user.*(EEXIST|ENOTDIR)/,
+  },
+  {
+    name: 'a file where the LaunchAgents directory should be: exit 1, the path named',
+    platform: 'darwin',
+    setup: (sb) => { mkdirSync(path.dirname(agentDir(sb)), { recursive: true }); writeFileSync(agentDir(sb), 'in the way\n'); },
+    args: ['enable', 'default'],
+    code: 1,
+    message: /mkdir -p .*LaunchAgents.*(EEXIST|ENOTDIR)/,
+  },
+  {
+    name: 'a directory where the lock should be: exit 1, the lock named, no wait',
+    platform: 'linux',
+    setup: (sb) => mkdirSync(path.join(sb.limaHome, 'default', 'autostart.lock', 'x'), { recursive: true }),
+    args: ['enable', 'default'],
+    code: 1,
+    message: /cannot read the lock .*autostart\.lock: EISDIR/,
+  },
+);
+for (const [what, content] of [['an empty lock', ''], ['a garbled lock', 'not a pid\n']] as const) {
+  for (const platform of BOTH) {
+    ROWS.push({
+      name: `${what} (not this program's: it never leaves one) is taken over at once`,
+      platform,
+      setup: (sb) => writeFileSync(path.join(sb.limaHome, 'default', 'autostart.lock'), content),
+      args: ['enable', 'default'],
+      code: 0,
+      message: /^(?![\s\S]*waiting)[\s\S]*starts at login/,
+      changed: (sb) => assert.ok(lstatSync(serviceFile(sb)).isFile()),
+    });
+  }
+}
+for (const platform of BOTH) {
+  ROWS.push({
+    name: 'a lock written before the last boot, its pid now another live program\'s, is taken over at once',
+    platform,
+    setup: (sb) => {
+      const lock = path.join(sb.limaHome, 'default', 'autostart.lock');
+      writeFileSync(lock, `${process.pid} ${os.hostname()}\n`);
+      utimesSync(lock, new Date('2001-01-01'), new Date('2001-01-01'));
+    },
+    args: ['enable', 'default'],
+    code: 0,
+    message: /^(?![\s\S]*waiting)[\s\S]*starts at login/,
+    changed: (sb) => assert.ok(lstatSync(serviceFile(sb)).isFile()),
+  });
+}
+
+// 5. State instances share: lingering is decided under one user-wide lock, whatever the order.
+function parallel(sb: Sandbox, runs: string[][]): Promise<RunResult> {
+  return Promise.all(runs.map((args) => sb.runAsync(args))).then((results) => ({
+    code: Math.max(...results.map((r) => r.code)),
+    stdout: results.map((r) => r.stdout).join(''),
+    stderr: results.map((r) => r.stderr).join(''),
+  }));
+}
+const lingering = (sb: Sandbox): boolean => existsSync(sb.lingerFile());
+ROWS.push(
+  {
+    name: 'enable A at boot alongside disable B, the last boot unit: lingering stays on, A at boot',
+    platform: 'linux',
+    setup: (sb) => {
+      sb.addInstance('a');
+      sb.addInstance('b');
+      assert.equal(sb.run(['enable', 'b', '--condition=boot']).code, 0);
+    },
+    args: (sb) => parallel(sb, [['enable', 'a', '--condition=boot'], ['disable', 'b']]),
+    code: 0,
+    message: /starts at boot \(lingering on/,
+    changed: (sb) => {
+      assert.ok(lingering(sb), 'lingering is on');
+      assert.match(readFileSync(sb.unitFile('a'), 'utf8'), /condition=boot/);
+      assert.equal(lstatExists(sb.unitFile('b')), false);
+    },
+  },
+  {
+    name: 'two parallel disables of the last two boot units: lingering ends off',
+    platform: 'linux',
+    setup: (sb) => {
+      sb.addInstance('a');
+      sb.addInstance('b');
+      for (const name of ['a', 'b']) assert.equal(sb.run(['enable', name, '--condition=boot']).code, 0);
+    },
+    args: (sb) => parallel(sb, [['disable', 'a'], ['disable', 'b']]),
+    code: 0,
+    message: /lingering turned off/,
+    changed: (sb) => {
+      assert.equal(lingering(sb), false, 'lingering is off');
+      assert.equal(lstatExists(sb.unitFile('a')) || lstatExists(sb.unitFile('b')), false);
+    },
+  },
+);
+
+// 6. Input the program trusts too much.
+for (const platform of BOTH) {
+  ROWS.push(
+    {
+      name: '--condition given twice is a usage error',
+      platform,
+      args: ['enable', 'default', '--condition=login', '--condition=boot'],
+      code: 2,
+      message: /--condition is given twice \("--condition=login" and "--condition=boot"\)/,
+    },
+    {
+      name: '--keep-alive and --no-keep-alive together are a usage error',
+      platform,
+      args: ['enable', 'default', '--keep-alive', '--no-keep-alive'],
+      code: 2,
+      message: /--keep-alive is given twice/,
+    },
+    {
+      name: 'a USER that is not an account name is refused before it reaches loginctl or UserName',
+      platform,
+      args: ['enable', 'default', '--condition=boot'],
+      env: () => ({ USER: '-x\nroot' }),
+      code: 1,
+      message: /USER is "-x\\nroot", not a valid account name/,
+    },
+    {
+      name: 'a registration whose file name is no instance name is said quoted, not listed, no control character printed',
+      platform,
+      setup: (sb) => {
+        const file = platform === 'darwin' ? sb.agentPlist('bad\x1b[31mname') : sb.unitFile('bad\x1b[31mname');
+        mkdirSync(path.dirname(file), { recursive: true });
+        writeFileSync(file, byHand(platform));
+      },
+      args: ['status'],
+      code: 0,
+      message: /ignored ".*bad\\u001b\[31mname.*": "bad\\u001b\[31mname" is not a Lima instance name/,
+      stdout: /^(?![\s\S]*\x1b)[\s\S]*^default /m,
+    },
+    {
+      name: 'stdout closed early (`enable --dry-run | true`): ends quietly',
+      platform,
+      args: (sb) => closedStdout(sb, ['enable', 'default', '--dry-run']),
+      code: 0,
+      message: /^(?![\s\S]*(EPIPE|Error))/,
+    },
+  );
+}
+
+/** The program with a reader that has gone before it writes (`| true`, `| head -1`). */
+async function closedStdout(sb: Sandbox, args: string[]): Promise<RunResult> {
+  const child = spawn(process.execPath, [BIN, ...args], { env: sb.env(), cwd: sb.root, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.destroy();
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
+  return { code, stdout: '', stderr };
+}
+
+function withoutOwners(t: Tree): Tree {
+  return Object.fromEntries(Object.entries(t).map(([p, v]) => [p, v.replace(/ \d+:\d+/, '')]));
+}
+
+function lstatExists(file: string): boolean {
+  try { lstatSync(file); return true; } catch { return false; }
+}
+
+function runRow(row: Row, sb: Sandbox): Promise<RunResult> {
+  if (typeof row.args === 'function') return row.args(sb);
+  return Promise.resolve(sb.run(row.args, row.env?.(sb)));
+}
+
+describe('hostile cases', function () {
+  this.timeout(60_000);
+  let sb: Sandbox;
+  afterEach(() => sb?.cleanup());
+
+  for (const row of ROWS) {
+    it(`${row.platform}: ${row.name}`, async function () {
+      const why = row.unless?.();
+      if (why) {
+        console.log(`      skipped: ${why}`);
+        this.skip();
+      }
+      sb = new Sandbox({ platform: row.platform });
+      row.setup?.(sb);
+      const before = tree(sb);
+      const r = await runRow(row, sb);
+      assertNoStack(r);
+      assert.equal(r.code, row.code, show(r));
+      assert.match(r.stderr, row.message, show(r));
+      if (row.stdout) assert.match(r.stdout, row.stdout, show(r));
+      if (row.changed) row.changed(sb, before);
+      else assert.deepEqual(tree(sb), before, `the files changed\n${show(r)}`);
+      assert.deepEqual(leftovers(sb), [], show(r));
+    });
+  }
+
+  it('has at least 60 rows across both platforms', () => {
+    assert.ok(ROWS.length >= 60, `${ROWS.length} rows`);
+    assert.ok(ROWS.some((r) => r.platform === 'darwin') && ROWS.some((r) => r.platform === 'linux'));
+  });
+});
