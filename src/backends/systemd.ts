@@ -21,15 +21,6 @@ const UNIT_FILE = /^lima-vm@(.+)\.service$/;
 
 const BUS_HINT = 'If systemctl says "Failed to connect to bus", the user manager is not reachable: run this as the user who owns the instance (not under sudo or su), from a login session, or check that /run/user/<uid> exists (`loginctl enable-linger` keeps it).';
 
-/**
- * Lingering belongs to the user, not to one instance: whether to turn it on or off is decided
- * from every unit on disk, so runs on different instances take this lock too (after their
- * instance's), and one run's decision cannot be undone by another's made from the same disk.
- */
-export function lingeringLock(host: Host): string {
-  return path.join(host.xdgStateHome, 'limactl-autostart', 'lingering.lock');
-}
-
 /** A unit file as status reads it, before systemd's answer is known. */
 interface UnitFileView {
   condition: Condition | 'none';

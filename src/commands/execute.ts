@@ -5,7 +5,6 @@ import { applyPlan, formatPlan, Interrupted, SIGNAL_EXIT } from '../plan.js';
 import { pollingFrom } from '../settle.js';
 import type { Plan } from '../model.js';
 import { acquireLock, type Lock } from '../lock.js';
-import { lingeringLock } from '../backends/systemd.js';
 import * as log from '../log.js';
 
 /**
@@ -56,4 +55,14 @@ export async function execute(host: Host, instance: string, dryRun: boolean, mak
 function lockFile(host: Host, instance: string): string {
   const dir = path.join(host.limaHome, instance);
   return existsSync(dir) ? path.join(dir, 'autostart.lock') : path.join(host.xdgStateHome, 'limactl-autostart', `${instance}.lock`);
+}
+
+/**
+ * Lingering belongs to the user, not to one instance: whether to turn it on or off is decided
+ * from every unit on disk, so runs on different instances take this lock too (after their
+ * instance's), and one run's decision cannot be undone by another's made from the same disk.
+ * Here, beside the instance's lock, so that a command on macOS does not load the systemd backend.
+ */
+function lingeringLock(host: Host): string {
+  return path.join(host.xdgStateHome, 'limactl-autostart', 'lingering.lock');
 }
