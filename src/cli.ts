@@ -2,6 +2,7 @@ import type YargsFactory from 'yargs';
 import { EXIT_FAILED, EXIT_USAGE, UsageError, UserError } from './errors.js';
 import { CONDITIONS, type Condition } from './model.js';
 import { packageVersion } from './version.js';
+import { LOG_LINES, WAIT_TIMEOUT_SEC } from './tunables.js';
 import { USER_NAME } from './host.js';
 import * as log from './log.js';
 
@@ -21,8 +22,10 @@ export function buildParser(yargs: typeof YargsFactory, argv: string[]) {
         .option('keep-alive', { type: 'boolean', default: true, describe: 'Restart the instance when its host agent fails (never after a clean `limactl stop`)' })
         .option('user', { type: 'string', describe: 'macOS with --condition=boot only: the account the instance runs as (default: you)' })
         .option('now', { type: 'boolean', default: false, describe: 'Also start it now' })
+        .option('wait', { type: 'string', describe: `With --now: wait until Lima reports the instance Running (--wait=SECONDS; default ${WAIT_TIMEOUT_SEC})` })
         .option('dry-run', { type: 'boolean', default: false, describe: 'Print the files and commands, change nothing' }),
       async (args) => {
+        const wait = waitSeconds(args.wait, args.now);
         const { enable } = await import('./commands/enable.js');
         await enable({
           instance: args.instance,
@@ -30,6 +33,7 @@ export function buildParser(yargs: typeof YargsFactory, argv: string[]) {
           keepAlive: args.keepAlive,
           user: checkUser(args.user),
           now: args.now,
+          wait,
           dryRun: args.dryRun,
         });
       },
@@ -58,6 +62,19 @@ export function buildParser(yargs: typeof YargsFactory, argv: string[]) {
       },
     )
     .command(
+      'logs <instance>',
+      'Show the log of INSTANCE\'s service and Lima\'s own log of it',
+      (y) => y
+        .positional('instance', { type: 'string', describe: 'Lima instance name', demandOption: true })
+        .option('lines', { alias: 'n', type: 'number', default: LOG_LINES, describe: 'How many of the last lines to show' })
+        .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'Keep showing new lines until interrupted (Ctrl-C)' }),
+      async (args) => {
+        const lines = checkLines(args.lines);
+        const { logs } = await import('./commands/logs.js');
+        await logs({ instance: args.instance, lines, follow: args.follow });
+      },
+    )
+    .command(
       'migrate',
       'Rewrite every registration in Lima\'s locations with the current templates',
       (y) => y
@@ -80,7 +97,7 @@ export function buildParser(yargs: typeof YargsFactory, argv: string[]) {
       [],
       'use `enable INSTANCE --condition=login` or `disable INSTANCE`',
     )
-    .demandCommand(1, 'Name a command: enable, disable, status or migrate.')
+    .demandCommand(1, 'Name a command: enable, disable, status, logs or migrate.')
     .strict()
     .recommendCommands()
     // Answered in main(), before yargs (it also asks limactl): yargs only lists it in --help.
@@ -91,13 +108,32 @@ export function buildParser(yargs: typeof YargsFactory, argv: string[]) {
     .fail((message, err) => {
       if (err) throw err;
       const command = argv.find((a) => !a.startsWith('-'));
-      if ((command === 'enable' || command === 'disable') && /^Not enough non-option arguments: got 0/.test(message)) {
+      if ((command === 'enable' || command === 'disable' || command === 'logs') && /^Not enough non-option arguments: got 0/.test(message)) {
         throw new UsageError(`${command} needs INSTANCE, the name of a Lima instance`, 'Run `limactl list` to see the names of your instances (those in LIMA_HOME, ~/.lima by default).');
       }
       const recommended = /^Did you mean (\S+)\?$/.exec(message)?.[1];
       if (recommended) throw new UsageError(`unknown command ${JSON.stringify(command)}: did you mean ${recommended}?`, 'Run `limactl-autostart --help` for usage.');
       throw new UsageError(message, 'Run `limactl-autostart --help` for usage.');
     });
+}
+
+/**
+ * --wait's value: undefined when not given (or --no-wait), the default for a bare --wait, else
+ * whole seconds. It waits for what --now starts, so it needs --now.
+ */
+function waitSeconds(value: string | boolean | undefined, now: boolean): number | undefined {
+  if (value === undefined || value === false) return undefined;
+  const text = String(value);
+  if (!/^\d+$/.test(text) && text !== '') throw new UsageError(`--wait=${JSON.stringify(text)} is not a number of seconds`, `Give whole seconds, as in --wait=120, or --wait alone for ${WAIT_TIMEOUT_SEC}.`);
+  if (!now) throw new UsageError('--wait needs --now: it waits for the instance that --now starts', 'Add --now, or leave out --wait.');
+  return text === '' ? WAIT_TIMEOUT_SEC : Number(text);
+}
+
+function checkLines(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new UsageError(`-n (--lines) takes a whole number of lines, not ${JSON.stringify(Array.isArray(value) ? value.join(' ') : String(value))}`, 'Give it once, as in -n 100.');
+  }
+  return value;
 }
 
 function checkUser(user: string | undefined): string | undefined {
@@ -110,7 +146,7 @@ function checkUser(user: string | undefined): string | undefined {
 // yargs turns `--keep-alive=maybe` or `--dry-run=yes` into a boolean instead of refusing it; a
 // typo must not silently flip a flag (a --dry-run=yes that applies the plan).
 // Every option takes one value: given twice, yargs would keep both (`condition=login,boot`).
-const SINGLE_VALUED = new Set(['condition', 'user', 'keep-alive', 'now', 'dry-run', 'json', 'enabled']);
+const SINGLE_VALUED = new Set(['condition', 'user', 'keep-alive', 'now', 'wait', 'dry-run', 'json', 'enabled', 'lines', 'follow']);
 
 function checkBooleanFlags(argv: string[]): void {
   const seen = new Map<string, string>();
@@ -122,11 +158,20 @@ function checkBooleanFlags(argv: string[]): void {
       if (first !== undefined) throw new UsageError(`--${name} is given twice (${JSON.stringify(first)} and ${JSON.stringify(arg)})`, 'Give each option once.');
       seen.set(name, arg);
     }
-    const m = /^--(keep-alive|now|dry-run|json|enabled)=(.*)$/s.exec(arg);
+    const m = /^--(keep-alive|now|dry-run|json|enabled|follow)=(.*)$/s.exec(arg);
     if (m && m[2] !== 'true' && m[2] !== 'false') {
       throw new UsageError(`--${m[1]} takes true or false, not ${JSON.stringify(m[2])}`, 'Run `limactl-autostart --help` for usage.');
     }
   }
+}
+
+/**
+ * --wait takes its value after `=` only: yargs would take the word after a bare --wait as its
+ * value (`enable --now --wait default` would lose INSTANCE), so a bare one gets an empty value.
+ */
+function withBareWait(argv: string[]): string[] {
+  const end = argv.indexOf('--');
+  return argv.map((arg, i) => (arg === '--wait' && (end === -1 || i < end) ? '--wait=' : arg));
 }
 
 /** `--version` anywhere before `--`, as yargs would take it. */
@@ -157,7 +202,7 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     const { default: yargs } = await import('yargs');
-    await buildParser(yargs, argv).wrap(Math.min(100, process.stdout.columns || 100)).parseAsync();
+    await buildParser(yargs, withBareWait(argv)).wrap(Math.min(100, process.stdout.columns || 100)).parseAsync();
   } catch (err) {
     if (err instanceof UserError) {
       log.error(err.message, err.hint);

@@ -13,6 +13,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Ends the command (SIGTERM) when aborted: the program was interrupted. */
   cancelSignal?: AbortSignal;
+  /** Its stdout and stderr are the program's own (a log it prints or follows); none is captured. */
+  passOutput?: boolean;
 }
 
 export interface RunResult {
@@ -20,6 +22,8 @@ export interface RunResult {
   stdout: string;
   stderr: string;
   timedOut: boolean;
+  /** The signal that ended it, if one did. */
+  signal: string | undefined;
 }
 
 /**
@@ -32,6 +36,7 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
   const subprocess = execa(file, args, {
     env: options.env,
     stdin: options.noInput ? 'ignore' : 'inherit',
+    ...(options.passOutput ? { stdout: 'inherit', stderr: 'inherit' } as const : {}),
     reject: false,
     ...(options.cancelSignal ? { cancelSignal: options.cancelSignal } : {}),
     // A process group of its own, so that a timeout can kill what the command started too: a
@@ -61,6 +66,7 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
     stdout: String(result.stdout ?? ''),
     stderr: why ? `${String(result.stderr ?? '')}\n${why}`.trim() : String(result.stderr ?? ''),
     timedOut,
+    signal: result.signal ?? undefined,
   };
   if (outcome.exitCode !== 0 && !options.mayFail) throw new CommandError(argv, outcome.exitCode, outcome.stderr, options.hint, result.signal);
   return outcome;

@@ -40,15 +40,29 @@ const A = { directory: 'a directory', fifo: 'a FIFO', socket: 'a socket', device
  * says what is there instead ("it is a directory, not a file") or the system's reason.
  */
 export function readRegularFile(file: string): Buffer {
+  return readRegularFileEnd(file, Infinity).bytes;
+}
+
+/**
+ * As readRegularFile, but at most the last `limit` bytes (a log may be large); `whole` says
+ * whether that is all of the file.
+ */
+export function readRegularFileEnd(file: string, limit: number): { bytes: Buffer; whole: boolean } {
   const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
-    const type = typeOf(fstatSync(fd));
+    const st = fstatSync(fd);
+    const type = typeOf(st);
     if (type !== 'file') throw new Error(`it is ${describeType(type)}, not a file`);
+    const start = Math.max(0, st.size - limit);
+    if (start > 0) {
+      const bytes = Buffer.alloc(st.size - start);
+      return { bytes: bytes.subarray(0, readSync(fd, bytes, 0, bytes.length, start)), whole: false };
+    }
     const chunks: Buffer[] = [];
     for (;;) {
       const chunk = Buffer.alloc(64 * 1024);
       const n = readSync(fd, chunk, 0, chunk.length, null);
-      if (n === 0) return Buffer.concat(chunks);
+      if (n === 0) return { bytes: Buffer.concat(chunks), whole: true };
       chunks.push(chunk.subarray(0, n));
     }
   } finally {

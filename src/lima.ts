@@ -16,12 +16,12 @@ export type LimaList =
   | { answered: false; reason: string };
 
 /**
- * Asks Lima about every instance at once (or about `names`): one call, however many there are. Lima
+ * Asks Lima about every instance at once (or about `names`; `interrupt` ends the question): one call, however many there are. Lima
  * prints one JSON object per line. A limactl that fails, hangs or prints something else is not
  * an error: the caller goes on without Lima's view and says why.
  */
-export async function listInstances(limactl: string, names: string[] = []): Promise<LimaList> {
-  const answer = await run([limactl, 'list', '--json', ...names], { mayFail: 'status works without Lima\'s view', noInput: true, timeoutMs: LIMA_LIST_TIMEOUT_MS });
+export async function listInstances(limactl: string, names: string[] = [], interrupt?: AbortSignal): Promise<LimaList> {
+  const answer = await run([limactl, 'list', '--json', ...names], { mayFail: 'status works without Lima\'s view', noInput: true, timeoutMs: LIMA_LIST_TIMEOUT_MS, cancelSignal: interrupt });
   if (answer.timedOut) return { answered: false, reason: `\`limactl list --json\` did not answer within ${LIMA_LIST_TIMEOUT_MS / 1000} s` };
   if (answer.exitCode !== 0) {
     const status = answer.exitCode === undefined ? 'could not be run' : `exited with code ${answer.exitCode}`;

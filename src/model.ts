@@ -221,6 +221,8 @@ export interface ReadableFile extends AnyFile {
   searchPath: string | undefined;
   /** A LaunchDaemon's UserName. */
   userName: string | undefined;
+  /** A plist's StandardOutPath and StandardErrorPath, absolute and once each; none for a unit (its output goes to the journal). */
+  logFiles: string[];
   /** The file as read, to tell one that is exactly what this program would write. */
   text: string;
   /**

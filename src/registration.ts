@@ -133,7 +133,7 @@ function conditionOf(registration: Registration, header: GeneratedBy | undefined
   return header?.condition ?? (registration.lingering ? 'boot' : 'login');
 }
 
-type Settings = Pick<ReadableFile, 'program' | 'limaHome' | 'searchPath' | 'userName' | 'problems'> & {
+type Settings = Pick<ReadableFile, 'program' | 'limaHome' | 'searchPath' | 'userName' | 'logFiles' | 'problems'> & {
   /** The setting that decides keep-alive: its name, whether the file has it, and what it means. */
   restart: { key: string; said: boolean; keepAlive: boolean };
 };
@@ -164,6 +164,7 @@ function plistSettings(content: Buffer, registration: PlistRegistration): Settin
     limaHome: str(environment.LIMA_HOME),
     searchPath: str(environment.PATH),
     userName: daemon ? str(plist.UserName) : undefined,
+    logFiles: logFilesOf(plist),
     restart: { key: 'KeepAlive', said: plist.KeepAlive !== undefined, keepAlive: keepAliveOfPlist(plist.KeepAlive) },
   };
 }
@@ -196,8 +197,20 @@ function unitSettings(text: string, instance: string): Settings {
     limaHome: environment.get('LIMA_HOME'),
     searchPath: environment.get('PATH'),
     userName: undefined,
+    logFiles: [],
     restart: { key: 'Restart=', said: restart !== undefined, keepAlive: keepAliveOfUnit(restart) },
   };
+}
+
+/**
+ * Where launchd writes the job's output: StandardOutPath and StandardErrorPath, once each. A
+ * relative path (Lima's own plists) is opened by the job after launchd has changed into its
+ * WorkingDirectory, or into / when it has none.
+ */
+function logFilesOf(plist: Record<string, unknown>): string[] {
+  const dir = typeof plist.WorkingDirectory === 'string' && path.isAbsolute(plist.WorkingDirectory) ? plist.WorkingDirectory : '/';
+  const files = [plist.StandardOutPath, plist.StandardErrorPath].filter((f): f is string => typeof f === 'string' && f !== '');
+  return [...new Set(files.map((f) => path.resolve(dir, f)))];
 }
 
 /** A path with `%%` for `%`; undefined when it holds a specifier systemd would expand (then it cannot be checked). */

@@ -36,7 +36,8 @@ export function pollingFrom(env: NodeJS.ProcessEnv): Polling {
   };
 }
 
-function triesFor(boundSec: number, polling: Polling): number {
+/** How many tries a wait of `boundSec` gives: the bound divided by the interval, or the test seam's count. */
+export function triesFor(boundSec: number, polling: Polling): number {
   return polling.tries ?? Math.max(1, Math.ceil((boundSec * 1000) / Math.max(1, polling.intervalMs)));
 }
 

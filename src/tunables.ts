@@ -30,3 +30,15 @@ export const BOOTSTRAP_RETRY_SEC = 30;
 
 /** The interval between two tries of either wait. */
 export const POLL_INTERVAL_MS = 500;
+
+/** `enable --now --wait`: how long it waits for Lima to report the instance Running, unless given. */
+export const WAIT_TIMEOUT_SEC = 600;
+
+/** `enable --now --wait` without a terminal: a progress line at least this often while Lima's status stays the same. */
+export const WAIT_PROGRESS_MS = 5000;
+
+/** How many of the log's last lines a failed `--wait` shows. */
+export const WAIT_LOG_LINES = 20;
+
+/** `logs`: how many of the last lines it shows, unless -n says. */
+export const LOG_LINES = 50;

@@ -1,4 +1,5 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,7 +18,7 @@ export const START_AT_LOGIN_BIN = path.join(ROOT, 'bin', 'limactl-start-at-login
 const RUN_LIMIT_MS = 20_000;
 const VERSION_PROBE = ['limactl', '--version'];
 const FAKES = path.join(ROOT, 'test', 'fakes');
-const STAND_INS = ['launchctl', 'systemctl', 'loginctl', 'sudo', 'limactl'];
+const STAND_INS = ['launchctl', 'systemctl', 'loginctl', 'sudo', 'limactl', 'journalctl'];
 
 export type Platform = 'darwin' | 'linux' | 'win32';
 
@@ -187,6 +188,11 @@ export class Sandbox {
     });
   }
 
+  /** As run(), without waiting: for a run that a test watches and ends with a signal. */
+  start(args: string[], extraEnv: Record<string, string | undefined> = {}): Started {
+    return new Started(spawn(process.execPath, [BIN, ...args], { env: this.env(extraEnv), cwd: this.root, stdio: ['ignore', 'pipe', 'pipe'] }));
+  }
+
   /**
    * The calls the stand-ins recorded, each as [tool, ...args], without the read-only
    * `limactl --version` that commands ask once per run (see versionProbes()): the service-manager
@@ -241,6 +247,19 @@ export class Sandbox {
    */
   launchdTeardown(t: { prints: number; busy37: number; busy5: number; limaRunning: number }): void {
     writeFileSync(path.join(this.fakeDir, 'launchd-teardown'), `${t.prints} ${t.busy37} ${t.busy5} ${t.limaRunning}\n`);
+  }
+
+  /**
+   * What the limactl stand-in's `list --json NAME` answers from now on, one status per call, the
+   * last one for every later call: ['Starting', 'Starting', 'Running'] boots in three polls.
+   */
+  limaStatuses(statuses: string[]): void {
+    writeFileSync(path.join(this.fakeDir, 'lima-list.statuses'), statuses.map((s) => `${s}\n`).join(''));
+  }
+
+  /** What the journalctl stand-in prints: the unit's journal. */
+  journal(text: string): void {
+    writeFileSync(path.join(this.fakeDir, 'journal'), text);
   }
 
   /** Makes the limactl stand-in's `list --json` hang (a limactl on a stale network mount, say). */
@@ -298,6 +317,42 @@ export class Sandbox {
 
   cleanup(): void {
     rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+/** A run of the program under way: its output so far, and its result once it has ended. */
+export class Started {
+  stdout = '';
+  stderr = '';
+  readonly result: Promise<RunResult>;
+  private ended = false;
+
+  constructor(private readonly child: ChildProcess & { stdout: Readable; stderr: Readable }) {
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { this.stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { this.stderr += d; });
+    // 'close': the output pipes are closed, by the program and by every process it left them to.
+    this.result = new Promise((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code, signal) => {
+        this.ended = true;
+        resolve({ code: code ?? (signal ? -1 : -2), stdout: this.stdout, stderr: this.stderr });
+      });
+    });
+  }
+
+  /**
+   * Waits for an event, not for a time: until `check` holds (looked at every 10 ms). Fails when
+   * the run ends first; mocha's timeout bounds a wait for something that never comes.
+   */
+  async until(what: string, check: () => boolean): Promise<void> {
+    while (!check()) {
+      if (this.ended) throw new Error(`the run ended before ${what}:\n${show(await this.result)}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
   }
 }
 

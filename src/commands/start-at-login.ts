@@ -28,7 +28,7 @@ export async function startAtLogin(args: StartAtLoginArgs): Promise<void> {
   const replacement = args.enabled ? `enable ${args.instance} --condition=login` : `disable ${args.instance}`;
   log.warn(`start-at-login is deprecated: use \`limactl autostart ${replacement}\` instead (\`limactl-autostart ${replacement}\` on Lima 2.2 and later)`);
   if (args.enabled) {
-    await enable({ instance: args.instance, condition: 'login', keepAlive: true, user: undefined, now: false, dryRun: false });
+    await enable({ instance: args.instance, condition: 'login', keepAlive: true, user: undefined, now: false, wait: undefined, dryRun: false });
   } else {
     await disable({ instance: args.instance, now: false, dryRun: false });
   }
