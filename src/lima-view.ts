@@ -1,8 +1,6 @@
-import path from 'node:path';
-import type { Host } from './host.js';
 import type { InstanceStatus, LimaView, Problem, StatusRow } from './model.js';
 import type { LimaList } from './lima.js';
-import { reEnable } from './problems.js';
+import { logHint, reEnable } from './problems.js';
 import { formatArgv } from './errors.js';
 
 /**
@@ -11,10 +9,10 @@ import { formatArgv } from './errors.js';
  * instance that runs outside its registration (no keep-alive), a boot registration that is not
  * loaded, and a failed job whose instance is down.
  */
-export function withLimaView(host: Host, rows: StatusRow[], list: LimaList): InstanceStatus[] {
+export function withLimaView(rows: StatusRow[], list: LimaList): InstanceStatus[] {
   return rows.map((row) => {
     const lima = viewOf(row, list);
-    return { ...row, problems: [...row.problems, ...joinedProblems(host, row, lima)], lima };
+    return { ...row, problems: [...row.problems, ...joinedProblems(row, lima)], lima };
   });
 }
 
@@ -34,7 +32,7 @@ function serviceIdentifier(row: StatusRow): string {
   return row.service.slice(row.service.lastIndexOf('/') + 1);
 }
 
-function joinedProblems(host: Host, row: StatusRow, lima: LimaView): Problem[] {
+function joinedProblems(row: StatusRow, lima: LimaView): Problem[] {
   const name = row.instance;
   const manager = row.manager;
   const problems: Problem[] = [];
@@ -42,7 +40,7 @@ function joinedProblems(host: Host, row: StatusRow, lima: LimaView): Problem[] {
   const down = lima.status === 'Stopped' || lima.status === 'Broken';
   if (row.condition === 'none') return problems;
   const startNow = reEnable(name, row.condition, row.keepAlive, true);
-  const logs = logHint(host, name);
+  const logs = logHint(name);
   if (jobRuns && down) {
     problems.push({
       problem: `${manager} runs ${row.service}, but Lima says the instance is ${lima.status}: the host agent may be stuck, or a stale ha.sock or ha.pid left by an unclean shutdown keeps it from starting; ${logs}`,
@@ -71,11 +69,6 @@ function joinedProblems(host: Host, row: StatusRow, lima: LimaView): Problem[] {
     });
   }
   return problems;
-}
-
-/** Where to see why the instance did not start. */
-function logHint(host: Host, name: string): string {
-  return `see ${path.join(host.limaHome, name, 'ha.stderr.log')}`;
 }
 
 /** Restarts the job: a running job is stopped and started again. */

@@ -12,6 +12,11 @@ export function reEnable(instance: string, condition: Condition, keepAlive: bool
   return formatArgv(['limactl-autostart', 'enable', instance, `--condition=${condition}`, ...(keepAlive === false ? ['--keep-alive=false'] : []), ...(now ? ['--now'] : [])]);
 }
 
+/** Where to see why the instance did not start: its service's log and Lima's own. */
+export function logHint(instance: string): string {
+  return `see \`${formatArgv(['limactl-autostart', 'logs', instance])}\``;
+}
+
 /** Problems visible in the file itself, the same for launchd and systemd. */
 export function fileProblems(host: Host, file: ServiceFile): Problem[] {
   const { instance } = file.registration;

@@ -324,6 +324,29 @@ describe('systemd --user, for real', function () {
       checkHostAgent(l, view.MainPID);
     });
 
+    it('enable --now --wait: waits while the started unit\'s host agent boots, and exits 0 once Lima reports it Running', async () => {
+      const l = lab();
+      // Lima's view follows the host agent (test/fakes/limactl): Stopped until the unit's
+      // `limactl start default --foreground` has booted, Running while it runs.
+      writeFileSync(path.join(l.sb.fakeDir, 'lima-list.live'), '');
+      // The host agent holds its boot until the test lets it go: the wait must see it Stopped first.
+      const hold = path.join(l.sb.fakeDir, 'host-agent.hold');
+      writeFileSync(hold, '');
+      // Polls until Lima says Running: the bound is out of reach, mocha's timeout ends a wait that never does.
+      const enable = l.sb.start(['enable', INSTANCE, '--now', '--wait'], { ...l.manager.env, LIMA_AUTOSTART_POLL_MS: '20', LIMA_AUTOSTART_POLL_TRIES: '1000000' });
+      await enable.until('the wait to see the instance Stopped', () => enable.stderr.includes(`waiting for "${INSTANCE}": Lima says Stopped`));
+      // systemd has started the unit: its main process is the held host agent.
+      const view = await running(l);
+      rmSync(hold);
+      const r = await enable.result;
+      assert.equal(r.code, 0, show(r));
+      assert.match(r.stderr, new RegExp(`info: "${INSTANCE}" is Running \\(after \\d+ s\\)\n$`));
+      // What Lima reported Running is the process systemd runs as the unit's main process.
+      assert.equal(Number(readFileSync(path.join(l.sb.fakeDir, `lima-running.${INSTANCE}`), 'utf8')), view.MainPID);
+      assert.deepEqual(l.sb.calls().filter((c) => c[0] === 'systemctl'), []);
+      expectUnit(l, { UnitFileState: 'enabled', ActiveState: 'active', SubState: 'running', MainPID: view.MainPID });
+    });
+
     it('disable: not enabled, the unit file gone, daemon-reload done: systemd lists the unit no more', () => {
       const l = lab();
       run(l, ['enable', INSTANCE]);

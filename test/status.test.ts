@@ -313,7 +313,7 @@ describe('status asks Lima too', () => {
           sb.limaList([{ name: 'default', status: word }]);
           const p = problem(row(sb), new RegExp(`runs ${target(sb).replace(/[.@/]/g, '\\$&')}, but Lima says the instance is ${word}`));
           assert.match(p.problem, /stale ha\.sock or ha\.pid/);
-          assert.match(p.problem, /ha\.stderr\.log/);
+          assert.match(p.problem, /; see `limactl-autostart logs default`$/);
           assert.equal(p.fix, `limactl stop --force default; ${darwin ? `launchctl kickstart -k ${target(sb)}` : `systemctl --user restart ${label}`}`);
         }
       });
@@ -342,7 +342,7 @@ describe('status asks Lima too', () => {
         sb.limaList([{ name: 'default', status: 'Stopped' }]);
         const p = problem(row(sb), /Lima says the instance is Stopped, and/);
         assert.match(p.problem, /last exit code 1\b/);
-        assert.match(p.problem, /ha\.stderr\.log/);
+        assert.match(p.problem, /; see `limactl-autostart logs default`$/);
         assert.equal(p.fix, darwin ? 'limactl-autostart enable default --condition=login --now' : `systemctl --user reset-failed ${label} && systemctl --user start ${label}`);
       });
 

@@ -15,7 +15,7 @@ import { listRegistrations, readServiceFile, replacedNote } from '../registratio
 import { serviceCommand, serviceEnvironment, servicePath, type EnvVar } from '../service-env.js';
 import { LAUNCHD_THROTTLE_INTERVAL, STOP_TIMEOUT_SEC } from '../tunables.js';
 import { UsageError, formatArgv } from '../errors.js';
-import { fileProblems, reEnable } from '../problems.js';
+import { fileProblems, logHint, reEnable } from '../problems.js';
 
 // Lima's own labels and locations: Lima's `limactl start`/`stop` look for exactly these.
 export const agentLabel = (instance: string): string => `io.lima-vm.autostart.${instance}`;
@@ -359,7 +359,7 @@ export class LaunchdBackend implements Backend {
     const state = job ? (job.pid ? 'running' : job.lastExitCode ? 'failed' : 'loaded') : 'not-loaded';
     if (state === 'failed') {
       problems.push({
-        problem: `the host agent exited with ${job!.lastExitCode! < 0 ? `signal ${-job!.lastExitCode!}` : `code ${job!.lastExitCode}`}; see ${path.join(this.host.limaHome, name, 'ha.stderr.log')}`,
+        problem: `the host agent exited with ${job!.lastExitCode! < 0 ? `signal ${-job!.lastExitCode!}` : `code ${job!.lastExitCode}`}; ${logHint(name)}`,
         fix: formatArgv(['limactl', 'start', name]),
       });
     }

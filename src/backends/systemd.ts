@@ -12,7 +12,7 @@ import { serviceCommand, serviceEnvironment, servicePath } from '../service-env.
 import { SYSTEMD_RESTART_SEC, SYSTEMD_START_LIMIT_BURST, SYSTEMD_START_LIMIT_INTERVAL_SEC, STOP_TIMEOUT_SEC } from '../tunables.js';
 import { UsageError, UserError, formatArgv } from '../errors.js';
 import { validateUnit } from '../unit-file.js';
-import { fileProblems } from '../problems.js';
+import { fileProblems, logHint } from '../problems.js';
 import * as log from '../log.js';
 
 // Lima's own unit name: Lima's `limactl start`/`stop` look for exactly this.
@@ -262,9 +262,9 @@ export class SystemdBackend implements Backend {
       problems.push({ problem: `${unit} is running but has no unit file: it will not start again`, fix: formatArgv(['limactl-autostart', 'disable', name, '--now']) });
     }
     if (state === 'start-limit-hit') {
-      problems.push({ problem: `systemd gave up restarting it (start limit hit; last exit code ${exit ?? 'unknown'}); see ${path.join(this.host.limaHome, name, 'ha.stderr.log')}`, fix: `systemctl --user reset-failed ${unit} && systemctl --user start ${unit}` });
+      problems.push({ problem: `systemd gave up restarting it (start limit hit; last exit code ${exit ?? 'unknown'}); ${logHint(name)}`, fix: `systemctl --user reset-failed ${unit} && systemctl --user start ${unit}` });
     } else if (state === 'failed') {
-      problems.push({ problem: `the host agent failed (last exit code ${exit ?? 'unknown'}); see ${path.join(this.host.limaHome, name, 'ha.stderr.log')}`, fix: formatArgv(['limactl', 'start', name]) });
+      problems.push({ problem: `the host agent failed (last exit code ${exit ?? 'unknown'}); ${logHint(name)}`, fix: formatArgv(['limactl', 'start', name]) });
     }
     return {
       instance: name,

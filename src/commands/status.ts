@@ -45,7 +45,7 @@ export async function status(args: StatusArgs): Promise<void> {
   // Lima and the service manager are asked at the same time: one question each, however many instances.
   const [serviceRows, list] = await Promise.all([backend.status(names), askLima(host)]);
   if (!list.answered) log.warn(`Lima's view of the instances is missing (${args.json ? 'lima.status is null' : 'the LIMA column says ?'}): ${list.reason}`);
-  const rows = withLimaView(host, serviceRows, list);
+  const rows = withLimaView(serviceRows, list);
   process.stdout.write(args.json ? `${JSON.stringify(rows, null, 2)}\n` : formatTable(rows, useColor(host)));
 }
 
