@@ -217,6 +217,13 @@ export class Sandbox {
     writeFileSync(path.join(this.fakeDir, 'fail', verb ? `${tool}.${verb}` : tool), `${code}\n`);
   }
 
+  /** Takes the systemctl stand-in's user manager away (or gives it back): every `systemctl --user` call then fails as the real one does without a manager. */
+  userManager(present: boolean): void {
+    const file = path.join(this.fakeDir, 'no-user-manager');
+    if (present) rmSync(file, { force: true });
+    else writeFileSync(file, '');
+  }
+
   /**
    * How the limactl stand-in's `start INSTANCE --foreground` behaves from its next start on: stay
    * in the foreground like the host agent (the default), crash (SIGKILL) or exit with a code at once.
