@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -330,6 +331,24 @@ export function needTool(ctx: Mocha.Context, name: string, pkg: string): string 
   if (process.env.CI === 'true') throw new Error(`${name} is not installed, and CI=true: this test must run against the real ${name} (.ci/run installs the package ${pkg})`);
   console.log(`      skipped: ${name} is not installed here (install the package ${pkg})`);
   ctx.skip();
+}
+
+/**
+ * What bash offers for the words of a command line, the last one being typed: the completion
+ * `script` (from `limactl-autostart completion`) is sourced in a real bash, which calls its
+ * function as it would on Tab, with `env` (its PATH finds limactl-autostart).
+ */
+export function bashCompletions(script: string, env: Record<string, string>, words: string[]): { offered: string[]; stderr: string } {
+  const program = [
+    'eval "$COMPLETION_SCRIPT"',
+    // The words as bash splits a command line, the cursor on the last one.
+    'COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}',
+    '_limactl-autostart_yargs_completions',
+    'printf "%s\\n" "${COMPREPLY[@]}"',
+  ].join('\n');
+  const r = spawnSync('bash', ['--norc', '--noprofile', '-c', program, 'bash', ...words], { env: { ...env, COMPLETION_SCRIPT: script }, input: '', encoding: 'utf8', timeout: RUN_LIMIT_MS });
+  assert.equal(r.status, 0, `bash: exit ${r.status}\n${r.stderr}`);
+  return { offered: r.stdout.split('\n').filter(Boolean), stderr: r.stderr };
 }
 
 /** Formats a RunResult for assertion messages. */
