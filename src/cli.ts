@@ -1,4 +1,5 @@
 import type YargsFactory from 'yargs';
+import type { Argv } from 'yargs';
 import { EXIT_FAILED, EXIT_USAGE, UsageError, UserError } from './errors.js';
 import { CONDITIONS, type Condition } from './model.js';
 import { packageVersion } from './version.js';
@@ -8,7 +9,7 @@ import * as log from './log.js';
 
 /** The command tree. Each command imports its module only when it runs (see docs/performance.md). */
 export function buildParser(yargs: typeof YargsFactory, argv: string[]) {
-  return yargs(argv)
+  const parser = yargs(argv)
     .scriptName('limactl-autostart')
     // Every message of ours is in English; yargs' own (usage errors, --help's headings) too.
     .locale('en')
@@ -87,21 +88,54 @@ export function buildParser(yargs: typeof YargsFactory, argv: string[]) {
     .command(
       'start-at-login [instance]',
       'Lima\'s `limactl start-at-login`: enable (or, with --enabled=false, disable) INSTANCE at login',
-      (y) => y
-        .positional('instance', { type: 'string', default: 'default', describe: 'Lima instance name' })
-        .option('enabled', { type: 'boolean', default: true, describe: 'Register the instance to start at login; false removes the registration' }),
-      async (args) => {
-        const { startAtLogin } = await import('./commands/start-at-login.js');
-        await startAtLogin({ instance: args.instance, enabled: args.enabled });
-      },
+      startAtLoginArgs,
+      runStartAtLogin,
       [],
       'use `enable INSTANCE --condition=login` or `disable INSTANCE`',
     )
+    // The script calls `limactl-autostart --get-yargs-completions WORDS…`, answered by completeWords.
+    .completion('completion', 'Print a completion script for bash or zsh (the shell in $SHELL): see docs/usage.md', completeWords(argv))
     .demandCommand(1, 'Name a command: enable, disable, status, logs or migrate.')
-    .strict()
     .recommendCommands()
     // Answered in main(), before yargs (it also asks limactl): yargs only lists it in --help.
-    .version('version', 'Show the versions of limactl-autostart and of limactl', packageVersion())
+    .version('version', 'Show the versions of limactl-autostart and of limactl', packageVersion());
+  return withErrors(parser, argv, 'limactl-autostart');
+}
+
+/**
+ * Lima's deprecated `limactl start-at-login`, as the executable limactl-start-at-login: its own
+ * name in --help, which says what replaces it.
+ */
+export function buildStartAtLoginParser(yargs: typeof YargsFactory, argv: string[]) {
+  const parser = yargs(argv)
+    .scriptName('limactl-start-at-login')
+    .locale('en')
+    .usage('$0 [INSTANCE] [--enabled[=true|false]]\n\nDeprecated: Lima\'s `limactl start-at-login`, kept for scripts that still call it.\nUse `limactl-autostart enable INSTANCE --condition=login` instead (and `limactl-autostart disable INSTANCE` for --enabled=false).\nNeither starts nor stops the instance.')
+    .command('$0 [instance]', false, startAtLoginArgs, runStartAtLogin)
+    .version(false);
+  return withErrors(parser, argv, 'limactl-start-at-login');
+}
+
+/** INSTANCE and --enabled, as both ways to reach start-at-login take them. */
+function startAtLoginArgs(y: Argv) {
+  return y
+    .positional('instance', { type: 'string', default: 'default', describe: 'Lima instance name' })
+    .option('enabled', { type: 'boolean', default: true, describe: 'Register INSTANCE to start at login, with keep-alive on; false removes its registration' });
+}
+
+async function runStartAtLogin(args: { instance: string; enabled: boolean }): Promise<void> {
+  const { startAtLogin } = await import('./commands/start-at-login.js');
+  await startAtLogin({ instance: args.instance, enabled: args.enabled });
+}
+
+/**
+ * The settings both parsers share: strict, --help, and usage errors as our own (exit 2, with a
+ * hint) instead of yargs' exit.
+ */
+function withErrors<T>(parser: Argv<T>, argv: string[], program: Program): Argv<T> {
+  const hint = `Run \`${program} --help\` for usage.`;
+  return parser
+    .strict()
     .help()
     .alias('h', 'help')
     .exitProcess(false)
@@ -112,8 +146,8 @@ export function buildParser(yargs: typeof YargsFactory, argv: string[]) {
         throw new UsageError(`${command} needs INSTANCE, the name of a Lima instance`, 'Run `limactl list` to see the names of your instances (those in LIMA_HOME, ~/.lima by default).');
       }
       const recommended = /^Did you mean (\S+)\?$/.exec(message)?.[1];
-      if (recommended) throw new UsageError(`unknown command ${JSON.stringify(command)}: did you mean ${recommended}?`, 'Run `limactl-autostart --help` for usage.');
-      throw new UsageError(message, 'Run `limactl-autostart --help` for usage.');
+      if (recommended) throw new UsageError(`unknown command ${JSON.stringify(command)}: did you mean ${recommended}?`, hint);
+      throw new UsageError(message, hint);
     });
 }
 
@@ -134,6 +168,25 @@ function checkLines(value: unknown): number {
     throw new UsageError(`-n (--lines) takes a whole number of lines, not ${JSON.stringify(Array.isArray(value) ? value.join(' ') : String(value))}`, 'Give it once, as in -n 100.');
   }
   return value;
+}
+
+/**
+ * The words a shell completes: yargs' own (commands, flags, --condition's values), and INSTANCE's
+ * names where the command takes one (src/commands/complete.ts). `argv` is the shell's line:
+ * --get-yargs-completions, the program's name, the words typed.
+ */
+function completeWords(argv: string[]) {
+  return (current: string, parsed: { _: (string | number)[] }, defaults: (done: (err: Error | null, words: string[] | undefined) => void) => void, done: (words: string[]) => void): void => {
+    defaults((err, words) => {
+      if (err) {
+        done([]);
+        return;
+      }
+      import('./commands/complete.js')
+        .then(({ instanceWords }) => instanceWords(parsed._.map(String), argv.at(-2), current))
+        .then((names) => done([...(words ?? []), ...names]), () => done(words ?? []));
+    });
+  };
 }
 
 function checkUser(user: string | undefined): string | undefined {
@@ -180,13 +233,21 @@ function wantsVersion(argv: string[]): boolean {
   return (end === -1 ? argv : argv.slice(0, end)).includes('--version');
 }
 
+/** Which executable runs: bin/limactl-autostart, or bin/limactl-start-at-login (Lima's deprecated command). */
+export type Program = 'limactl-autostart' | 'limactl-start-at-login';
+
 /** Runs one command line. */
-export async function main(argv: string[]): Promise<void> {
+export async function main(argv: string[], program: Program = 'limactl-autostart'): Promise<void> {
   // A reader that leaves early (`status | head -1`) is no error of ours: end quietly.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;
     process.exit(process.exitCode ?? 0);
   });
+  const build = program === 'limactl-start-at-login' ? buildStartAtLoginParser : buildParser;
+  if (argv[0] === '--get-yargs-completions') {
+    await complete(build, argv);
+    return;
+  }
   try {
     // Before yargs: scripts ask it often, and it needs none of the parser.
     if (wantsVersion(argv)) {
@@ -195,14 +256,8 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     checkBooleanFlags(argv);
-    // The deprecated executable's own help: its name, and what replaces it.
-    if (argv[0] === 'start-at-login' && argv.some((a) => a === '--help' || a === '-h')) {
-      const { START_AT_LOGIN_HELP } = await import('./commands/start-at-login.js');
-      process.stdout.write(START_AT_LOGIN_HELP);
-      return;
-    }
     const { default: yargs } = await import('yargs');
-    await buildParser(yargs, withBareWait(argv)).wrap(Math.min(100, process.stdout.columns || 100)).parseAsync();
+    await build(yargs, withBareWait(argv)).wrap(Math.min(100, process.stdout.columns || 100)).parseAsync();
   } catch (err) {
     if (err instanceof UserError) {
       log.error(err.message, err.hint);
@@ -216,4 +271,19 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = EXIT_FAILED;
     }
   }
+}
+
+/**
+ * The shell's question (the words typed so far, from the completion script): the words that may
+ * come next on stdout, one a line. Whatever the words, it prints no error into the shell: a
+ * half-typed line is not a usage error, and a broken LIMA_HOME gives no names.
+ */
+async function complete(build: typeof buildParser, argv: string[]): Promise<void> {
+  try {
+    const { default: yargs } = await import('yargs');
+    await build(yargs, argv).parseAsync();
+  } catch {
+    // nothing to offer
+  }
+  process.exitCode = 0;
 }

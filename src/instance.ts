@@ -3,6 +3,7 @@ import path from 'node:path';
 import { type Host, writable } from './host.js';
 import { UsageError, UserError } from './errors.js';
 import type { Instance } from './model.js';
+import { listDir } from './list-dir.js';
 
 // Lima's own rule for instance names (pkg/identifiers): anything else is refused before
 // it can reach a file name, a launchd label or a unit name.
@@ -21,13 +22,22 @@ export function validateInstanceName(name: string): void {
 export function findInstance(host: Host, name: string): Instance {
   validateInstanceName(name);
   const dir = path.join(host.limaHome, name);
-  if (!existsSync(path.join(dir, 'lima.yaml'))) {
+  if (!hasInstance(host, name)) {
     throw new UserError(
       `instance "${name}" not found in ${host.limaHome}`,
       'Run `limactl list` to see your instances, or set LIMA_HOME to the directory that holds it.',
     );
   }
   return { name, dir, limaHome: host.limaHome };
+}
+
+export function hasInstance(host: Host, name: string): boolean {
+  return existsSync(path.join(host.limaHome, name, 'lima.yaml'));
+}
+
+/** What `limactl list` lists: directories with a lima.yaml (Lima's own `_config` and `_networks` have none). */
+export function instancesInLimaHome(host: Host): string[] {
+  return listDir(host.limaHome).filter((name) => !name.startsWith('_') && !name.startsWith('.') && hasInstance(host, name));
 }
 
 /**

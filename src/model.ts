@@ -89,6 +89,17 @@ export interface Plan {
   warnings: string[];
   /** Said on stderr after the plan ran. */
   done: string[];
+  /**
+   * Why the plan cannot run on this host (no systemd user manager answers): a real run stops with
+   * this error before its first step; --dry-run prints the plan, after this as a warning.
+   */
+  cannotRun?: CannotRun;
+}
+
+export interface CannotRun {
+  message: string;
+  /** What to do. */
+  hint: string;
 }
 
 /** What the service manager says of a job: the same words on both platforms. */

@@ -130,12 +130,12 @@ describe('enable adopts a user unit Lima wrote (Lima 1.0.1 fixture, WantedBy=mul
     assert.ok(r.stderr.includes(`info: replaced ${sb.unitFile()}, which limactl-autostart had not written: it reads as one Lima wrote`), show(r));
     // reenable (not enable): systemd removes every link to the unit, the stale one included, and
     // makes the default.target link, without stopping a running unit.
-    assert.deepEqual(sb.calls(), [['systemctl', '--user', 'daemon-reload'], ['systemctl', '--user', 'reenable', 'lima-vm@default.service']]);
+    assert.deepEqual(sb.calls(), [['systemctl', '--user', 'show-environment'], ['systemctl', '--user', 'daemon-reload'], ['systemctl', '--user', 'reenable', 'lima-vm@default.service']]);
     // The unit is now this program's: enabling again is a plain enable.
     sb.clearCalls();
     const again = ok(sb.run(['enable', 'default']));
     assert.doesNotMatch(again.stderr, /replaced/);
-    assert.deepEqual(sb.calls(), [['systemctl', '--user', 'daemon-reload'], ['systemctl', '--user', 'enable', 'lima-vm@default.service']]);
+    assert.deepEqual(sb.calls(), [['systemctl', '--user', 'show-environment'], ['systemctl', '--user', 'daemon-reload'], ['systemctl', '--user', 'enable', 'lima-vm@default.service']]);
   });
 });
 
@@ -154,7 +154,7 @@ describe('enable replaces a file from another version of limactl-autostart and s
         assert.equal(readFileSync(file, 'utf8'), current);
         assert.ok(r.stderr.includes(`info: replaced ${file}, written by limactl-autostart ${version} (condition=login keep-alive=false)\n`), show(r));
         // Its own units are enabled, not reenabled: only foreign ones may carry stale links.
-        if (platform === 'linux') assert.deepEqual(sb.calls()[1], ['systemctl', '--user', 'enable', 'lima-vm@default.service']);
+        if (platform === 'linux') assert.deepEqual(sb.calls()[2], ['systemctl', '--user', 'enable', 'lima-vm@default.service']);
       });
     }
   }

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -223,6 +224,13 @@ export class Sandbox {
     writeFileSync(path.join(this.fakeDir, 'fail', verb ? `${tool}.${verb}` : tool), `${code}\n`);
   }
 
+  /** Takes the systemctl stand-in's user manager away (or gives it back): every `systemctl --user` call then fails as the real one does without a manager. */
+  userManager(present: boolean): void {
+    const file = path.join(this.fakeDir, 'no-user-manager');
+    if (present) rmSync(file, { force: true });
+    else writeFileSync(file, '');
+  }
+
   /**
    * How the limactl stand-in's `start INSTANCE --foreground` behaves from its next start on: stay
    * in the foreground like the host agent (the default), crash (SIGKILL) or exit with a code at once.
@@ -378,6 +386,24 @@ export function needTool(ctx: Mocha.Context, name: string, pkg: string): string 
   if (process.env.CI === 'true') throw new Error(`${name} is not installed, and CI=true: this test must run against the real ${name} (.ci/run installs the package ${pkg})`);
   console.log(`      skipped: ${name} is not installed here (install the package ${pkg})`);
   ctx.skip();
+}
+
+/**
+ * What bash offers for the words of a command line, the last one being typed: the completion
+ * `script` (from `limactl-autostart completion`) is sourced in a real bash, which calls its
+ * function as it would on Tab, with `env` (its PATH finds limactl-autostart).
+ */
+export function bashCompletions(script: string, env: Record<string, string>, words: string[]): { offered: string[]; stderr: string } {
+  const program = [
+    'eval "$COMPLETION_SCRIPT"',
+    // The words as bash splits a command line, the cursor on the last one.
+    'COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}',
+    '_limactl-autostart_yargs_completions',
+    'printf "%s\\n" "${COMPREPLY[@]}"',
+  ].join('\n');
+  const r = spawnSync('bash', ['--norc', '--noprofile', '-c', program, 'bash', ...words], { env: { ...env, COMPLETION_SCRIPT: script }, input: '', encoding: 'utf8', timeout: RUN_LIMIT_MS });
+  assert.equal(r.status, 0, `bash: exit ${r.status}\n${r.stderr}`);
+  return { offered: r.stdout.split('\n').filter(Boolean), stderr: r.stderr };
 }
 
 /** Formats a RunResult for assertion messages. */

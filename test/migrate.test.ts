@@ -233,7 +233,7 @@ describe('migrate on Linux', () => {
     placeFixture(sb, UNIT_FIXTURE, sb.unitFile());
     const r = ok(sb.run(['migrate']));
     assert.equal(readFileSync(sb.unitFile(), 'utf8'), freshlyEnabled(make, sb, ['default'], (f) => f.unitFile()));
-    assert.deepEqual(sb.calls(), [['systemctl', '--user', 'daemon-reload'], ['systemctl', '--user', 'reenable', UNIT]]);
+    assert.deepEqual(sb.calls(), [['systemctl', '--user', 'show-environment'], ['systemctl', '--user', 'daemon-reload'], ['systemctl', '--user', 'reenable', UNIT]]);
     assert.ok(r.stderr.includes(`info: rewriting the user unit ${sb.unitFile()} (not written by limactl-autostart): condition=login (lingering is off for limauser), keep-alive=true (from its settings)\n`), show(r));
     assert.match(r.stderr, /the new unit applies from its next start/);
   });

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import semver from 'semver';
-import { ROOT, Sandbox, show, type RunResult } from './helpers.js';
+import { bashCompletions, ROOT, Sandbox, show, type RunResult } from './helpers.js';
 
 const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string; bin: Record<string, string> };
 const pluginYaml = readFileSync(path.join(ROOT, 'plugin.yaml'), 'utf8');
@@ -93,6 +93,12 @@ describe('packaging', () => {
       const dryRun = run('limactl-autostart', ['enable', 'default', '--dry-run']);
       assert.equal(dryRun.code, 0, show(dryRun));
       assert.equal(dryRun.stdout, sb.run(['enable', 'default', '--dry-run']).stdout);
+      // Completion: the script calls the installed limactl-autostart by name, found on PATH.
+      const script = run('limactl-autostart', ['completion']);
+      assert.equal(script.code, 0, show(script));
+      const completed = bashCompletions(script.stdout, { ...sb.env(), PATH: `${path.join(prefix, 'bin')}:${sb.env().PATH}` }, ['limactl-autostart', 'enable', '']);
+      assert.equal(completed.stderr, '');
+      assert.ok(completed.offered.includes('default') && completed.offered.includes('--condition'), completed.offered.join(' '));
       const startAtLogin = run('limactl-start-at-login', ['--help']);
       assert.equal(startAtLogin.code, 0, show(startAtLogin));
       assert.match(startAtLogin.stdout, /start-at-login/);

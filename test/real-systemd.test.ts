@@ -441,6 +441,37 @@ describe('systemd --user, for real', function () {
     }
   });
 
+  describe('no user manager, and a manager with nothing to show', () => {
+    const lab = withUserManager({ instances: [] });
+
+    it('status with no instance and no registration: the question with no units is answered, exit 0', () => {
+      const r = run(lab(), ['status']);
+      assert.equal(r.stdout, 'No Lima instances and no autostart registrations.\n');
+    });
+
+    it('the real systemctl with no manager behind XDG_RUNTIME_DIR: enable, disable --now and status exit 1 with its message, nothing changes', () => {
+      const sb = new Sandbox({ platform: 'linux', without: ['systemctl', 'launchctl', 'sudo'] });
+      try {
+        const empty = path.join(sb.root, 'run-empty');
+        mkdirSync(empty);
+        const env = { XDG_RUNTIME_DIR: empty, DBUS_SESSION_BUS_ADDRESS: `unix:path=${empty}/bus` };
+        // A unit written by hand, so that disable has something to do.
+        mkdirSync(path.dirname(sb.unitFile()), { recursive: true });
+        writeFileSync(sb.unitFile(), '[Service]\nExecStart=/bin/true\n');
+        const before = sb.snapshot();
+        for (const args of [['enable', 'default', '--now'], ['disable', 'default', '--now'], ['status']]) {
+          const r = sb.run(args, env);
+          assert.equal(r.code, 1, show(r));
+          assert.match(r.stderr, /^error: no systemd user manager answers: `systemctl --user (show-environment|show --property=\S+ -- lima-vm@default\.service)` exited with code 1: Failed to connect to bus: /m, show(r));
+          assert.doesNotMatch(r.stderr, /^\s+at /m);
+        }
+        assert.deepEqual(sb.snapshot(), before, 'nothing on disk changed');
+      } finally {
+        sb.cleanup();
+      }
+    });
+  });
+
   describe('the harness', () => {
     it('sees what a running manager holds, and after stop() nothing: no process, cgroup, namespace or mount', async () => {
       const lab = await newLab();

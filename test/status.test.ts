@@ -206,15 +206,6 @@ describe('status (Linux)', () => {
     setUnit(sb, unit, 'LoadState=not-found\n');
     assert.equal(problem(row(sb), /has not read the unit file/).fix, 'systemctl --user daemon-reload');
   });
-
-  it('a unit that systemctl cannot reach: the files are still reported, the state is unknown, with a warning', () => {
-    ok(sb.run(['enable', 'default']));
-    sb.failAlways('systemctl', '--user', 1);
-    const r = ok(sb.run(['status', '--json']));
-    const rows = JSON.parse(r.stdout) as Row[];
-    assert.deepEqual(rows.map((x) => [x.condition, x.state]), [['login', 'unknown']]);
-    assert.match(r.stderr, /warning: `systemctl --user show .*` exited with code 1.*states are unknown/);
-  });
 });
 
 describe('status: output and arguments', () => {

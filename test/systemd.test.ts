@@ -18,6 +18,8 @@ const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'
 type Call = string[];
 
 const systemctl = (...args: string[]): Call => ['systemctl', '--user', ...args];
+/** Asked by every enable and disable that has something to do, before its plan: is there a user manager? */
+const PROBE = systemctl('show-environment');
 
 // ---------------------------------------------------------------------------------------------
 // Sandboxes
@@ -480,7 +482,7 @@ describe('systemd: enable at login', () => {
       const r = ok(sb.run(['enable', 'default', ...(keepAlive ? [] : ['--keep-alive=false'])]));
       assert.equal(sb.unitFile(), path.join(sb.home, '.config', 'systemd', 'user', UNIT));
       checkUnit(sb, sb.unitFile(), { condition: 'login', keepAlive });
-      assert.deepEqual(sb.calls(), [systemctl('daemon-reload'), systemctl('enable', UNIT)]);
+      assert.deepEqual(sb.calls(), [PROBE, systemctl('daemon-reload'), systemctl('enable', UNIT)]);
       assert.match(r.stderr, /starts at login/);
       assert.match(r.stderr, /add --now/);
       assert.equal(r.stdout, '');
@@ -497,12 +499,12 @@ describe('systemd: enable at login', () => {
     checkUnit(sb, file, { condition: 'login', keepAlive: false });
     assert.ok(!existsSync(path.join(sb.home, '.config')), 'nothing under ~/.config');
     assert.ok(r.stderr.includes(file), r.stderr);
-    assert.deepEqual(sb.calls(), [systemctl('daemon-reload'), systemctl('enable', UNIT)]);
+    assert.deepEqual(sb.calls(), [PROBE, systemctl('daemon-reload'), systemctl('enable', UNIT)]);
     // and disable finds it there
     sb.clearCalls();
     ok(sb.run(['disable', 'default'], { XDG_CONFIG_HOME: xdg }));
     assert.ok(!existsSync(file));
-    assert.deepEqual(sb.calls(), [systemctl('disable', UNIT), systemctl('daemon-reload')]);
+    assert.deepEqual(sb.calls(), [PROBE, systemctl('disable', UNIT), systemctl('daemon-reload')]);
   });
 
   it('runs systemctl --user with XDG_RUNTIME_DIR=/run/user/<uid> when it is unset (dry run and real run)', () => {
@@ -515,6 +517,7 @@ describe('systemd: enable at login', () => {
     const stub = observingSystemctl(sb);
     ok(sb.run(['enable', 'default', '--now']));
     assert.deepEqual(stub.observed().map((o) => [o.verb, o.runtimeDir]), [
+      ['show-environment', `/run/user/${sb.uid}`],
       ['is-active', `/run/user/${sb.uid}`],
       ['daemon-reload', `/run/user/${sb.uid}`],
       ['enable', `/run/user/${sb.uid}`],
@@ -534,7 +537,7 @@ describe('systemd: enable at login', () => {
 
     const stub = observingSystemctl(sb);
     ok(sb.run(['enable', 'default'], { XDG_RUNTIME_DIR: runtime }));
-    assert.deepEqual(stub.observed().map((o) => [o.verb, o.runtimeDir]), [['daemon-reload', runtime], ['enable', runtime]]);
+    assert.deepEqual(stub.observed().map((o) => [o.verb, o.runtimeDir]), [['show-environment', runtime], ['daemon-reload', runtime], ['enable', runtime]]);
   });
 });
 
@@ -546,6 +549,7 @@ describe('systemd: enable --now', () => {
     stub.failVerb('reset-failed', 1);
     const r = ok(sb.run(['enable', 'default', '--now']));
     assert.deepEqual(sb.calls(), [
+      PROBE,
       // Read-only, while planning: a unit that was running before must not be stopped by a rollback.
       systemctl('is-active', '--quiet', UNIT),
       systemctl('daemon-reload'),
@@ -580,7 +584,7 @@ describe('systemd: enable at boot (lingering)', () => {
     const sb = linux();
     const r = ok(sb.run(['enable', 'default', '--condition=boot']));
     checkUnit(sb, sb.unitFile(), { condition: 'boot', keepAlive: true });
-    assert.deepEqual(sb.calls(), [systemctl('daemon-reload'), systemctl('enable', UNIT), ['loginctl', 'enable-linger', 'limauser']]);
+    assert.deepEqual(sb.calls(), [PROBE, systemctl('daemon-reload'), systemctl('enable', UNIT), ['loginctl', 'enable-linger', 'limauser']]);
     assert.ok(existsSync(sb.lingerFile()), 'lingering is on');
     assert.ok(existsSync(marker(sb)), 'the marker says limactl-autostart turned it on');
     assert.match(readFileSync(marker(sb), 'utf8'), /limauser/);
@@ -588,7 +592,7 @@ describe('systemd: enable at boot (lingering)', () => {
 
     sb.clearCalls();
     const d = ok(sb.run(['disable', 'default']));
-    assert.deepEqual(sb.calls(), [systemctl('disable', UNIT), systemctl('daemon-reload'), ['loginctl', 'disable-linger', 'limauser']]);
+    assert.deepEqual(sb.calls(), [PROBE, systemctl('disable', UNIT), systemctl('daemon-reload'), ['loginctl', 'disable-linger', 'limauser']]);
     assert.ok(!existsSync(sb.lingerFile()), 'lingering is off');
     assert.ok(!existsSync(marker(sb)), 'the marker is gone');
     assert.ok(!existsSync(sb.unitFile()));
@@ -611,13 +615,13 @@ describe('systemd: enable at boot (lingering)', () => {
     const sb = linux();
     lingerByHand(sb);
     const r = ok(sb.run(['enable', 'default', '--condition=boot']));
-    assert.deepEqual(sb.calls(), [systemctl('daemon-reload'), systemctl('enable', UNIT)]);
+    assert.deepEqual(sb.calls(), [PROBE, systemctl('daemon-reload'), systemctl('enable', UNIT)]);
     assert.ok(!existsSync(marker(sb)), 'no marker: limactl-autostart did not turn it on');
     assert.match(r.stderr, /lingering was already on/);
 
     sb.clearCalls();
     const d = ok(sb.run(['disable', 'default']));
-    assert.deepEqual(sb.calls(), [systemctl('disable', UNIT), systemctl('daemon-reload')]);
+    assert.deepEqual(sb.calls(), [PROBE, systemctl('disable', UNIT), systemctl('daemon-reload')]);
     assert.ok(existsSync(sb.lingerFile()), 'lingering is still on');
     assert.match(d.stderr, /lingering stays on/);
     assert.match(d.stderr, /on before/);
@@ -627,15 +631,15 @@ describe('systemd: enable at boot (lingering)', () => {
     const sb = linux();
     sb.addInstance('second');
     ok(sb.run(['enable', 'default', '--condition=boot']));
-    assert.deepEqual(sb.calls(), [systemctl('daemon-reload'), systemctl('enable', UNIT), ['loginctl', 'enable-linger', 'limauser']]);
+    assert.deepEqual(sb.calls(), [PROBE, systemctl('daemon-reload'), systemctl('enable', UNIT), ['loginctl', 'enable-linger', 'limauser']]);
     sb.clearCalls();
     ok(sb.run(['enable', 'second', '--condition=boot']));
-    assert.deepEqual(sb.calls(), [systemctl('daemon-reload'), systemctl('enable', 'lima-vm@second.service')]);
+    assert.deepEqual(sb.calls(), [PROBE, systemctl('daemon-reload'), systemctl('enable', 'lima-vm@second.service')]);
     assert.ok(existsSync(marker(sb)));
 
     sb.clearCalls();
     const first = ok(sb.run(['disable', 'default', '--now']));
-    assert.deepEqual(sb.calls(), [systemctl('is-active', '--quiet', UNIT), systemctl('stop', UNIT), systemctl('disable', UNIT), systemctl('daemon-reload')]);
+    assert.deepEqual(sb.calls(), [PROBE, systemctl('is-active', '--quiet', UNIT), systemctl('stop', UNIT), systemctl('disable', UNIT), systemctl('daemon-reload')]);
     assert.ok(existsSync(sb.lingerFile()), 'lingering stays on for second');
     assert.ok(existsSync(marker(sb)));
     assert.match(first.stderr, /lingering stays on for limauser: second still starts? at boot/);
@@ -643,6 +647,7 @@ describe('systemd: enable at boot (lingering)', () => {
     sb.clearCalls();
     const last = ok(sb.run(['disable', 'second', '--now']));
     assert.deepEqual(sb.calls(), [
+      PROBE,
       systemctl('is-active', '--quiet', 'lima-vm@second.service'),
       systemctl('stop', 'lima-vm@second.service'),
       systemctl('disable', 'lima-vm@second.service'),
@@ -657,19 +662,19 @@ describe('systemd: enable at boot (lingering)', () => {
   it('login → boot takes lingering, boot → login releases it (enable again with the other condition)', () => {
     const sb = linux();
     ok(sb.run(['enable', 'default', '--condition=login']));
-    assert.deepEqual(sb.calls(), [systemctl('daemon-reload'), systemctl('enable', UNIT)]);
+    assert.deepEqual(sb.calls(), [PROBE, systemctl('daemon-reload'), systemctl('enable', UNIT)]);
     assert.ok(!existsSync(sb.lingerFile()));
 
     sb.clearCalls();
     ok(sb.run(['enable', 'default', '--condition=boot']));
-    assert.deepEqual(sb.calls(), [systemctl('daemon-reload'), systemctl('enable', UNIT), ['loginctl', 'enable-linger', 'limauser']]);
+    assert.deepEqual(sb.calls(), [PROBE, systemctl('daemon-reload'), systemctl('enable', UNIT), ['loginctl', 'enable-linger', 'limauser']]);
     assert.ok(existsSync(sb.lingerFile()));
     assert.ok(existsSync(marker(sb)));
     checkUnit(sb, sb.unitFile(), { condition: 'boot', keepAlive: true });
 
     sb.clearCalls();
     const back = ok(sb.run(['enable', 'default', '--condition=login']));
-    assert.deepEqual(sb.calls(), [systemctl('daemon-reload'), systemctl('enable', UNIT), ['loginctl', 'disable-linger', 'limauser']]);
+    assert.deepEqual(sb.calls(), [PROBE, systemctl('daemon-reload'), systemctl('enable', UNIT), ['loginctl', 'disable-linger', 'limauser']]);
     assert.ok(!existsSync(sb.lingerFile()));
     assert.ok(!existsSync(marker(sb)));
     checkUnit(sb, sb.unitFile(), { condition: 'login', keepAlive: true });
@@ -683,7 +688,7 @@ describe('systemd: enable at boot (lingering)', () => {
     ok(sb.run(['enable', 'second', '--condition=boot']));
     sb.clearCalls();
     const r = ok(sb.run(['enable', 'default', '--condition=login']));
-    assert.deepEqual(sb.calls(), [systemctl('daemon-reload'), systemctl('enable', UNIT)]);
+    assert.deepEqual(sb.calls(), [PROBE, systemctl('daemon-reload'), systemctl('enable', UNIT)]);
     assert.ok(existsSync(sb.lingerFile()));
     assert.ok(existsSync(marker(sb)));
     assert.match(r.stderr, /second/);
@@ -693,7 +698,7 @@ describe('systemd: enable at boot (lingering)', () => {
     ok(other.run(['enable', 'default', '--condition=boot']));
     other.clearCalls();
     const o = ok(other.run(['enable', 'default', '--condition=login']));
-    assert.deepEqual(other.calls(), [systemctl('daemon-reload'), systemctl('enable', UNIT)]);
+    assert.deepEqual(other.calls(), [PROBE, systemctl('daemon-reload'), systemctl('enable', UNIT)]);
     assert.ok(existsSync(other.lingerFile()));
     assert.match(o.stderr, /on before/);
   });
@@ -708,6 +713,7 @@ describe('systemd: enable at boot (lingering)', () => {
     assert.ok(r.stderr.includes('sudo loginctl enable-linger limauser'), r.stderr);
     noStackTrace(r);
     assert.deepEqual(sb.calls(), [
+      PROBE,
       systemctl('daemon-reload'),
       systemctl('enable', UNIT),
       ['loginctl', 'enable-linger', 'limauser'],
@@ -722,7 +728,7 @@ describe('systemd: enable at boot (lingering)', () => {
     rmSync(path.join(sb.fakeDir, 'fail', 'loginctl.enable-linger'));
     sb.clearCalls();
     ok(sb.run(['enable', 'default', '--condition=boot']));
-    assert.deepEqual(sb.calls(), [systemctl('daemon-reload'), systemctl('enable', UNIT), ['loginctl', 'enable-linger', 'limauser']]);
+    assert.deepEqual(sb.calls(), [PROBE, systemctl('daemon-reload'), systemctl('enable', UNIT), ['loginctl', 'enable-linger', 'limauser']]);
     assert.ok(existsSync(sb.lingerFile()));
     assert.ok(existsSync(marker(sb)));
   });
@@ -736,9 +742,9 @@ describe('systemd: disable', () => {
     sb.clearCalls();
     const stub = observingSystemctl(sb);
     const r = ok(sb.run(['disable', 'default'], { PROBE_FILE: sb.unitFile() }));
-    assert.deepEqual(sb.calls(), [systemctl('disable', UNIT), systemctl('daemon-reload')]);
+    assert.deepEqual(sb.calls(), [PROBE, systemctl('disable', UNIT), systemctl('daemon-reload')]);
     // disable reads [Install] from the file; the reload must no longer see it.
-    assert.deepEqual(stub.observed().map((o) => [o.verb, o.probe]), [['disable', 'present'], ['daemon-reload', 'absent']]);
+    assert.deepEqual(stub.observed().map((o) => [o.verb, o.probe]), [['show-environment', 'present'], ['disable', 'present'], ['daemon-reload', 'absent']]);
     assert.ok(!existsSync(sb.unitFile()));
     assert.ok(r.stderr.includes(`removed ${sb.unitFile()}`), r.stderr);
     assert.match(r.stderr, /add --now/);
@@ -750,8 +756,8 @@ describe('systemd: disable', () => {
     sb.clearCalls();
     const stub = observingSystemctl(sb);
     const r = ok(sb.run(['disable', 'default', '--now'], { PROBE_FILE: sb.unitFile() }));
-    assert.deepEqual(sb.calls(), [systemctl('is-active', '--quiet', UNIT), systemctl('stop', UNIT), systemctl('disable', UNIT), systemctl('daemon-reload')]);
-    assert.deepEqual(stub.observed().map((o) => [o.verb, o.probe]), [['is-active', 'present'], ['stop', 'present'], ['disable', 'present'], ['daemon-reload', 'absent']]);
+    assert.deepEqual(sb.calls(), [PROBE, systemctl('is-active', '--quiet', UNIT), systemctl('stop', UNIT), systemctl('disable', UNIT), systemctl('daemon-reload')]);
+    assert.deepEqual(stub.observed().map((o) => [o.verb, o.probe]), [['show-environment', 'present'], ['is-active', 'present'], ['stop', 'present'], ['disable', 'present'], ['daemon-reload', 'absent']]);
     assert.ok(!existsSync(sb.unitFile()));
     assert.doesNotMatch(r.stderr, /add --now/);
   });
@@ -774,7 +780,7 @@ describe('systemd: disable', () => {
     rmSync(path.join(sb.limaHome, 'default'), { recursive: true });
     sb.clearCalls();
     ok(sb.run(['disable', 'default']));
-    assert.deepEqual(sb.calls(), [systemctl('disable', UNIT), systemctl('daemon-reload')]);
+    assert.deepEqual(sb.calls(), [PROBE, systemctl('disable', UNIT), systemctl('daemon-reload')]);
     assert.ok(!existsSync(sb.unitFile()));
   });
 });
@@ -790,12 +796,12 @@ describe('systemd: enabling again', () => {
     const again = ok(sb.run(['enable', 'default']));
     assert.equal(readFileSync(sb.unitFile(), 'utf8'), original);
     assert.doesNotMatch(again.stderr, /had not written/);
-    assert.deepEqual(sb.calls(), [systemctl('daemon-reload'), systemctl('enable', UNIT), systemctl('daemon-reload'), systemctl('enable', UNIT)]);
+    assert.deepEqual(sb.calls(), [PROBE, systemctl('daemon-reload'), systemctl('enable', UNIT), PROBE, systemctl('daemon-reload'), systemctl('enable', UNIT)]);
 
     sb.clearCalls();
     ok(sb.run(['enable', 'default', '--keep-alive=false']));
     checkUnit(sb, sb.unitFile(), { condition: 'login', keepAlive: false });
-    assert.deepEqual(sb.calls(), [systemctl('daemon-reload'), systemctl('enable', UNIT)]);
+    assert.deepEqual(sb.calls(), [PROBE, systemctl('daemon-reload'), systemctl('enable', UNIT)]);
   });
 
   it('replaces a unit it did not write, and says so', () => {
@@ -815,7 +821,7 @@ describe('systemd: --dry-run', () => {
     const before = sb.snapshot();
     const r = ok(sb.run(['enable', 'default', '--condition=boot', '--now', '--dry-run']));
     assert.deepEqual(sb.snapshot(), before, 'the dry run changed files');
-    assert.deepEqual(sb.calls(), [systemctl('is-active', '--quiet', UNIT)], 'the dry run ran only the read-only is-active query');
+    assert.deepEqual(sb.calls(), [PROBE, systemctl('is-active', '--quiet', UNIT)], 'the dry run asked only its read-only questions');
     assert.equal(r.stderr, '');
 
     const dry = readDryRun(r.stdout);
@@ -848,7 +854,7 @@ describe('systemd: --dry-run', () => {
     ok(sb.run(['enable', 'default', '--condition=boot', '--now']));
     assert.equal(dry.writes.get(sb.unitFile())?.content, readFileSync(sb.unitFile(), 'utf8'));
     assert.equal(dry.writes.get(marker(sb))?.content, readFileSync(marker(sb), 'utf8'));
-    assert.deepEqual(sb.calls(), [systemctl('is-active', '--quiet', UNIT), ...dry.actions.filter((a) => a.argv[0] !== 'mkdir' && a.argv[0] !== 'write').map((a) => a.argv)]);
+    assert.deepEqual(sb.calls(), [PROBE, systemctl('is-active', '--quiet', UNIT), ...dry.actions.filter((a) => a.argv[0] !== 'mkdir' && a.argv[0] !== 'write').map((a) => a.argv)]);
   });
 
   it('disable prints every command and changes nothing', () => {
@@ -858,7 +864,7 @@ describe('systemd: --dry-run', () => {
     const before = sb.snapshot();
     const r = ok(sb.run(['disable', 'default', '--now', '--dry-run']));
     assert.deepEqual(sb.snapshot(), before, 'the dry run changed files');
-    assert.deepEqual(sb.calls(), [systemctl('is-active', '--quiet', UNIT)], 'the dry run ran only the read-only is-active query');
+    assert.deepEqual(sb.calls(), [PROBE, systemctl('is-active', '--quiet', UNIT)], 'the dry run asked only its read-only questions');
     const xdg = { XDG_RUNTIME_DIR: `/run/user/${sb.uid}` };
     const dry = readDryRun(r.stdout);
     assert.deepEqual(dry.header, ['# disable "default" (systemd)', '# dry run: nothing below was done']);
@@ -890,7 +896,7 @@ describe('systemd: who may run it', () => {
     const sb = linux();
     if (uid !== 0) {
       ok(sb.run(['enable', 'default'], { SUDO_USER: 'someone' }));
-      assert.deepEqual(sb.calls(), [systemctl('daemon-reload'), systemctl('enable', UNIT)]);
+      assert.deepEqual(sb.calls(), [PROBE, systemctl('daemon-reload'), systemctl('enable', UNIT)]);
       return;
     }
     const before = sb.snapshot();
@@ -920,7 +926,7 @@ describe('systemd: who may run it', () => {
     assert.deepEqual(sb.calls(), []);
     // --user naming yourself is fine.
     ok(sb.run(['enable', 'default', '--condition=boot', '--user', 'limauser']));
-    assert.deepEqual(sb.calls(), [systemctl('daemon-reload'), systemctl('enable', UNIT), ['loginctl', 'enable-linger', 'limauser']]);
+    assert.deepEqual(sb.calls(), [PROBE, systemctl('daemon-reload'), systemctl('enable', UNIT), ['loginctl', 'enable-linger', 'limauser']]);
   });
 });
 
@@ -929,7 +935,8 @@ describe('systemd: a failing systemctl', () => {
   for (const code of [1, 4]) {
     it(`exits 1 and names the command, its exit code (${code}), its stderr and the bus hint, without a stack trace`, () => {
       const sb = linux();
-      sb.failAlways('systemctl', undefined, code);
+      // Only the step: a failing `show-environment` before it is a missing manager (test/no-manager.test.ts).
+      sb.failAlways('systemctl', 'daemon-reload', code);
       const r = sb.run(['enable', 'default']);
       assert.equal(r.code, 1, show(r));
       assert.ok(r.stderr.includes(`\`systemctl --user daemon-reload\` exited with code ${code}`), r.stderr);
@@ -937,7 +944,7 @@ describe('systemd: a failing systemctl', () => {
       assert.match(r.stderr, /Failed to connect to bus/);
       assert.match(r.stderr, /sudo/);
       noStackTrace(r);
-      assert.deepEqual(sb.calls(), [systemctl('daemon-reload')], 'nothing runs after the failure');
+      assert.deepEqual(sb.calls(), [PROBE, systemctl('daemon-reload')], 'nothing runs after the failure');
     });
   }
 });

@@ -1,8 +1,9 @@
-// The build's second step (after tsc): bundles src/ and the dependencies it runs into
+// The build's last step (`npm run build` empties dist/, so that nothing of an earlier build
+// lingers, then runs tsc, then this): bundles src/ and the dependencies it runs into
 // dist/bundle/, which bin/ loads. An ES module, as yargs and execa are: each command's module
 // and what only it uses are chunks of their own, loaded by the command that runs
 // (`await import()` in cli.ts), so `--version` loads neither the parser nor the templates.
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
@@ -41,9 +42,6 @@ const precompiledTemplates: Plugin = {
     });
   },
 };
-
-// Nothing from an earlier build may linger: every file here is loaded or published.
-rmSync(OUT_DIR, { recursive: true, force: true });
 
 await build({
   entryPoints: { 'limactl-autostart': path.join(ROOT, 'src', 'cli.ts') },

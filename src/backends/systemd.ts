@@ -2,24 +2,36 @@ import { existsSync, lstatSync } from 'node:fs';
 import { listDir } from '../list-dir.js';
 import { present } from '../file-type.js';
 import path from 'node:path';
-import type { Backend, Condition, DisableRequest, EnableRequest, Plan, Problem, Registration, ServiceState, StatusRow, Step, RunStep, UnitRegistration } from '../model.js';
+import type { Backend, CannotRun, Condition, DisableRequest, EnableRequest, Plan, Problem, Registration, ServiceState, StatusRow, Step, RunStep, UnitRegistration } from '../model.js';
 import { type Host, systemPath } from '../host.js';
-import { probe, run } from '../exec.js';
+import { probe, run, type RunResult } from '../exec.js';
 import { render } from '../render.js';
 import { headerLine } from '../header.js';
 import { listRegistrations, readServiceFile, replacedNote } from '../registration.js';
 import { serviceCommand, serviceEnvironment, servicePath } from '../service-env.js';
 import { SYSTEMD_RESTART_SEC, SYSTEMD_START_LIMIT_BURST, SYSTEMD_START_LIMIT_INTERVAL_SEC, STOP_TIMEOUT_SEC } from '../tunables.js';
-import { UsageError, UserError, formatArgv } from '../errors.js';
+import { CommandError, UsageError, UserError, formatArgv } from '../errors.js';
 import { validateUnit } from '../unit-file.js';
 import { fileProblems, logHint } from '../problems.js';
-import * as log from '../log.js';
 
 // Lima's own unit name: Lima's `limactl start`/`stop` look for exactly this.
 export const unitName = (instance: string): string => `lima-vm@${instance}.service`;
 const UNIT_FILE = /^lima-vm@(.+)\.service$/;
 
 const BUS_HINT = 'If systemctl says "Failed to connect to bus", the user manager is not reachable: run this as the user who owns the instance (not under sudo or su), from a login session, or check that /run/user/<uid> exists (`loginctl enable-linger` keeps it).';
+
+/** No user manager answered `argv`: what enable, disable and status say before they change or show anything. */
+function noManager(argv: string[], out: RunResult, uid: number): CannotRun {
+  return {
+    message: `no systemd user manager answers: ${new CommandError(argv, out.exitCode, out.stderr).message}`,
+    hint: [
+      'A registration is a systemd user unit, and the user manager (`systemd --user`) is what starts it.',
+      `Run this as the user who owns the instance, from a login session (not under sudo or su), and check that /run/user/${uid} exists (\`loginctl enable-linger "$USER"\` keeps it).`,
+      'On WSL, turn systemd on: `systemd=true` under `[boot]` in /etc/wsl.conf, then `wsl --shutdown`.',
+      'Where systemd does not run (a container, a minimal host), nothing can start the instance at login or boot: start it with `limactl start`.',
+    ].join('\n'),
+  };
+}
 
 /** A unit file as status reads it, before systemd's answer is known. */
 interface UnitFileView {
@@ -69,6 +81,17 @@ export class SystemdBackend implements Backend {
     return { ...this.systemctl(...args), ...(undo ? { undo: [this.systemctl(...undo)], undoLast } : {}) };
   }
 
+  /**
+   * Whether `systemctl --user` reaches a user manager. WSL without systemd, containers and minimal
+   * hosts have systemctl but no manager, and every plan runs at least `daemon-reload`, which needs
+   * one: asked once per plan, before any step (as Lima's own autostart checks that systemd runs).
+   */
+  private async managerMissing(): Promise<CannotRun | undefined> {
+    const argv = ['systemctl', '--user', 'show-environment'];
+    const out = await run(argv, { env: this.busEnv, mayFail: 'no manager is an answer', noInput: true });
+    return out.exitCode === 0 ? undefined : noManager(argv, out, this.host.uid);
+  }
+
   private isActive(instance: string): Promise<boolean> {
     return probe(['systemctl', '--user', 'is-active', '--quiet', unitName(instance)], this.busEnv);
   }
@@ -113,6 +136,7 @@ export class SystemdBackend implements Backend {
         'Put a symbolic link to limactl in a directory without those characters, first on PATH (for example ~/.local/bin), and enable again.',
       );
     }
+    const cannotRun = await this.managerMissing();
     const previous = this.existingCondition(name);
     const file = this.unitPath(name);
     const command = serviceCommand(request.limactl, name);
@@ -166,7 +190,7 @@ export class SystemdBackend implements Backend {
     }
     const when = request.condition === 'boot' ? `at boot (lingering on for ${user})` : 'at login';
     done.push(`instance "${name}" starts ${when}: ${file}`);
-    return { summary: `enable "${name}" at ${request.condition} (systemd, keep-alive ${request.keepAlive})`, steps, warnings, done };
+    return { summary: `enable "${name}" at ${request.condition} (systemd, keep-alive ${request.keepAlive})`, steps, warnings, done, ...(cannotRun ? { cannotRun } : {}) };
   }
 
   async planDisable(request: DisableRequest): Promise<Plan> {
@@ -174,6 +198,8 @@ export class SystemdBackend implements Backend {
     const previous = this.existingCondition(name);
     const summary = `disable "${name}" (systemd)`;
     if (previous === undefined) return { summary, steps: [], warnings: [], done: [] };
+    // Even without --now: `systemctl --user disable` and `daemon-reload` need the manager.
+    const cannotRun = await this.managerMissing();
     const steps: Step[] = [];
     const done: string[] = [];
     if (request.now) steps.push(this.reversible(['stop', unitName(name)], (await this.isActive(name)) ? ['start', unitName(name)] : undefined, true));
@@ -186,7 +212,7 @@ export class SystemdBackend implements Backend {
     if (previous === 'boot') steps.push(...this.releaseLinger(name, done));
     done.push(`removed ${this.unitPath(name)}`);
     if (!request.now) done.push('a running instance keeps running; add --now to stop it now');
-    return { summary, steps, warnings: [], done };
+    return { summary, steps, warnings: [], done, ...(cannotRun ? { cannotRun } : {}) };
   }
 
   registrations(): Registration[] {
@@ -202,15 +228,17 @@ export class SystemdBackend implements Backend {
     return instances.map((name, i) => this.statusOf(name, files[i]!, units.get(unitName(name))));
   }
 
-  /** One `systemctl --user show` for every unit, however many there are. */
+  /**
+   * One `systemctl --user show` for every unit, however many there are; asked with none too, when
+   * it shows the manager: a failure means that no user manager answers, and status says so.
+   */
   private async showUnits(names: string[]): Promise<Map<string, Map<string, string>>> {
     const units = new Map<string, Map<string, string>>();
-    if (names.length === 0) return units;
     const argv = ['systemctl', '--user', 'show', `--property=${SHOW_PROPERTIES.join(',')}`, '--', ...names];
-    const out = await run(argv, { env: this.busEnv, mayFail: 'status reports the files without the manager', noInput: true });
+    const out = await run(argv, { env: this.busEnv, mayFail: 'said as no manager', noInput: true });
     if (out.exitCode !== 0) {
-      log.warn(`\`${formatArgv(argv)}\` exited with code ${out.exitCode}: ${out.stderr.trim() || 'no message'}; states are unknown. ${BUS_HINT}`);
-      return units;
+      const { message, hint } = noManager(argv, out, this.host.uid);
+      throw new UserError(message, hint);
     }
     for (const block of out.stdout.split(/\n\s*\n/)) {
       const props = new Map<string, string>();

@@ -6,6 +6,7 @@ import { pollingFrom } from '../settle.js';
 import type { Plan } from '../model.js';
 import { acquireLock, type Lock } from '../lock.js';
 import * as log from '../log.js';
+import { UserError } from '../errors.js';
 
 /**
  * Plans and then prints (--dry-run) or applies the plan; warnings come first either way.
@@ -37,7 +38,9 @@ export async function execute(host: Host, instance: string, dryRun: boolean, mak
       onEmpty();
       return;
     }
+    if (plan.cannotRun && !dryRun) throw new UserError(plan.cannotRun.message, `${plan.cannotRun.hint}\nNothing was changed.`);
     for (const warning of plan.warnings) log.warn(warning);
+    if (plan.cannotRun) log.warn(`${plan.cannotRun.message}; the plan below would stop before its first step.\n  ${plan.cannotRun.hint.replace(/\n/g, '\n  ')}`);
     if (dryRun) {
       process.stdout.write(formatPlan(plan));
       return;

@@ -7,17 +7,6 @@ export interface StartAtLoginArgs {
   enabled: boolean;
 }
 
-export const START_AT_LOGIN_HELP = `limactl-start-at-login [INSTANCE] [--enabled[=true|false]]
-
-Deprecated: Lima's \`limactl start-at-login\`, kept for scripts that still call it.
-Use \`limactl-autostart enable INSTANCE --condition=login\` instead
-(and \`limactl-autostart disable INSTANCE\` for --enabled=false).
-
-  INSTANCE   Lima instance name [default: "default"]
-  --enabled  Register INSTANCE to start at login, with keep-alive on; --enabled=false
-             removes its registration [default: true]. Neither starts nor stops it.
-`;
-
 /**
  * Lima's deprecated `limactl start-at-login [INSTANCE] [--enabled[=BOOL]]`, done by the commands
  * that replace it: `--enabled` (Lima's default) registers at login, with keep-alive on (the

@@ -1,14 +1,11 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { readHost, type Host } from '../host.js';
-import { limactlOnPath, validateInstanceName } from '../instance.js';
+import { hasInstance, instancesInLimaHome, limactlOnPath, validateInstanceName } from '../instance.js';
 import { backendFor } from '../backends/index.js';
 import type { InstanceStatus } from '../model.js';
 import { listInstances, type LimaList } from '../lima.js';
 import { withLimaView } from '../lima-view.js';
 import * as log from '../log.js';
 import { UserError } from '../errors.js';
-import { listDir } from '../list-dir.js';
 
 export interface StatusArgs {
   instances: string[];
@@ -40,7 +37,7 @@ export async function status(args: StatusArgs): Promise<void> {
       );
     }
   } else {
-    names = [...new Set([...limaInstances(host), ...registered])].sort();
+    names = [...new Set([...instancesInLimaHome(host), ...registered])].sort();
   }
   // Lima and the service manager are asked at the same time: one question each, however many instances.
   const [serviceRows, list] = await Promise.all([backend.status(names), askLima(host)]);
@@ -52,15 +49,6 @@ export async function status(args: StatusArgs): Promise<void> {
 async function askLima(host: Host): Promise<LimaList> {
   const limactl = limactlOnPath(host.searchPath);
   return limactl ? listInstances(limactl) : { answered: false, reason: 'limactl was not found on PATH' };
-}
-
-function hasInstance(host: Host, name: string): boolean {
-  return existsSync(path.join(host.limaHome, name, 'lima.yaml'));
-}
-
-/** What `limactl list` lists: directories with a lima.yaml (Lima's own `_config` and `_networks` have none). */
-function limaInstances(host: Host): string[] {
-  return listDir(host.limaHome).filter((name) => !name.startsWith('_') && !name.startsWith('.') && hasInstance(host, name));
 }
 
 function useColor(host: Host): boolean {
