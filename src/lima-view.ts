@@ -8,7 +8,7 @@ import { formatArgv } from './errors.js';
 /**
  * Joins what Lima says of each instance to what the service manager says of its job, and adds
  * the problems only the two views together show: a job that runs while the instance is down, an
- * instance that runs outside its registration (no keep-alive), a boot registration that is not
+ * instance that runs outside its registration (no keep-alive), a registration launchd has not
  * loaded, and a failed job whose instance is down.
  */
 export function withLimaView(host: Host, rows: StatusRow[], list: LimaList): InstanceStatus[] {
@@ -49,12 +49,15 @@ function joinedProblems(host: Host, row: StatusRow, lima: LimaView): Problem[] {
       fix: `${formatArgv(['limactl', 'stop', '--force', name])}; ${restart(row)}`,
     });
   }
-  // A LaunchDaemon that is not in the system domain was not loaded at boot (or was booted out):
-  // nothing restarts the instance until the next boot. (systemd: the lingering problem says it.)
-  const bootNotLoaded = manager === 'launchd' && row.condition === 'boot' && row.state === 'not-loaded';
-  if (bootNotLoaded) {
+  // A registered job launchd has not loaded: a LaunchDaemon not in the system domain, or an agent
+  // not in gui/<uid> while that domain exists (someone is logged in at the GUI). Nothing restarts
+  // the instance until it is loaded. launchd loads it at the next boot or login, unless the
+  // "Allow in the Background" switch (macOS 13 and later) keeps it from running at all.
+  const notLoaded = manager === 'launchd' && row.state === 'not-loaded' && (row.condition === 'boot' || row.service.startsWith('gui/'));
+  if (notLoaded) {
+    const when = row.condition === 'boot' ? 'boot' : 'login';
     problems.push({
-      problem: `registered for boot, but ${row.service} is not loaded in launchd's system domain: launchd loads it at the next boot; until then nothing restarts the instance`,
+      problem: `registered for ${when}, but ${row.service} is not loaded in launchd's ${row.condition === 'boot' ? 'system' : 'GUI login'} domain: launchd loads it at the next ${when}; until then nothing restarts the instance. If it was not loaded at the last ${when} either, the "Allow in the Background" switch for limactl (System Settings › General › Login Items) is likely off: check with \`sfltool dumpbtm\` (docs/troubleshooting.md: "macOS: the job is registered but never runs")`,
       fix: lima.status === 'Running' ? `${formatArgv(['limactl', 'stop', name])} && ${startNow}` : startNow,
     });
   } else if (lima.status === 'Running' && lima.startedByService === false && !jobRuns) {
