@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parse } from 'plist';
@@ -742,6 +742,71 @@ describe('launchd (macOS) end to end', () => {
       }
       assert.equal(launchctl('print', `user/${sb.uid}`).status, 0);
       assert.equal(launchctl('print', 'system').status, 0);
+    });
+  });
+
+  describe("the daemon's log files (launchd opens them as UserName)", () => {
+    it('missing ones are created as the daemon\'s account; when a later step fails, the rollback removes them', () => {
+      sandbox();
+      sb.failAlways('sudo', 'launchctl', 1);
+      const r = sb.run(['enable', 'default', '--condition=boot']);
+      assert.equal(r.code, 1, show(r));
+      assert.deepStrictEqual(calls(sb), [
+        installDaemon(sb),
+        ...createLogs(sb),
+        ['sudo', 'launchctl', 'enable', systemDaemon],
+        ['sudo', 'rm', '-f', '--', daemonLogs(sb)[1]!],
+        ['sudo', 'rm', '-f', '--', daemonLogs(sb)[0]!],
+        ['sudo', 'rm', '-f', '--', sb.daemonPlist()],
+      ]);
+      for (const file of daemonLogs(sb)) assert.ok(!existsSync(file), file);
+    });
+
+    it('an existing one owned by someone else is given to the account, and given back by the rollback; one already yours is left alone', function () {
+      if (process.getuid?.() !== 0) {
+        console.log('      skipped: giving a file to another uid needs root');
+        this.skip();
+      }
+      sandbox();
+      const [stdout, stderr] = daemonLogs(sb) as [string, string];
+      writeFileSync(stdout, 'old output\n');
+      writeFileSync(stderr, 'old errors\n');
+      chownSync(stderr, 4321, 4322);
+      sb.failAlways('sudo', 'launchctl', 1);
+      assert.equal(sb.run(['enable', 'default', '--condition=boot']).code, 1);
+      assert.deepStrictEqual(calls(sb), [
+        installDaemon(sb),
+        ['sudo', 'chown', 'limauser', stderr],
+        ['sudo', 'launchctl', 'enable', systemDaemon],
+        ['sudo', 'chown', '4321:4322', stderr],
+        ['sudo', 'rm', '-f', '--', sb.daemonPlist()],
+      ]);
+      assert.deepStrictEqual([statSync(stderr).uid, statSync(stderr).gid], [4321, 4322]);
+      assert.equal(readFileSync(stdout, 'utf8'), 'old output\n');
+      assert.equal(readFileSync(stderr, 'utf8'), 'old errors\n');
+    });
+
+    it('--user other: both are given to other whoever owns them, each chown undone to its old owner', () => {
+      sandbox();
+      const logs = daemonLogs(sb);
+      for (const file of logs) writeFileSync(file, '');
+      const { uid, gid } = statSync(logs[0]!);
+      const dry = ok(sb.run(['enable', 'default', '--condition=boot', '--user', 'other', '--dry-run']));
+      for (const file of logs) {
+        assert.ok(dry.stdout.includes(`\nsudo chown other ${quoted(file)}\n`), dry.stdout);
+        assert.ok(dry.stdout.includes(`#   after \`sudo chown other ${quoted(file)}\`: sudo chown ${uid}:${gid} ${quoted(file)}\n`), dry.stdout);
+      }
+    });
+
+    it('a directory where a log file should be: exit 1, what and why, nothing written, no sudo', () => {
+      sandbox();
+      mkdirSync(daemonLogs(sb)[1]!);
+      const before = sb.snapshot();
+      const r = sb.run(['enable', 'default', '--condition=boot']);
+      assert.equal(r.code, 1, show(r));
+      assert.ok(r.stderr.includes(`error: ${daemonLogs(sb)[1]} is a directory, not a file: launchd could not open it as the daemon's log, and the job would fail with exit 78 at every try\n  Move it away, then run the command again.\n`), show(r));
+      assert.deepStrictEqual(sb.snapshot(), before);
+      assert.deepStrictEqual(calls(sb).filter((c) => c[0] === 'sudo'), []);
     });
   });
 
