@@ -6,7 +6,7 @@ import { formatArgv } from './errors.js';
 /**
  * Joins what Lima says of each instance to what the service manager says of its job, and adds
  * the problems only the two views together show: a job that runs while the instance is down, an
- * instance that runs outside its registration (no keep-alive), a boot registration that is not
+ * instance that runs outside its registration (no keep-alive), a registration launchd has not
  * loaded, and a failed job whose instance is down.
  */
 export function withLimaView(rows: StatusRow[], list: LimaList): InstanceStatus[] {
@@ -47,19 +47,22 @@ function joinedProblems(row: StatusRow, lima: LimaView): Problem[] {
       fix: `${formatArgv(['limactl', 'stop', '--force', name])}; ${restart(row)}`,
     });
   }
-  // A LaunchDaemon that is not in the system domain was not loaded at boot (or was booted out):
-  // nothing restarts the instance until the next boot. (systemd: the lingering problem says it.)
-  const bootNotLoaded = manager === 'launchd' && row.condition === 'boot' && row.state === 'not-loaded';
-  if (bootNotLoaded) {
-    problems.push({
-      problem: `registered for boot, but ${row.service} is not loaded in launchd's system domain: launchd loads it at the next boot; until then nothing restarts the instance`,
-      fix: lima.status === 'Running' ? `${formatArgv(['limactl', 'stop', name])} && ${startNow}` : startNow,
-    });
-  } else if (lima.status === 'Running' && lima.startedByService === false && !jobRuns) {
+  // A registered job launchd has not loaded: a LaunchDaemon not in the system domain, or an agent
+  // not in gui/<uid> while that domain exists (someone is logged in at the GUI). Nothing restarts
+  // the instance until it is loaded. launchd loads it at the next boot or login, unless the
+  // "Allow in the Background" switch (macOS 13 and later) keeps it from running at all. An
+  // instance running outside its agent says more than that its agent is not loaded.
+  const notLoaded = manager === 'launchd' && row.state === 'not-loaded';
+  const runsOutside = lima.status === 'Running' && lima.startedByService === false && !jobRuns;
+  if (notLoaded && row.condition === 'boot') {
+    problems.push({ problem: notLoadedText(row), fix: lima.status === 'Running' ? `${formatArgv(['limactl', 'stop', name])} && ${startNow}` : startNow });
+  } else if (runsOutside) {
     problems.push({
       problem: `Lima says the instance is Running, but it was not started by ${row.service}: keep-alive does not apply until it is stopped and started through ${manager}`,
       fix: `${formatArgv(['limactl', 'stop', name])} && ${startNow}`,
     });
+  } else if (notLoaded && row.service.startsWith('gui/')) {
+    problems.push({ problem: notLoadedText(row), fix: startNow });
   }
   if (lima.status === 'Stopped' && (row.state === 'failed' || row.state === 'start-limit-hit')) {
     const exit = row.lastExitCode === null ? 'unknown' : row.lastExitCode < 0 ? `signal ${-row.lastExitCode}` : String(row.lastExitCode);
@@ -69,6 +72,12 @@ function joinedProblems(row: StatusRow, lima: LimaView): Problem[] {
     });
   }
   return problems;
+}
+
+/** A registered launchd job that is not loaded, and the likely cause when a boot or login did not load it. */
+function notLoadedText(row: StatusRow): string {
+  const when = row.condition === 'boot' ? 'boot' : 'login';
+  return `registered for ${when}, but ${row.service} is not loaded in launchd's ${when === 'boot' ? 'system' : 'GUI login'} domain: launchd loads it at the next ${when}; until then nothing restarts the instance. If it was not loaded at the last ${when} either, the "Allow in the Background" switch for limactl (System Settings › General › Login Items) is likely off: check with \`sfltool dumpbtm\` (docs/troubleshooting.md: "macOS: the job is registered but never runs")`;
 }
 
 /** Restarts the job: a running job is stopped and started again. */

@@ -124,6 +124,11 @@ export interface StatusRow {
   pid: number | null;
   lastExitCode: number | null;
   problems: Problem[];
+  /**
+   * What is worth knowing but needs no fix: something that went wrong and was put right, such as
+   * a restart by keep-alive after a SIGKILL.
+   */
+  notes: string[];
 }
 
 /** What Lima says of the instance of a status row (`limactl list --json`). */

@@ -41,3 +41,15 @@ export function fileProblems(host: Host, file: ServiceFile): Problem[] {
   }
   return problems;
 }
+
+/**
+ * The host agent was killed by SIGKILL and keep-alive restarts it: what `limactl stop --force`
+ * does (Lima's pkg/instance/stop.go), and what surprises a user who meant the instance to stay
+ * down. A note, not a problem: the restart is keep-alive doing its job.
+ */
+export function sigkillNote(manager: 'launchd' | 'systemd', instance: string, restarted: boolean): string {
+  return [
+    `the host agent was killed by SIGKILL (as \`limactl stop --force\` does), which keep-alive counts as a crash: ${manager} ${restarted ? 'started it again' : 'starts it again shortly'}.`,
+    `To stop the instance and keep it stopped: ${formatArgv(['limactl-autostart', 'disable', instance, '--now'])}, or \`limactl stop ${instance}\` without --force (docs/troubleshooting.md: "The instance came back after limactl stop --force")`,
+  ].join(' ');
+}

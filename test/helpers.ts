@@ -270,6 +270,11 @@ export class Sandbox {
     writeFileSync(path.join(this.fakeDir, 'journal'), text);
   }
 
+  /** No GUI login (SSH into a headless Mac): the launchctl stand-in has no gui/<uid> domain and answers 125 for it. */
+  noGuiLogin(): void {
+    writeFileSync(path.join(this.fakeDir, 'launchd-no-gui'), '');
+  }
+
   /** Makes the limactl stand-in's `list --json` hang (a limactl on a stale network mount, say). */
   limaListHangs(): void {
     writeFileSync(path.join(this.fakeDir, 'lima-list.hang'), '');

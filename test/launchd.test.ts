@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chownSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parse } from 'plist';
@@ -83,6 +84,16 @@ function sudoLaunchctl(...args: string[]): Call[] {
 
 function installDaemon(sb: Sandbox): Call {
   return ['sudo', 'install', '-m', '644', '-o', 'root', '-g', 'wheel', STAGING, sb.daemonPlist()];
+}
+
+/** The daemon's log files, which launchd opens as its UserName. */
+function daemonLogs(sb: Sandbox): string[] {
+  return ['stdout', 'stderr'].map((s) => path.join(sb.limaHome, 'default', `launchd.${s}.log`));
+}
+
+/** Missing log files are created, as the daemon's account, before the daemon is loaded. */
+function createLogs(sb: Sandbox, user = 'limauser'): Call[] {
+  return daemonLogs(sb).map((file) => ['sudo', 'install', '-m', '644', '-o', user, '/dev/null', file]);
 }
 
 /**
@@ -193,6 +204,7 @@ describe('launchd (macOS) end to end', () => {
             // --now: is an agent left loaded in either domain (to boot out), is the daemon loaded already?
             ...(now ? [print(guiAgent()), print(userAgent()), print(systemDaemon), ASK_LIMA] : []),
             installDaemon(sb),
+            ...createLogs(sb),
             ...sudoLaunchctl('enable', systemDaemon),
             ...(now ? [...sudoLaunchctl('bootout', systemDaemon), ...sudoLaunchctl('bootstrap', 'system', sb.daemonPlist())] : []),
           ]);
@@ -212,7 +224,7 @@ describe('launchd (macOS) end to end', () => {
       const r = ok(sb.run(['enable', 'default', '--condition=boot', '--user', 'other']));
       assert.deepStrictEqual(readPlist(sb.daemonPlist()), expectedPlist(sb, { keepAlive: true, daemon: { user: 'other', home: false } }));
       assert.ok(r.stderr.includes(`warning: the daemon runs as other, who must be able to read and write ${sb.limaHome}`), show(r));
-      assert.deepStrictEqual(calls(sb), [installDaemon(sb), ...sudoLaunchctl('enable', systemDaemon)]);
+      assert.deepStrictEqual(calls(sb), [installDaemon(sb), ...createLogs(sb, 'other'), ...sudoLaunchctl('enable', systemDaemon)]);
     });
 
     it('--user other with --condition=login is refused: exit 2, no file, no calls', () => {
@@ -246,7 +258,7 @@ describe('launchd (macOS) end to end', () => {
         from: 'login', to: 'boot', now: false,
         // The daemon is installed and enabled before the agent's file goes; the agent's job is
         // left running: no bootout, not even a probe.
-        calls: () => [installDaemon(sb), ...sudoLaunchctl('enable', systemDaemon)],
+        calls: () => [installDaemon(sb), ...createLogs(sb), ...sudoLaunchctl('enable', systemDaemon)],
         loaded: () => [guiAgent()],
       },
       {
@@ -256,6 +268,7 @@ describe('launchd (macOS) end to end', () => {
           print(userAgent()),
           print(systemDaemon),
           installDaemon(sb),
+          ...createLogs(sb),
           ...sudoLaunchctl('enable', systemDaemon),
           ['launchctl', 'bootout', guiAgent()],
           // The running agent was booted out: launchd forgot it and Lima says it stopped.
@@ -375,7 +388,7 @@ describe('launchd (macOS) end to end', () => {
           const r = sb.run(['enable', 'default', '--condition=boot', ...(now ? ['--now'] : [])]);
           assert.equal(r.code, 1, show(r));
           assert.ok(
-            unstage(sb, r.stderr.split('\n')).includes(`error: enable "default" at boot (launchd, keep-alive true): step 2 of ${now ? 7 : 4} failed: \`sudo install -m 644 -o root -g wheel ${STAGING} ${quoted(sb.daemonPlist())}\` exited with code 1: sudo: failing with exit code 1, as the test asked`),
+            unstage(sb, r.stderr.split('\n')).includes(`error: enable "default" at boot (launchd, keep-alive true): step 2 of ${now ? 9 : 6} failed: \`sudo install -m 644 -o root -g wheel ${STAGING} ${quoted(sb.daemonPlist())}\` exited with code 1: sudo: failing with exit code 1, as the test asked`),
             show(r),
           );
           assert.doesNotMatch(r.stderr, /^\s+at /m);
@@ -553,10 +566,12 @@ describe('launchd (macOS) end to end', () => {
         ok(sb.run(['enable', 'default', `--condition=${condition}`]));
         assert.equal(readFileSync(file, 'utf8'), first);
         assert.equal(mode(file), 0o644);
-        assert.deepStrictEqual(calls(sb), [...once, ...once]);
+        // The daemon's log files, created the first time, are left alone the second.
+        const logs = condition === 'boot' ? createLogs(sb) : [];
+        assert.deepStrictEqual(calls(sb), [...once, ...once.filter((c) => !logs.some((l) => isDeepStrictEqual(c, l)))]);
         assert.deepStrictEqual(once, condition === 'login'
           ? [print(gui()), ['launchctl', 'enable', guiAgent()]]
-          : [installDaemon(sb), ...sudoLaunchctl('enable', systemDaemon)]);
+          : [installDaemon(sb), ...logs, ...sudoLaunchctl('enable', systemDaemon)]);
       });
     }
 
@@ -647,12 +662,14 @@ describe('launchd (macOS) end to end', () => {
         '# dry run: nothing below was done',
         `write ${STAGING} mode 0600 (staging copy, removed afterwards) <<'EOF'`,
         `sudo install -m 644 -o root -g wheel ${STAGING} ${quoted(sb.daemonPlist())}`,
+        ...daemonLogs(sb).map((file) => `sudo install -m 644 -o limauser /dev/null ${quoted(file)}`),
         `sudo launchctl enable ${systemDaemon}`,
         `launchctl bootout ${guiAgent()}  # may fail: it may have stopped meanwhile; then wait until \`launchctl print ${guiAgent()}\` fails and Lima no longer reports "default" Running (up to 300 s)`,
         `sudo launchctl bootout ${systemDaemon}  # may fail: the job is not loaded`,
         `sudo launchctl bootstrap system ${quoted(sb.daemonPlist())}  # tried again while it fails with 37 or 5 (up to 30 s)`,
         '# if a step fails, the steps before it are undone: files are restored as they were, and',
         `#   after \`sudo install -m 644 -o root -g wheel ${STAGING} ${quoted(sb.daemonPlist())}\`: sudo rm -f -- ${quoted(sb.daemonPlist())}`,
+        ...daemonLogs(sb).map((file) => `#   after \`sudo install -m 644 -o limauser /dev/null ${quoted(file)}\`: sudo rm -f -- ${quoted(file)}`),
         `#   after \`launchctl bootout ${guiAgent()}\`: launchctl bootstrap ${gui()} ${quoted(sb.agentPlist())}  # tried again while it fails with 37 or 5 (up to 30 s)`,
         `#   after \`sudo launchctl bootout ${systemDaemon}\`: sudo launchctl bootstrap system ${quoted(sb.daemonPlist())}  # tried again while it fails with 37 or 5 (up to 30 s)`,
         `#   after \`sudo launchctl bootstrap system ${quoted(sb.daemonPlist())}\`: sudo launchctl bootout ${systemDaemon}  # then wait until \`launchctl print ${systemDaemon}\` fails and Lima no longer reports "default" Running (up to 300 s)`,
@@ -690,28 +707,107 @@ describe('launchd (macOS) end to end', () => {
     });
   });
 
-  it('without a GUI login (launchctl print gui/<uid> fails) the agent goes to user/<uid>, with a warning', () => {
-    sandbox();
-    sb.failAlways('launchctl', 'print', 113);
-    const r = ok(sb.run(['enable', 'default', '--now']));
-    const user = `user/${sb.uid}`;
-    assert.deepStrictEqual(calls(sb), [
-      print(gui()),
-      print(guiAgent()),
-      print(systemDaemon),
-      print(userAgent()),
-      ASK_LIMA,
-      ['launchctl', 'enable', userAgent()],
-      ['launchctl', 'bootout', userAgent()],
-      ['launchctl', 'bootstrap', user, sb.agentPlist()],
-    ]);
-    assert.deepStrictEqual(sb.loaded(), [userAgent()]);
-    const warning = r.stderr.split('\n').find((line) => line.startsWith('warning: '));
-    assert.ok(warning, show(r));
-    assert.ok(warning.includes(`no gui/${sb.uid} domain`), warning);
-    assert.ok(warning.includes(`using ${user}`), warning);
-    assert.ok(warning.includes('--condition=boot'), warning);
-    assert.deepStrictEqual(readPlist(sb.agentPlist()), expectedPlist(sb, { keepAlive: true }));
+  describe('without a GUI login (SSH into a headless Mac: launchd has no gui/<uid>)', () => {
+    for (const now of [true, false]) {
+      it(`the agent goes to user/<uid>, with a warning${now ? ' that `limactl stop` cannot stop it, the commands that can,' : ''} and --condition=boot for a headless Mac`, () => {
+        sandbox();
+        sb.noGuiLogin();
+        const r = ok(sb.run(['enable', 'default', ...(now ? ['--now'] : [])]));
+        const user = `user/${sb.uid}`;
+        assert.deepStrictEqual(calls(sb), [
+          print(gui()),
+          ...(now ? [print(guiAgent()), print(systemDaemon), print(userAgent()), ASK_LIMA] : []),
+          ['launchctl', 'enable', userAgent()],
+          ...(now ? [['launchctl', 'bootout', userAgent()], ['launchctl', 'bootstrap', user, sb.agentPlist()]] : []),
+        ]);
+        assert.deepStrictEqual(sb.loaded(), now ? [userAgent()] : []);
+        const warning = r.stderr.slice(r.stderr.indexOf('warning: '), r.stderr.indexOf('\ninfo: '));
+        assert.match(warning, new RegExp(`^warning: launchd has no gui/${sb.uid} domain \\(no GUI login: SSH or a headless Mac\\?\\), so the agent goes to user/${sb.uid}, the domain of background sessions, which can outlive the last logout\\.\n`));
+        assert.doesNotMatch(warning, /only while/);
+        const stop = `\`limactl stop default\` will not be able to stop this job: Lima stops an instance its agent started with \`launchctl bootout ${guiAgent()}\`, which does not exist here. To stop it: limactl-autostart disable default --now, or launchctl bootout ${userAgent()}\n`;
+        assert.equal(warning.includes(stop), now, warning);
+        assert.ok(warning.endsWith('On a Mac nobody logs in to at the GUI (headless), use --condition=boot: a LaunchDaemon starts at boot, and `limactl stop` stops it.'), warning);
+        assert.deepStrictEqual(readPlist(sb.agentPlist()), expectedPlist(sb, { keepAlive: true }));
+      });
+    }
+
+    it('the stand-in answers 125 for gui/<uid> and its jobs, as launchctl does without a GUI login; user/<uid> and system answer', () => {
+      sandbox();
+      sb.noGuiLogin();
+      const launchctl = (...args: string[]) => spawnSync(path.join(sb.bin, 'launchctl'), args, { env: sb.env(), encoding: 'utf8' });
+      for (const args of [['print', gui()], ['print', guiAgent()], ['bootstrap', gui(), sb.agentPlist()], ['bootout', guiAgent()]]) {
+        const r = launchctl(...args);
+        assert.equal(r.status, 125, args.join(' '));
+        assert.match(r.stderr, /125: Domain does not support specified action/);
+      }
+      assert.equal(launchctl('print', `user/${sb.uid}`).status, 0);
+      assert.equal(launchctl('print', 'system').status, 0);
+    });
+  });
+
+  describe("the daemon's log files (launchd opens them as UserName)", () => {
+    it('missing ones are created as the daemon\'s account; when a later step fails, the rollback removes them', () => {
+      sandbox();
+      sb.failAlways('sudo', 'launchctl', 1);
+      const r = sb.run(['enable', 'default', '--condition=boot']);
+      assert.equal(r.code, 1, show(r));
+      assert.deepStrictEqual(calls(sb), [
+        installDaemon(sb),
+        ...createLogs(sb),
+        ['sudo', 'launchctl', 'enable', systemDaemon],
+        ['sudo', 'rm', '-f', '--', daemonLogs(sb)[1]!],
+        ['sudo', 'rm', '-f', '--', daemonLogs(sb)[0]!],
+        ['sudo', 'rm', '-f', '--', sb.daemonPlist()],
+      ]);
+      for (const file of daemonLogs(sb)) assert.ok(!existsSync(file), file);
+    });
+
+    it('an existing one owned by someone else is given to the account, and given back by the rollback; one already yours is left alone', function () {
+      if (process.getuid?.() !== 0) {
+        console.log('      skipped: giving a file to another uid needs root');
+        this.skip();
+      }
+      sandbox();
+      const [stdout, stderr] = daemonLogs(sb) as [string, string];
+      writeFileSync(stdout, 'old output\n');
+      writeFileSync(stderr, 'old errors\n');
+      chownSync(stderr, 4321, 4322);
+      sb.failAlways('sudo', 'launchctl', 1);
+      assert.equal(sb.run(['enable', 'default', '--condition=boot']).code, 1);
+      assert.deepStrictEqual(calls(sb), [
+        installDaemon(sb),
+        ['sudo', 'chown', 'limauser', stderr],
+        ['sudo', 'launchctl', 'enable', systemDaemon],
+        ['sudo', 'chown', '4321:4322', stderr],
+        ['sudo', 'rm', '-f', '--', sb.daemonPlist()],
+      ]);
+      assert.deepStrictEqual([statSync(stderr).uid, statSync(stderr).gid], [4321, 4322]);
+      assert.equal(readFileSync(stdout, 'utf8'), 'old output\n');
+      assert.equal(readFileSync(stderr, 'utf8'), 'old errors\n');
+    });
+
+    it('--user other: both are given to other whoever owns them, each chown undone to its old owner', () => {
+      sandbox();
+      const logs = daemonLogs(sb);
+      for (const file of logs) writeFileSync(file, '');
+      const { uid, gid } = statSync(logs[0]!);
+      const dry = ok(sb.run(['enable', 'default', '--condition=boot', '--user', 'other', '--dry-run']));
+      for (const file of logs) {
+        assert.ok(dry.stdout.includes(`\nsudo chown other ${quoted(file)}\n`), dry.stdout);
+        assert.ok(dry.stdout.includes(`#   after \`sudo chown other ${quoted(file)}\`: sudo chown ${uid}:${gid} ${quoted(file)}\n`), dry.stdout);
+      }
+    });
+
+    it('a directory where a log file should be: exit 1, what and why, nothing written, no sudo', () => {
+      sandbox();
+      mkdirSync(daemonLogs(sb)[1]!);
+      const before = sb.snapshot();
+      const r = sb.run(['enable', 'default', '--condition=boot']);
+      assert.equal(r.code, 1, show(r));
+      assert.ok(r.stderr.includes(`error: ${daemonLogs(sb)[1]} is a directory, not a file: launchd could not open it as the daemon's log, and the job would fail with exit 78 at every try\n  Move it away, then run the command again.\n`), show(r));
+      assert.deepStrictEqual(sb.snapshot(), before);
+      assert.deepStrictEqual(calls(sb).filter((c) => c[0] === 'sudo'), []);
+    });
   });
 
   describe('a failing launchctl', () => {
@@ -724,9 +820,11 @@ describe('launchd (macOS) end to end', () => {
         r.stderr.includes(`error: enable "default" at login (launchd, keep-alive true): step 5 of 5 failed: \`launchctl bootstrap ${gui()} ${quoted(sb.agentPlist())}\` exited with code 5: launchctl: failing with exit code 5, as the test asked\n`),
         show(r),
       );
-      for (const words of ['error 5', 'still loaded', 'launchctl bootout', 'override database', 'launchctl enable', 'domain does not exist', '--condition=boot', 'not owned by root:wheel']) {
+      for (const words of ['error 5', 'still loaded', 'launchctl bootout', 'override database', 'launchctl enable', 'domain does not exist', '--condition=boot', 'not owned by root:wheel', 'plutil -lint']) {
         assert.ok(r.stderr.includes(words), `stderr lacks ${JSON.stringify(words)}\n${show(r)}`);
       }
+      // A log file launchd cannot open fails the job later, with exit 78, not the bootstrap.
+      assert.doesNotMatch(r.stderr, /log path|StandardOutPath/);
       assert.doesNotMatch(r.stderr, /^\s+at /m);
       assert.doesNotMatch(r.stderr, /internal error/);
       assert.deepStrictEqual(calls(sb), [
@@ -764,10 +862,10 @@ describe('launchd (macOS) end to end', () => {
   describe('an agent loaded in both domains', () => {
     it('enable --now from a GUI login boots out the copy an SSH session loaded into user/<uid>', () => {
       sandbox();
-      sb.failAlways('launchctl', 'print', 113); // no GUI login: the agent goes to user/<uid>
+      sb.noGuiLogin(); // the agent goes to user/<uid>
       ok(sb.run(['enable', 'default', '--now']));
       assert.deepStrictEqual(sb.loaded(), [userAgent()]);
-      rmSync(path.join(sb.fakeDir, 'fail', 'launchctl.print'));
+      rmSync(path.join(sb.fakeDir, 'launchd-no-gui')); // a GUI login now
       sb.clearCalls();
       ok(sb.run(['enable', 'default', '--now']));
       assert.deepStrictEqual(calls(sb), [

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT } from './helpers.js';
@@ -14,6 +14,19 @@ describe('test/macos/live.sh', () => {
   it('is valid bash', () => {
     const r = spawnSync('bash', ['-n', LIVE], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
+  });
+
+  // What it greps for must be what the program says, or it would fail on a Mac for the wrong reason.
+  it('checks the words the program prints: the user/<uid> warning, the user-domain problem, the SIGKILL note', () => {
+    const script = readFileSync(LIVE, 'utf8');
+    const program = ['backends/launchd.ts', 'problems.ts'].map((f) => readFileSync(path.join(ROOT, 'src', f), 'utf8')).join('');
+    for (const words of ['will not be able to stop this job', "is loaded in launchd's user domain", 'the host agent was killed by SIGKILL']) {
+      assert.ok(script.includes(words), `live.sh does not check ${JSON.stringify(words)}`);
+      assert.ok(program.includes(words), `the program does not say ${JSON.stringify(words)}`);
+    }
+    // The switch both ways ends with the instance running under the new job, and the daemon's logs are checked.
+    assert.equal(script.match(/^running_under "\$/gm)?.length, 2);
+    assert.match(script, /stat -f %Su "\$log"/);
   });
 
   it('off macOS, says that it needs macOS and exits 2 before it creates or runs anything', function () {

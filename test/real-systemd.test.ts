@@ -301,6 +301,13 @@ describe('systemd --user, for real', function () {
       await sleep(QUIET_MS);
       expectUnit(l, { ActiveState: 'failed', SubState: 'failed', Result: 'signal', NRestarts: 0, MainPID: 0 });
       assert.equal(starts(l.sb), 1);
+      // How systemd says "killed by SIGKILL", which status reads (ExecMainCode 2 is CLD_KILLED).
+      assert.deepEqual(l.manager.show(UNIT, ['ExecMainCode', 'ExecMainStatus']), { ExecMainCode: '2', ExecMainStatus: '9' });
+      // Nothing restarts it without keep-alive: a failure, not a note.
+      const r = run(l, ['status', '--json', INSTANCE]);
+      const [row] = JSON.parse(r.stdout) as { notes: string[]; problems: { problem: string }[] }[];
+      assert.deepEqual(row!.notes, []);
+      assert.ok(row!.problems.some((p) => /the host agent failed \(last exit code 9\)/.test(p.problem)), r.stdout);
     });
   });
 

@@ -17,6 +17,7 @@ interface Row {
   pid: number | null;
   lastExitCode: number | null;
   problems: { problem: string; fix: string }[];
+  notes: string[];
   lima: { status: string | null; hostAgentPID: number | null; startedByService: boolean | null };
 }
 
@@ -66,7 +67,7 @@ describe('status (macOS)', () => {
   it('an instance with no registration: condition none, not loaded, no problems', () => {
     assert.deepEqual(row(sb), {
       instance: 'default', condition: 'none', keepAlive: null, file: null, manager: 'launchd',
-      service: `gui/${sb.uid}/${agent}`, state: 'not-loaded', pid: null, lastExitCode: null, problems: [], lima: NOT_LISTED,
+      service: `gui/${sb.uid}/${agent}`, state: 'not-loaded', pid: null, lastExitCode: null, problems: [], notes: [], lima: NOT_LISTED,
     });
   });
 
@@ -75,13 +76,13 @@ describe('status (macOS)', () => {
     setJob(sb, agent, '4711', '-');
     assert.deepEqual(row(sb), {
       instance: 'default', condition: 'login', keepAlive: true, file: sb.agentPlist(), manager: 'launchd',
-      service: `gui/${sb.uid}/${agent}`, state: 'running', pid: 4711, lastExitCode: null, problems: [], lima: NOT_LISTED,
+      service: `gui/${sb.uid}/${agent}`, state: 'running', pid: 4711, lastExitCode: null, problems: [], notes: [], lima: NOT_LISTED,
     });
-    setJob(sb, agent, '0', '78');
+    setJob(sb, agent, '0', '1');
     const failed = row(sb);
     assert.equal(failed.state, 'failed');
-    assert.equal(failed.lastExitCode, 78);
-    assert.equal(problem(failed, /exited with code 78/).fix, 'limactl start default');
+    assert.equal(failed.lastExitCode, 1);
+    assert.equal(problem(failed, /exited with code 1; see .*ha\.stderr\.log/).fix, 'limactl start default');
     setJob(sb, agent, '0', '0');
     assert.equal(row(sb).state, 'loaded');
   });
@@ -156,6 +157,80 @@ describe('status (macOS)', () => {
     assert.equal(problem(orphan, /loaded but has no file/).fix, 'limactl-autostart disable default --now');
   });
 
+  it('a host agent killed by SIGKILL (-9) and restarted by keep-alive: a note, not a problem, with what to run instead', () => {
+    ok(sb.run(['enable', 'default', '--now']));
+    const note = (r: Row): string | undefined => r.notes.find((n) => n.includes('SIGKILL'));
+    setJob(sb, agent, '4712', '-9');
+    const restarted = row(sb);
+    assert.deepEqual([restarted.state, restarted.pid, restarted.lastExitCode, restarted.problems], ['running', 4712, -9, []]);
+    assert.equal(note(restarted), 'the host agent was killed by SIGKILL (as `limactl stop --force` does), which keep-alive counts as a crash: launchd started it again. '
+      + 'To stop the instance and keep it stopped: limactl-autostart disable default --now, or `limactl stop default` without --force (docs/troubleshooting.md: "The instance came back after limactl stop --force")');
+    // Between the kill and the restart (ThrottleInterval): launchd has not started it yet.
+    setJob(sb, agent, '0', '-9');
+    assert.match(note(row(sb)) ?? '', /launchd starts it again shortly/);
+    // Another signal, or an exit code 9, is not a SIGKILL.
+    for (const exit of ['-15', '9']) {
+      setJob(sb, agent, '4712', exit);
+      assert.deepEqual(row(sb).notes, [], exit);
+    }
+    // Without keep-alive nothing restarts it: no note.
+    ok(sb.run(['enable', 'default', '--keep-alive=false']));
+    setJob(sb, agent, '0', '-9');
+    assert.deepEqual(row(sb).notes, []);
+  });
+
+  it('exit 78 (EX_CONFIG): a problem naming both log files, the account that must open them and the fix', () => {
+    ok(sb.run(['enable', 'default', '--condition=boot', '--user', 'other', '--now']));
+    setJob(sb, daemon, '0', '78');
+    const r = row(sb);
+    const logs = ['stdout', 'stderr'].map((s) => path.join(sb.limaHome, 'default', `launchd.${s}.log`));
+    const quoted = logs.map((l) => `'${l}'`).join(' ');
+    const p = problem(r, /exit 78, EX_CONFIG/);
+    assert.equal(p.problem, `launchd could not set the job up (exit 78, EX_CONFIG), most likely because other cannot open its log files ${logs[0]} and ${logs[1]} (owned by someone else, in a directory other cannot write, or on a volume not mounted yet); launchd tries again every 30 s, for ever`);
+    assert.equal(p.fix, `sudo touch ${quoted} && sudo chown other ${quoted}   # launchd tries again within 30 s`);
+    assert.ok(!r.problems.some((x) => /exited with code 78/.test(x.problem)), 'one problem for the exit, not two');
+    // An agent opens them as the user; without keep-alive it must be started again.
+    ok(sb.run(['enable', 'default', '--condition=login', '--keep-alive=false', '--now']));
+    setJob(sb, agent, '0', '78');
+    assert.equal(problem(row(sb), /exit 78/).fix, `sudo touch ${quoted} && sudo chown limauser ${quoted} && launchctl kickstart gui/${sb.uid}/${agent}`);
+  });
+
+  it('an agent loaded in user/<uid> only: `limactl stop` cannot stop it; the fix is a daemon, or the agent again from a GUI login', () => {
+    sb.noGuiLogin();
+    ok(sb.run(['enable', 'default', '--now']));
+    const r = row(sb);
+    const user = `user/${sb.uid}/${agent}`;
+    assert.deepEqual([r.service, r.state], [user, 'loaded']);
+    const p = problem(r, /loaded in launchd's user domain/);
+    assert.equal(p.problem, `${user} is loaded in launchd's user domain (enabled over SSH or without a GUI login): \`limactl stop default\` cannot stop it (Lima stops it through gui/), only limactl-autostart disable default --now or launchctl bootout ${user} can`);
+    assert.equal(p.fix, 'limactl-autostart enable default --condition=boot --now   # a headless Mac; from a GUI login: limactl-autostart enable default --condition=login --now');
+    // The same from a GUI login: gui/<uid> now exists, the job is still in user/<uid>.
+    rmSync(path.join(sb.fakeDir, 'launchd-no-gui'));
+    problem(row(sb), /loaded in launchd's user domain/);
+    // Moved to gui/<uid>: no problem left.
+    ok(sb.run(['enable', 'default', '--now']));
+    assert.deepEqual(row(sb).problems, []);
+  });
+
+  it('registered but not loaded although someone is logged in at the GUI: the Background Items switch is a likely cause', () => {
+    ok(sb.run(['enable', 'default']));
+    const r = row(sb);
+    assert.equal(r.state, 'not-loaded');
+    const p = problem(r, /registered for login, but/);
+    assert.equal(p.problem, `registered for login, but gui/${sb.uid}/${agent} is not loaded in launchd's GUI login domain: launchd loads it at the next login; until then nothing restarts the instance. `
+      + 'If it was not loaded at the last login either, the "Allow in the Background" switch for limactl (System Settings › General › Login Items) is likely off: check with `sfltool dumpbtm` (docs/troubleshooting.md: "macOS: the job is registered but never runs")');
+    assert.equal(p.fix, 'limactl-autostart enable default --condition=login --now');
+    // With no GUI login the agent is not expected to be loaded: nothing to say.
+    sb.noGuiLogin();
+    const ssh = row(sb);
+    assert.deepEqual([ssh.service, ssh.problems], [`user/${sb.uid}/${agent}`, []]);
+    // A daemon: the same words, for boot (one problem for the fact, as before).
+    ok(sb.run(['enable', 'default', '--condition=boot']));
+    const boot = row(sb);
+    assert.equal(boot.problems.length, 1);
+    assert.match(boot.problems[0]!.problem, /^registered for boot, but system\/io\.lima-vm\.daemon\.default is not loaded in launchd's system domain: .* at the last boot either, the "Allow in the Background" switch .* `sfltool dumpbtm`/);
+  });
+
   it('lists instances that LIMA_HOME no longer holds but that are still registered, with the fix', () => {
     ok(sb.run(['enable', 'default']));
     rmSync(path.join(sb.limaHome, 'default'), { recursive: true });
@@ -176,7 +251,7 @@ describe('status (Linux)', () => {
     ok(sb.run(['enable', 'default', '--now']));
     assert.deepEqual(row(sb), {
       instance: 'default', condition: 'login', keepAlive: true, file: sb.unitFile(), manager: 'systemd',
-      service: unit, state: 'running', pid: 4242, lastExitCode: null, problems: [], lima: NOT_LISTED,
+      service: unit, state: 'running', pid: 4242, lastExitCode: null, problems: [], notes: [], lima: NOT_LISTED,
     });
     setUnit(sb, unit, 'ActiveState=activating\nSubState=auto-restart\nExecMainStatus=137\nMainPID=0\n');
     assert.equal(row(sb).state, 'restarting');
@@ -194,6 +269,18 @@ describe('status (Linux)', () => {
     const failed = row(sb);
     assert.deepEqual([failed.state, failed.keepAlive, failed.lastExitCode], ['failed', false, 9]);
     assert.equal(problem(failed, /failed \(last exit code 9\)/).fix, 'limactl start default');
+  });
+
+  it('restarting after a SIGKILL (ExecMainCode=2, ExecMainStatus=9, as systemd shows it): a note; an exit code 9 is not a kill', () => {
+    ok(sb.run(['enable', 'default', '--now']));
+    setUnit(sb, unit, 'ActiveState=activating\nSubState=auto-restart\nResult=signal\nExecMainCode=2\nExecMainStatus=9\nMainPID=0\n');
+    const r = row(sb);
+    assert.deepEqual([r.state, r.lastExitCode, r.problems], ['restarting', 9, []]);
+    assert.equal(r.notes.length, 1);
+    assert.match(r.notes[0]!, /^the host agent was killed by SIGKILL \(as `limactl stop --force` does\), which keep-alive counts as a crash: systemd starts it again shortly\. To stop the instance and keep it stopped: limactl-autostart disable default --now/);
+    // CLD_EXITED (1): the program exited with code 9.
+    setUnit(sb, unit, 'ActiveState=activating\nSubState=auto-restart\nResult=exit-code\nExecMainCode=1\nExecMainStatus=9\nMainPID=0\n');
+    assert.deepEqual(row(sb).notes, []);
   });
 
   it('problems: not enabled, not read by systemd, lingering off for a boot unit', () => {
@@ -231,6 +318,16 @@ describe('status: output and arguments', () => {
     assert.ok(lines[1]!.slice(col).startsWith('running') && lines[2]!.slice(col).startsWith('loaded'));
   });
 
+  it('a note is one line under its row, after the problems', () => {
+    sb = new Sandbox({ platform: 'linux' });
+    ok(sb.run(['enable', 'default', '--now']));
+    setUnit(sb, 'lima-vm@default.service', 'ActiveState=activating\nSubState=auto-restart\nExecMainCode=2\nExecMainStatus=9\nMainPID=0\n');
+    const lines = ok(sb.run(['status'])).stdout.split('\n');
+    assert.match(lines[1]!, /^default +login +yes +restarting +- /);
+    assert.match(lines[2]!, /^  note: the host agent was killed by SIGKILL .*limactl-autostart disable default --now/);
+    assert.equal(lines.length, 4);
+  });
+
   it('named instances only, in the order given; an unknown one is exit 1, an invalid name exit 2', () => {
     sb = new Sandbox({ platform: 'darwin', instances: ['a', 'b', 'c'] });
     assert.deepEqual(status(sb, ['c', 'a']).map((r) => r.instance), ['c', 'a']);
@@ -262,7 +359,7 @@ describe('status: output and arguments', () => {
         assert.equal(calls.length, 2, JSON.stringify(calls));
         assert.deepEqual(calls[0], ['limactl', 'list', '--json']);
         calls.shift();
-        assert.deepEqual(calls[0]!.slice(0, 4), ['systemctl', '--user', 'show', '--property=Id,LoadState,ActiveState,SubState,Result,MainPID,ExecMainStatus,NRestarts,UnitFileState']);
+        assert.deepEqual(calls[0]!.slice(0, 4), ['systemctl', '--user', 'show', '--property=Id,LoadState,ActiveState,SubState,Result,MainPID,ExecMainCode,ExecMainStatus,NRestarts,UnitFileState']);
         assert.deepEqual(calls[0]!.slice(5), names.map((n) => `lima-vm@${n}.service`));
       }
     });

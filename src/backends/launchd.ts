@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { present, readRegularFile } from '../file-type.js';
+import { fileType, present, readRegularFile } from '../file-type.js';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -14,8 +14,8 @@ import { headerLine } from '../header.js';
 import { listRegistrations, readServiceFile, replacedNote } from '../registration.js';
 import { serviceCommand, serviceEnvironment, servicePath, type EnvVar } from '../service-env.js';
 import { LAUNCHD_THROTTLE_INTERVAL, STOP_TIMEOUT_SEC } from '../tunables.js';
-import { UsageError, formatArgv } from '../errors.js';
-import { fileProblems, logHint, reEnable } from '../problems.js';
+import { UsageError, UserError, formatArgv } from '../errors.js';
+import { fileProblems, logHint, reEnable, sigkillNote } from '../problems.js';
 
 // Lima's own labels and locations: Lima's `limactl start`/`stop` look for exactly these.
 export const agentLabel = (instance: string): string => `io.lima-vm.autostart.${instance}`;
@@ -34,13 +34,17 @@ const PROCESS_TYPE = 'Standard';
 /** What launchctl bootstrap answers while launchd still tears down a job booted out a moment ago: 37 (EALREADY), then 5. */
 const BOOTSTRAP_BUSY = [37, 5];
 
+/** sysexits(3) EX_CONFIG: launchd's exit status for a job it could not set up (a log file it cannot open). */
+const EX_CONFIG = 78;
+const SIGKILL = 9;
+
 const BOOTSTRAP_HINT = [
-  'launchctl bootstrap fails with error 5 (Input/output error) when:',
+  'launchctl bootstrap fails with error 5 (Input/output error) when launchd will not load the plist:',
   '- the job is still loaded (run `launchctl bootout DOMAIN/LABEL`, then try again);',
   '- it is disabled in launchd\'s override database (`launchctl enable DOMAIN/LABEL`);',
   '- the domain does not exist: gui/<uid> needs a GUI login; over SSH or on a headless Mac use --condition=boot;',
   '- a LaunchDaemon plist is not owned by root:wheel or is writable by others;',
-  '- a log path (StandardOutPath, StandardErrorPath) cannot be opened.',
+  '- the plist is not valid for launchd (`plutil -lint FILE`).',
   'Run `launchctl print DOMAIN/LABEL` and see the system log for details.',
 ].join('\n');
 
@@ -57,11 +61,20 @@ interface Job {
   lastExitCode: number | null;
 }
 
+/** What launchd has loaded, from one listing per domain. */
+interface Loaded {
+  jobs: Map<string, Job>;
+  /** gui/<uid> answered: someone is logged in at the GUI, and a LaunchAgent loads there. */
+  guiLogin: boolean;
+}
+
 /** The registration of an instance as status reads it from its files, before launchd's answer is known. */
 interface PlistView {
   condition: Condition | 'none';
   file: string | null;
   keepAlive: boolean | null;
+  /** A LaunchDaemon's UserName: the account that opens its log files. */
+  userName: string | undefined;
   /** Problems of the files themselves: their reading, contents, owner and mode. */
   problems: Problem[];
 }
@@ -88,9 +101,11 @@ export class LaunchdBackend implements Backend {
       // No launchctl at all: a plan for macOS previewed elsewhere (`npm run demo` on Linux).
       if (answer.exitCode === undefined && !answer.timedOut) return { domain: gui, warning: `launchctl cannot be run here, so this is a preview: it assumes a GUI login (${gui})` };
       const user = `user/${this.host.uid}`;
+      // launchctl(1): "A user domain may exist independently of a logged-in user"; jobs there
+      // (the Background session) can outlive the last logout.
       return {
         domain: user,
-        warning: `launchd has no ${gui} domain (no GUI login: SSH or a headless Mac?); using ${user}, where the agent runs only while ${this.host.user} has a session. For an instance that must start at boot with nobody logged in, use --condition=boot.`,
+        warning: `launchd has no ${gui} domain (no GUI login: SSH or a headless Mac?), so the agent goes to ${user}, the domain of background sessions, which can outlive the last logout.`,
       };
     })();
     return this.domain;
@@ -112,8 +127,8 @@ export class LaunchdBackend implements Backend {
         throw new UsageError(`--user ${request.user} applies only to --condition=boot`, 'A LaunchAgent always runs as the user who logs in; leave out --user, or use --condition=boot.');
       }
       const { domain, warning } = await this.agentDomain();
-      if (warning) warnings.push(warning);
       const target = `${domain}/${agentLabel(name)}`;
+      if (warning) warnings.push(domain.startsWith('user/') ? [warning, ...userDomainAdvice(name, target, request.now)].join('\n') : warning);
       if (agentExists) this.noteReplaced('LaunchAgent', request, done);
       steps.push(
         { kind: 'mkdir', path: path.dirname(paths.agent) },
@@ -145,6 +160,7 @@ export class LaunchdBackend implements Backend {
       const previous: Step[] = daemonExists ? this.restoreDaemon(paths.daemon, warnings) : [{ kind: 'run', argv: ['sudo', 'rm', '-f', '--', paths.daemon] }];
       steps.push(
         ...installDaemon(content, paths.daemon, previous),
+        ...daemonLogSteps(request.instance.dir, user, user === this.host.user ? this.host.uid : undefined),
         { kind: 'run', argv: ['sudo', 'launchctl', 'enable', target] },
       );
       if (agentExists) {
@@ -302,8 +318,8 @@ export class LaunchdBackend implements Backend {
     // The files are read while launchctl answers: it runs as processes of their own.
     const listed = this.listJobs();
     const files = instances.map((name) => this.plistView(name));
-    const jobs = await listed;
-    return instances.map((name, i) => this.statusOf(name, files[i]!, jobs));
+    const loaded = await listed;
+    return instances.map((name, i) => this.statusOf(name, files[i]!, loaded));
   }
 
   /**
@@ -311,7 +327,7 @@ export class LaunchdBackend implements Backend {
    * be loaded in. `launchctl print system` needs no root. A domain that does not exist (no GUI
    * login) answers non-zero and holds nothing.
    */
-  private async listJobs(): Promise<Map<string, Job>> {
+  private async listJobs(): Promise<Loaded> {
     const domains = [`gui/${this.host.uid}`, `user/${this.host.uid}`, 'system'];
     const outputs = await Promise.all(domains.map((d) => run(['launchctl', 'print', d], { mayFail: 'the domain may not exist', noInput: true })));
     const jobs = new Map<string, Job>();
@@ -322,7 +338,7 @@ export class LaunchdBackend implements Backend {
         jobs.set(target, { target, pid: job.pid, lastExitCode: job.lastExitCode });
       }
     });
-    return jobs;
+    return { jobs, guiLogin: outputs[0]!.exitCode === 0 };
   }
 
   /** Which file registers the instance, what it says, and what is wrong with it, without asking launchd. */
@@ -330,40 +346,50 @@ export class LaunchdBackend implements Backend {
     const paths = this.paths(name);
     const hasAgent = present(paths.agent);
     const hasDaemon = present(paths.daemon);
-    if (!hasAgent && !hasDaemon) return { condition: 'none', file: null, keepAlive: null, problems: [] };
+    const none: PlistView = { condition: 'none', file: null, keepAlive: null, userName: undefined, problems: [] };
+    if (!hasAgent && !hasDaemon) return none;
     // A daemon wins: it starts the instance at boot, before any login.
     const read = readServiceFile(this.registration(name, hasDaemon ? 'LaunchDaemon' : 'LaunchAgent'));
     // Removed between the look and the read (a `disable` running meanwhile): not registered.
-    if (read.unreadable !== undefined && !present(read.registration.file)) return { condition: 'none', file: null, keepAlive: null, problems: [] };
+    if (read.unreadable !== undefined && !present(read.registration.file)) return none;
     const keepAlive = read.unreadable === undefined ? read.keepAlive : null;
     const problems = fileProblems(this.host, read);
     if (hasDaemon) problems.push(...daemonFileProblems(paths.daemon));
     if (hasAgent && hasDaemon) {
       problems.push({ problem: `both a LaunchAgent (${paths.agent}) and a LaunchDaemon are registered: the instance would be started twice`, fix: `${reEnable(name, 'boot', keepAlive)}   # or --condition=login to keep the agent` });
     }
-    return { condition: read.condition, file: read.registration.file, keepAlive, problems };
+    return { condition: read.condition, file: read.registration.file, keepAlive, userName: read.unreadable === undefined ? read.userName : undefined, problems };
   }
 
-  private statusOf(name: string, view: PlistView, jobs: Map<string, Job>): StatusRow {
+  private statusOf(name: string, view: PlistView, loaded: Loaded): StatusRow {
     const { condition, file, keepAlive } = view;
+    const { jobs, guiLogin } = loaded;
     const agentJobs = [`gui/${this.host.uid}`, `user/${this.host.uid}`].flatMap((d) => jobs.get(`${d}/${agentLabel(name)}`) ?? []);
     const daemonJob = jobs.get(`system/${daemonLabel(name)}`);
     const job = condition === 'boot' ? daemonJob : condition === 'login' ? agentJobs[0] : (daemonJob ?? agentJobs[0]);
     const problems: Problem[] = [...view.problems];
+    const notes: string[] = [];
     if (condition === 'none' && job) {
       problems.push({ problem: `${job.target} is loaded but has no file: it will not start again after a reboot`, fix: formatArgv(['limactl-autostart', 'disable', name, '--now']) });
     }
     if (agentJobs.length > 1) {
       problems.push({ problem: `the agent is loaded twice (${agentJobs.map((j) => j.target).join(' and ')}): two host agents for one instance`, fix: `launchctl bootout ${agentJobs[1]!.target}` });
+    } else if (condition === 'login' && job?.target.startsWith('user/')) {
+      problems.push(userDomainProblem(name, job.target, keepAlive));
     }
     const state = job ? (job.pid ? 'running' : job.lastExitCode ? 'failed' : 'loaded') : 'not-loaded';
-    if (state === 'failed') {
+    if (state === 'failed' && job!.lastExitCode === EX_CONFIG) {
+      problems.push(logFilesProblem(job!.target, logPaths(path.join(this.host.limaHome, name)), view.userName ?? this.host.user, keepAlive));
+    } else if (state === 'failed') {
       problems.push({
         problem: `the host agent exited with ${job!.lastExitCode! < 0 ? `signal ${-job!.lastExitCode!}` : `code ${job!.lastExitCode}`}; ${logHint(name)}`,
         fix: formatArgv(['limactl', 'start', name]),
       });
     }
-    const service = job?.target ?? (condition === 'boot' ? `system/${daemonLabel(name)}` : `gui/${this.host.uid}/${agentLabel(name)}`);
+    // launchd lists a job's last exit status while it runs again; -9 is a SIGKILL.
+    if (keepAlive && job?.lastExitCode === -SIGKILL) notes.push(sigkillNote('launchd', name, job.pid !== null));
+    // Not loaded: where the agent would be, gui/<uid> with a GUI login, else user/<uid>, as enable --now would load it.
+    const service = job?.target ?? (condition === 'boot' ? `system/${daemonLabel(name)}` : `${guiLogin ? 'gui' : 'user'}/${this.host.uid}/${agentLabel(name)}`);
     return {
       instance: name,
       condition,
@@ -375,6 +401,7 @@ export class LaunchdBackend implements Backend {
       pid: job?.pid ?? null,
       lastExitCode: job?.lastExitCode ?? null,
       problems,
+      notes,
     };
   }
 
@@ -393,8 +420,8 @@ export class LaunchdBackend implements Backend {
       programArguments: serviceCommand(request.limactl, request.instance.name),
       environment,
       workingDirectory: dir,
-      stdoutPath: path.join(dir, 'launchd.stdout.log'),
-      stderrPath: path.join(dir, 'launchd.stderr.log'),
+      stdoutPath: logPaths(dir)[0],
+      stderrPath: logPaths(dir)[1],
       keepAlive: request.keepAlive,
       throttleInterval: LAUNCHD_THROTTLE_INTERVAL,
       exitTimeOut: STOP_TIMEOUT_SEC,
@@ -443,6 +470,64 @@ function installDaemon(content: string | Buffer, file: string, undo?: Step[]): S
     { kind: 'write', path: staging, content, mode: 0o600, temporary: true },
     { kind: 'run', argv: ['sudo', 'install', '-m', '644', '-o', 'root', '-g', 'wheel', staging, file], ...(undo ? { undo } : {}) },
   ];
+}
+
+/** StandardOutPath and StandardErrorPath of the instance in `dir`: Lima's names, absolute (launchd does not expand `~`). */
+function logPaths(dir: string): [string, string] {
+  return [path.join(dir, 'launchd.stdout.log'), path.join(dir, 'launchd.stderr.log')];
+}
+
+/**
+ * launchd opens StandardOutPath and StandardErrorPath after it has switched to UserName
+ * (launchd.plist(5), UserName and StandardOutPath); a file that account cannot open fails the
+ * job with 78 (EX_CONFIG) before `limactl` runs, and keep-alive retries it for ever. So both
+ * files exist and belong to that account before the daemon is loaded: a missing one is created
+ * (undone by removing it), one of another owner is given to it (undone by giving it back).
+ * `uid` is the account's uid when it is known here (the user who runs this); another account's
+ * is not looked up, and its files are given to it whoever owns them now.
+ */
+function daemonLogSteps(dir: string, user: string, uid: number | undefined): Step[] {
+  return logPaths(dir).flatMap((file): Step[] => {
+    const type = fileType(file);
+    if (type === 'none') {
+      return [{ kind: 'run', argv: ['sudo', 'install', '-m', '644', '-o', user, '/dev/null', file], undo: [{ kind: 'run', argv: ['sudo', 'rm', '-f', '--', file] }] }];
+    }
+    // A symbolic link is followed, by chown too; what it points to must be a file.
+    const st = statSync(file, { throwIfNoEntry: false });
+    if (!st?.isFile()) {
+      const what = st ? (st.isDirectory() ? 'a directory' : 'not a regular file') : 'a dangling symbolic link';
+      throw new UserError(`${file} is ${what}, not a file: launchd could not open it as the daemon's log, and the job would fail with exit 78 at every try`, 'Move it away, then run the command again.');
+    }
+    if (uid !== undefined && st.uid === uid) return [];
+    return [{ kind: 'run', argv: ['sudo', 'chown', user, file], undo: [{ kind: 'run', argv: ['sudo', 'chown', `${st.uid}:${st.gid}`, file] }] }];
+  });
+}
+
+/** Lima stops and starts an agent it started through gui/<uid> only (pkg/autostart/launchd/launchd.go). */
+function userDomainAdvice(name: string, target: string, now: boolean): string[] {
+  const gui = target.replace(/^user\//, 'gui/');
+  return [
+    ...(now ? [`\`limactl stop ${name}\` will not be able to stop this job: Lima stops an instance its agent started with \`launchctl bootout ${gui}\`, which does not exist here. To stop it: ${formatArgv(['limactl-autostart', 'disable', name, '--now'])}, or launchctl bootout ${target}`] : []),
+    `On a Mac nobody logs in to at the GUI (headless), use --condition=boot: a LaunchDaemon starts at boot, and \`limactl stop\` stops it.`,
+  ];
+}
+
+/** A LaunchAgent loaded in user/<uid>: what userDomainAdvice warned of, seen afterwards. */
+function userDomainProblem(name: string, target: string, keepAlive: boolean | null): Problem {
+  return {
+    problem: `${target} is loaded in launchd's user domain (enabled over SSH or without a GUI login): \`limactl stop ${name}\` cannot stop it (Lima stops it through gui/), only ${formatArgv(['limactl-autostart', 'disable', name, '--now'])} or launchctl bootout ${target} can`,
+    fix: `${reEnable(name, 'boot', keepAlive, true)}   # a headless Mac; from a GUI login: ${reEnable(name, 'login', keepAlive, true)}`,
+  };
+}
+
+/** Exit 78: launchd could not set the job up, and with keep-alive tries again every ThrottleInterval. */
+function logFilesProblem(target: string, logs: string[], owner: string, keepAlive: boolean | null): Problem {
+  const files = formatArgv(logs);
+  const sudo = target.startsWith('system/') ? 'sudo ' : '';
+  return {
+    problem: `launchd could not set the job up (exit 78, EX_CONFIG), most likely because ${owner} cannot open its log files ${logs.join(' and ')} (owned by someone else, in a directory ${owner} cannot write, or on a volume not mounted yet)${keepAlive ? `; launchd tries again every ${LAUNCHD_THROTTLE_INTERVAL} s, for ever` : ''}`,
+    fix: `sudo touch ${files} && sudo chown ${owner} ${files}${keepAlive ? `   # launchd tries again within ${LAUNCHD_THROTTLE_INTERVAL} s` : ` && ${sudo}launchctl kickstart ${target}`}`,
+  };
 }
 
 /** A bootout that, when it succeeded and a later step fails, is undone by loading the job again. */

@@ -12,7 +12,7 @@ import { serviceCommand, serviceEnvironment, servicePath } from '../service-env.
 import { SYSTEMD_RESTART_SEC, SYSTEMD_START_LIMIT_BURST, SYSTEMD_START_LIMIT_INTERVAL_SEC, STOP_TIMEOUT_SEC } from '../tunables.js';
 import { CommandError, UsageError, UserError, formatArgv } from '../errors.js';
 import { validateUnit } from '../unit-file.js';
-import { fileProblems, logHint } from '../problems.js';
+import { fileProblems, logHint, sigkillNote } from '../problems.js';
 
 // Lima's own unit name: Lima's `limactl start`/`stop` look for exactly this.
 export const unitName = (instance: string): string => `lima-vm@${instance}.service`;
@@ -286,6 +286,10 @@ export class SystemdBackend implements Backend {
     const state = unitState(props, keepAlive === true);
     const pid = Number(props?.get('MainPID') ?? 0) || null;
     const exit = Number(props?.get('ExecMainStatus') ?? 0) || null;
+    // systemd keeps how the main process ended only until it starts the unit again: while it waits
+    // RestartSec (restarting), or after it gave up. ExecMainCode 2 is CLD_KILLED: ended by a signal.
+    const killed = props?.get('ExecMainCode') === String(CLD_KILLED) && exit === SIGKILL;
+    const notes = keepAlive && killed && state === 'restarting' ? [sigkillNote('systemd', name, false)] : [];
     if (condition === 'none' && (state === 'running' || state === 'restarting')) {
       problems.push({ problem: `${unit} is running but has no unit file: it will not start again`, fix: formatArgv(['limactl-autostart', 'disable', name, '--now']) });
     }
@@ -305,6 +309,7 @@ export class SystemdBackend implements Backend {
       pid: state === 'running' ? pid : null,
       lastExitCode: exit,
       problems,
+      notes,
     };
   }
 
@@ -346,7 +351,10 @@ export class SystemdBackend implements Backend {
   }
 }
 
-const SHOW_PROPERTIES = ['Id', 'LoadState', 'ActiveState', 'SubState', 'Result', 'MainPID', 'ExecMainStatus', 'NRestarts', 'UnitFileState'];
+const SHOW_PROPERTIES = ['Id', 'LoadState', 'ActiveState', 'SubState', 'Result', 'MainPID', 'ExecMainCode', 'ExecMainStatus', 'NRestarts', 'UnitFileState'];
+/** waitid(2)'s si_code for a process ended by a signal, as `systemctl show` prints ExecMainCode. */
+const CLD_KILLED = 2;
+const SIGKILL = 9;
 
 function unitState(props: Map<string, string> | undefined, keepAlive: boolean): ServiceState {
   if (!props) return 'unknown';

@@ -55,7 +55,7 @@ function useColor(host: Host): boolean {
   return process.stdout.isTTY === true && !host.env.NO_COLOR && host.env.TERM !== 'dumb';
 }
 
-const STYLE = { bold: '1', red: '31', green: '32', yellow: '33', dim: '2' } as const;
+const STYLE = { bold: '1', red: '31', green: '32', yellow: '33', cyan: '36', dim: '2' } as const;
 
 export function formatTable(rows: InstanceStatus[], color: boolean): string {
   if (rows.length === 0) return 'No Lima instances and no autostart registrations.\n';
@@ -80,6 +80,7 @@ export function formatTable(rows: InstanceStatus[], color: boolean): string {
       out.push(`  ${paint('yellow', 'problem:')} ${p.problem}`);
       out.push(`    ${paint('dim', 'fix:')} ${p.fix}`);
     }
+    for (const note of row.notes) out.push(`  ${paint('cyan', 'note:')} ${note}`);
   });
   return `${out.join('\n')}\n`;
 }

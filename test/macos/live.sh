@@ -7,10 +7,14 @@
 #   test/macos/live.sh INSTANCE    # your Lima instance INSTANCE: started, its host agent
 #                                  # killed with SIGKILL and brought back, then stopped
 #
-# Steps: enable --now at login; `launchctl print` shows the job running; kill -9 of the host
-# agent; launchd starts a new one (ThrottleInterval is 30 s, so this takes up to about 30 s);
-# switch to boot with --now and back, each time running under the new job only; disable --now; the job, the plist and the process are gone. On exit, also after a failure, it
-# disables the instance again and removes its temporary files.
+# Steps: enable --now at login (over SSH without a GUI login: into user/<uid>, with the warning
+# that `limactl stop` cannot stop it, and `status` reporting it); `launchctl print` shows the job
+# running; kill -9 of the host agent; launchd starts a new one (ThrottleInterval is 30 s, so this
+# takes up to about 30 s) and `status` notes the SIGKILL; switch to boot with --now (a root-owned
+# daemon log file left in the way is given to you, both log files are yours) and back, each time
+# ending with the instance running under the new job only; disable --now; the job, the plist and
+# the process are gone. On exit, also after a failure, it disables the instance again and removes
+# its temporary files.
 set -euo pipefail
 [ "$(uname -s)" = Darwin ] || { echo "live.sh: this is $(uname -s); it needs macOS and launchd" >&2; exit 2; }
 
@@ -48,8 +52,30 @@ wait_pid() { local p=; for _ in $(seq 1 30); do p=$(pid_of "$1"); [ -n "$p" ] &&
 cleanup() { "$cli" disable "$instance" --now >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
 
+dir=${LIMA_HOME:-$HOME/.lima}/$instance
+
+# The instance runs under the job whose pid is $1: that process is `limactl start INSTANCE
+# --foreground`, and a real instance is Running in Lima's eyes (up to 3 minutes to boot).
+running_under() {
+  ps -o args= -p "$1" | grep -q "limactl start $instance --foreground" || fail "pid $1 is not limactl start $instance --foreground"
+  [ -n "$real" ] || return 0 # the stand-in limactl has no `list`
+  for _ in $(seq 1 180); do [ "$(limactl list --format '{{.Status}}' "$instance")" = Running ] && return 0; sleep 1; done
+  fail "Lima does not report $instance Running under the new job"
+}
+real=${1:-}
+
 step "enable $instance --now (LIMA_HOME=${LIMA_HOME:-$HOME/.lima})"
-"$cli" enable "$instance" --now
+"$cli" enable "$instance" --now 2>"$work/enable.err" || { cat "$work/enable.err" >&2; fail "enable --now"; }
+cat "$work/enable.err" >&2
+if [ "$domain" = "user/$uid" ]; then
+  # No GUI login (SSH): Lima's `limactl stop` would boot out gui/<uid>/…, which does not exist.
+  grep -q "\`limactl stop $instance\` will not be able to stop this job" "$work/enable.err" || fail "no warning that limactl stop cannot stop a job in $domain"
+  grep -q "launchctl bootout $target" "$work/enable.err" || fail "the warning does not give launchctl bootout $target"
+  "$cli" status "$instance" | grep -q "is loaded in launchd's user domain" || fail "status does not report the job in $domain"
+  echo "user domain: warned, and status reports it"
+else
+  echo "(gui/$uid exists: run this over SSH with nobody logged in at the GUI to check the user/$uid warning)"
+fi
 
 step "launchctl print $target"
 pid=$(wait_pid "$target")
@@ -62,21 +88,32 @@ new=
 for _ in $(seq 1 60); do new=$(pid_of); [ -n "$new" ] && [ "$new" != "$pid" ] && break; new=; sleep 1; done
 [ -n "$new" ] || fail "no new host agent within 60 s"
 echo "restarted: pid $pid -> $new"
+launchctl print "$target" | grep -E 'last (exit code|terminating signal)' || true
+"$cli" status "$instance" | grep -q "note: the host agent was killed by SIGKILL" || fail "status does not note the SIGKILL restart"
 
 # Switching with --now: the old job must be gone and the instance must end Running under the new
 # one (a new job started while the old host agent still stops the VM exits 0 and is never retried).
 daemon=system/io.lima-vm.daemon.$instance
-step "enable $instance --condition=boot --now (login -> boot; asks for sudo)"
+me=$(id -un)
+step "a root-owned $dir/launchd.stderr.log in the way (asks for sudo)"
+sudo touch "$dir/launchd.stderr.log" && sudo chown root:wheel "$dir/launchd.stderr.log"
+step "enable $instance --condition=boot --now (login -> boot)"
 "$cli" enable "$instance" --condition=boot --now
+for log in "$dir/launchd.stdout.log" "$dir/launchd.stderr.log"; do
+  [ "$(stat -f %Su "$log")" = "$me" ] || fail "$log belongs to $(stat -f %Su "$log"), not $me, whom the daemon runs as"
+done
+echo "both log files belong to $me"
 dpid=$(wait_pid "$daemon")
-[ -n "$dpid" ] || fail "launchd runs no process for $daemon after the switch"
+[ -n "$dpid" ] || fail "launchd runs no process for $daemon after the switch (exit 78: a log file it cannot open?)"
 if launchctl print "$target" >/dev/null 2>&1; then fail "$target is still loaded after the switch"; fi
+running_under "$dpid"
 echo "running under $daemon: pid $dpid"
 step "enable $instance --condition=login --now (boot -> login)"
 "$cli" enable "$instance" --condition=login --now
 new=$(wait_pid "$target")
 [ -n "$new" ] || fail "launchd runs no process for $target after the switch back"
 if launchctl print "$daemon" >/dev/null 2>&1; then fail "$daemon is still loaded after the switch back"; fi
+running_under "$new"
 echo "running under $target: pid $new"
 
 step "disable $instance --now"
