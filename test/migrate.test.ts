@@ -60,6 +60,9 @@ describe('migrate on macOS', () => {
     assert.deepEqual(changes(sb).map((c) => c.slice(0, 3)), [
       ['launchctl', 'enable', `gui/${sb.uid}/io.lima-vm.autostart.default`],
       ['sudo', 'install', '-m'],
+      // The daemon's log files, missing here: created as the account it runs as.
+      ['sudo', 'install', '-m'],
+      ['sudo', 'install', '-m'],
       ['sudo', 'launchctl', 'enable'],
       ['launchctl', 'enable', 'system/io.lima-vm.daemon.k3s'],
     ]);

@@ -32,7 +32,13 @@ function migrateSays(sb: Sandbox, file: string): string {
 
 describe('reading registration files through the entry point', () => {
   const make = sandboxPool();
-  const sandbox = (platform: Platform): Sandbox => make({ platform, instances: ['default'] });
+  // On macOS the agent is loaded, as a login leaves it: status then speaks of the file, not of a
+  // job that is not loaded.
+  const sandbox = (platform: Platform): Sandbox => {
+    const sb = make({ platform, instances: ['default'] });
+    if (platform === 'darwin') sb.markLoaded(`gui/${sb.uid}/io.lima-vm.autostart.default`);
+    return sb;
+  };
 
   describe('status and migrate say the same keep-alive', () => {
     const cases: Array<{ platform: Platform; what: string; edit: (t: string) => string; keepAlive: boolean; said: boolean }> = [

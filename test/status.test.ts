@@ -202,7 +202,7 @@ describe('status (macOS)', () => {
     const user = `user/${sb.uid}/${agent}`;
     assert.deepEqual([r.service, r.state], [user, 'loaded']);
     const p = problem(r, /loaded in launchd's user domain/);
-    assert.equal(p.problem, `${user} is loaded in launchd's user domain (enabled over SSH or without a GUI login): \`limactl stop default\` cannot stop it (Lima stops it through gui/), only limactl-autostart disable default --now or launchctl bootout ${user} can`);
+    assert.equal(p.problem, `${user} is loaded in launchd's user domain (enabled over SSH or without a GUI login): \`limactl stop default\` cannot stop it (Lima stops an agent through gui/<uid> only), and only limactl-autostart disable default --now or launchctl bootout ${user} can`);
     assert.equal(p.fix, 'limactl-autostart enable default --condition=boot --now   # a headless Mac; from a GUI login: limactl-autostart enable default --condition=login --now');
     // The same from a GUI login: gui/<uid> now exists, the job is still in user/<uid>.
     rmSync(path.join(sb.fakeDir, 'launchd-no-gui'));

@@ -515,7 +515,7 @@ function userDomainAdvice(name: string, target: string, now: boolean): string[] 
 /** A LaunchAgent loaded in user/<uid>: what userDomainAdvice warned of, seen afterwards. */
 function userDomainProblem(name: string, target: string, keepAlive: boolean | null): Problem {
   return {
-    problem: `${target} is loaded in launchd's user domain (enabled over SSH or without a GUI login): \`limactl stop ${name}\` cannot stop it (Lima stops it through gui/), only ${formatArgv(['limactl-autostart', 'disable', name, '--now'])} or launchctl bootout ${target} can`,
+    problem: `${target} is loaded in launchd's user domain (enabled over SSH or without a GUI login): \`limactl stop ${name}\` cannot stop it (Lima stops an agent through gui/<uid> only), and only ${formatArgv(['limactl-autostart', 'disable', name, '--now'])} or launchctl bootout ${target} can`,
     fix: `${reEnable(name, 'boot', keepAlive, true)}   # a headless Mac; from a GUI login: ${reEnable(name, 'login', keepAlive, true)}`,
   };
 }
