@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from '../helpers.js';
 
@@ -164,6 +164,7 @@ export class UserManager {
   private stderr = '';
   private readonly before: { pid1: string | undefined; self: string | undefined; mounts: string[]; initScope: boolean };
   private namespaces: { mnt?: string; cgroup?: string } = {};
+  private pins: number[] = [];
 
   /**
    * Why a manager cannot run here, or undefined when it can: it needs root (to create a cgroup
@@ -280,6 +281,9 @@ export class UserManager {
     const pid = Number(readFileSync(path.join(this.cgroup, 'init.scope', 'cgroup.procs'), 'utf8').split('\n')[0]);
     if (!(pid > 0)) throw new Error(`no systemd process in ${this.cgroup}/init.scope`);
     this.namespaces = { mnt: namespaceOf(pid, 'mnt'), cgroup: namespaceOf(pid, 'cgroup') };
+    // Held open until stop() has compared: a namespace's inode number is reused once it is
+    // freed, and another manager (another suite on this machine) could then look like a leftover.
+    this.pins = (['mnt', 'cgroup'] as const).map((kind) => openSync(`/proc/${pid}/ns/${kind}`, 'r'));
     if (!this.namespaces.mnt || this.namespaces.mnt === namespaceOf(process.pid, 'mnt')) throw new Error('systemd --user is not in a mount namespace of its own');
     if (!this.namespaces.cgroup || this.namespaces.cgroup === namespaceOf(process.pid, 'cgroup')) throw new Error('systemd --user is not in a cgroup namespace of its own');
   }
@@ -328,7 +332,9 @@ export class UserManager {
     }
     await this.killRest();
     running.delete(this);
-    return this.leftovers();
+    const found = this.leftovers();
+    for (const fd of this.pins.splice(0)) closeSync(fd);
+    return found;
   }
 
   private async killRest(): Promise<void> {
