@@ -12,9 +12,9 @@ const INSTANCE_WORDS: Record<string, number> = { enable: 1, disable: 1, 'start-a
 /**
  * The instance names to offer for the word being typed, given the words before it as yargs
  * parsed them (`_`: the program's name, the command, the instances given) and the word just
- * before it: the instances in
- * LIMA_HOME (directories with a lima.yaml), and for disable, status and logs the registered ones too.
- * None where the command takes no (more) INSTANCE, or when the names cannot be read.
+ * before it: the instances in LIMA_HOME (directories with a lima.yaml), and for disable,
+ * status and logs the registered ones too. None where the command takes no (more) INSTANCE, or when the
+ * names cannot be read.
  */
 export async function instanceWords(words: string[], previous: string | undefined, current: string): Promise<string[]> {
   if (current.startsWith('-') || (previous !== undefined && TAKES_VALUE.has(previous))) return [];
