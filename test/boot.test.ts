@@ -214,8 +214,11 @@ describe('--condition=boot on Linux, in real boots of a container with a real lo
     await c.poweroff();
     await c.boot();
     await nothingStarted(c, 3);
-    // The unit is fine: a login session starts it.
-    const login = await c.login(USER, ['sh', '-c', `i=0; until systemctl --user is-active --quiet ${UNIT}; do i=$((i + 1)); [ $i -gt 300 ] && exit 1; sleep 0.1; done`]);
+    // The unit is fine: a login session starts it. The session waits until the stand-in, run as
+    // the unit's main process, has noted its start (the unit is active as soon as the process is
+    // forked, before the script runs): ending the session first would stop the unit too early.
+    const noted = `[ "$(systemctl --user show --property=MainPID --value ${UNIT})" = "$(cat ${FAKE_DIR}/host-agent.${INSTANCE}.pid 2>/dev/null)" ]`;
+    const login = await c.login(USER, ['sh', '-c', `i=0; until systemctl --user is-active --quiet ${UNIT} && ${noted}; do i=$((i + 1)); [ $i -gt 300 ] && exit 1; sleep 0.1; done`]);
     assert.equal(login.code, 0, `${UNIT} did not start at login\n${show(login)}`);
     assert.equal(starts(c), 4);
     const off = await c.login(USER, [BIN, 'disable', INSTANCE, '--now'], { PATH: USER_PATH });

@@ -8,7 +8,7 @@ import { ok, sandboxPool } from './pool.js';
 // `limactl-autostart --get-yargs-completions WORDS…`. The answers are tested as the script gets
 // them, and the script itself in a real bash.
 
-const COMMANDS = ['enable', 'disable', 'status', 'migrate', 'start-at-login', 'completion'];
+const COMMANDS = ['enable', 'disable', 'status', 'logs', 'migrate', 'start-at-login', 'completion'];
 
 /** The words offered after `limactl-autostart WORDS…` (the last word is the one being typed). */
 function answers(sb: Sandbox, words: string[], env: Record<string, string> = {}): string[] {
@@ -51,10 +51,10 @@ describe('shell completion', () => {
   it('commands, then the flags of each command', () => {
     const sb = sandbox();
     assert.deepEqual(answers(sb, ['']), COMMANDS);
-    assert.deepEqual(answers(sb, ['enable', '-']), ['--version', '--help', '--condition', '--keep-alive', '--user', '--now', '--dry-run']);
+    assert.deepEqual(answers(sb, ['enable', '-']), ['--version', '--help', '--condition', '--keep-alive', '--user', '--now', '--wait', '--dry-run']);
     assert.deepEqual(answers(sb, ['disable', 'alpha', '']), ['--version', '--help', '--now', '--dry-run']);
     assert.deepEqual(answers(sb, ['status', '--']), ['--version', '--help', '--json']);
-    assert.deepEqual(answers(sb, ['enable', 'alpha', '--now', '']), ['--version', '--help', '--condition', '--keep-alive', '--user', '--dry-run'], 'a flag given is not offered again');
+    assert.deepEqual(answers(sb, ['enable', 'alpha', '--now', '']), ['--version', '--help', '--condition', '--keep-alive', '--user', '--wait', '--dry-run'], 'a flag given is not offered again');
   });
 
   it('--condition completes to login and boot, and nothing else', () => {
@@ -63,7 +63,7 @@ describe('shell completion', () => {
     assert.deepEqual(answers(sb, ['enable', '--condition', 'b']), ['boot']);
   });
 
-  it('INSTANCE: enable offers the instances in LIMA_HOME; disable and status the registered ones too', () => {
+  it('INSTANCE: enable offers the instances in LIMA_HOME; disable, status and logs the registered ones too', () => {
     const sb = sandbox();
     const names = (words: string[]): string[] => answers(sb, words).filter((w) => !w.startsWith('-'));
     assert.deepEqual(names(['enable', '']), ['alpha', 'beta']);
@@ -74,6 +74,9 @@ describe('shell completion', () => {
     assert.deepEqual(names(['status', 'alpha', '']), ['alpha', 'beta', 'gone'], 'status takes several');
     assert.deepEqual(names(['enable', 'alpha', '']), [], 'enable takes one');
     assert.deepEqual(names(['enable', '--user', '']), [], 'the account of --user is not an instance');
+    assert.deepEqual(names(['logs', '']), ['alpha', 'beta', 'gone']);
+    assert.deepEqual(names(['logs', 'alpha', '']), [], 'logs takes one');
+    assert.deepEqual(names(['logs', '-n', '']), [], 'the number of -n is not an instance');
     assert.deepEqual(names(['migrate', '']), []);
     // LIMA_HOME as the user sets it.
     const other = path.join(sb.root, 'other lima');
