@@ -194,7 +194,7 @@ export class LaunchdBackend implements Backend {
       steps.push(this.removeDaemon(paths.daemon, warnings));
       done.push(`removed the LaunchDaemon ${paths.daemon}`);
     }
-    if (steps.length > 0 && !request.now) done.push('a running instance keeps running (its job stays loaded until logout or reboot); add --now to stop it now');
+    if (steps.length > 0 && !request.now) done.push('a running instance keeps running (its job stays loaded until its launchd session ends or the Mac restarts); add --now to stop it now');
     return { summary: `disable "${name}" (launchd)`, steps, warnings, done };
   }
 
