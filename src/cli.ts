@@ -67,7 +67,7 @@ export function buildParser(yargs: typeof YargsFactory, argv: string[]) {
       'Show the log of INSTANCE\'s service and Lima\'s own log of it',
       (y) => y
         .positional('instance', { type: 'string', describe: 'Lima instance name', demandOption: true })
-        .option('lines', { alias: 'n', type: 'number', default: LOG_LINES, describe: 'How many of the last lines to show' })
+        .option('lines', { alias: 'n', type: 'string', default: String(LOG_LINES), describe: 'How many of the last lines to show' })
         .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'Keep showing new lines until interrupted (Ctrl-C)' }),
       async (args) => {
         const lines = checkLines(args.lines);
@@ -163,11 +163,12 @@ function waitSeconds(value: string | boolean | undefined, now: boolean): number 
   return text === '' ? WAIT_TIMEOUT_SEC : Number(text);
 }
 
+// Read as a string: yargs would turn `-n abc` into NaN before we could quote what was typed.
 function checkLines(value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+  if (typeof value !== 'string' || !/^\d+$/.test(value)) {
     throw new UsageError(`-n (--lines) takes a whole number of lines, not ${JSON.stringify(Array.isArray(value) ? value.join(' ') : String(value))}`, 'Give it once, as in -n 100.');
   }
-  return value;
+  return Number(value);
 }
 
 /**

@@ -6,8 +6,8 @@ import { formatArgv } from './errors.js';
 /**
  * Joins what Lima says of each instance to what the service manager says of its job, and adds
  * the problems only the two views together show: a job that runs while the instance is down, an
- * instance that runs outside its registration (no keep-alive), a registration launchd has not
- * loaded, and a failed job whose instance is down.
+ * instance that runs outside its registration (no keep-alive), and a registration launchd has
+ * not loaded. A failed job is the backend's problem already, with its exit code and its fix.
  */
 export function withLimaView(rows: StatusRow[], list: LimaList): InstanceStatus[] {
   return rows.map((row) => {
@@ -63,13 +63,6 @@ function joinedProblems(row: StatusRow, lima: LimaView): Problem[] {
     });
   } else if (notLoaded && row.service.startsWith('gui/')) {
     problems.push({ problem: notLoadedText(row), fix: startNow });
-  }
-  if (lima.status === 'Stopped' && (row.state === 'failed' || row.state === 'start-limit-hit')) {
-    const exit = row.lastExitCode === null ? 'unknown' : row.lastExitCode < 0 ? `signal ${-row.lastExitCode}` : String(row.lastExitCode);
-    problems.push({
-      problem: `Lima says the instance is Stopped, and ${manager} ${row.state === 'failed' ? 'says its job failed' : 'gave up restarting it'} (last exit code ${exit}): nothing starts it again until it is started through ${manager}; ${logs}`,
-      fix: manager === 'systemd' ? `systemctl --user reset-failed ${row.service} && systemctl --user start ${row.service}` : startNow,
-    });
   }
   return problems;
 }

@@ -82,7 +82,8 @@ describe('status (macOS)', () => {
     const failed = row(sb);
     assert.equal(failed.state, 'failed');
     assert.equal(failed.lastExitCode, 1);
-    assert.equal(problem(failed, /exited with code 1; see .*ha\.stderr\.log/).fix, 'limactl start default');
+    // Started again through its job: `limactl start` would run the instance outside it.
+    assert.equal(problem(failed, /exited with code 1; see `limactl-autostart logs default`$/).fix, 'limactl-autostart enable default --condition=login --now');
     setJob(sb, agent, '0', '0');
     assert.equal(row(sb).state, 'loaded');
   });
@@ -268,7 +269,7 @@ describe('status (Linux)', () => {
     setUnit(sb, unit, 'ActiveState=failed\nSubState=failed\nResult=signal\nExecMainStatus=9\nMainPID=0\n');
     const failed = row(sb);
     assert.deepEqual([failed.state, failed.keepAlive, failed.lastExitCode], ['failed', false, 9]);
-    assert.equal(problem(failed, /failed \(last exit code 9\)/).fix, 'limactl start default');
+    assert.equal(problem(failed, /failed \(last exit code 9\)/).fix, `systemctl --user start ${unit}`);
   });
 
   it('restarting after a SIGKILL (ExecMainCode=2, ExecMainStatus=9, as systemd shows it): a note; an exit code 9 is not a kill', () => {
@@ -423,15 +424,18 @@ describe('status asks Lima too', () => {
         assert.deepEqual(row(sb, 'plain').problems, []);
       });
 
-      it('Lima says Stopped and the job failed: the last exit code, the log and the fix', () => {
+      it('Lima says Stopped and the job failed: one problem, with the last exit code, the log and a start through the service', () => {
         ok(sb.run(['enable', 'default', '--now']));
         if (darwin) setJob(sb, label, '0', '1');
         else setUnit(sb, label, 'ActiveState=failed\nSubState=failed\nResult=exit-code\nExecMainStatus=1\nMainPID=0\n');
         sb.limaList([{ name: 'default', status: 'Stopped' }]);
-        const p = problem(row(sb), /Lima says the instance is Stopped, and/);
-        assert.match(p.problem, /last exit code 1\b/);
-        assert.match(p.problem, /; see `limactl-autostart logs default`$/);
-        assert.equal(p.fix, darwin ? 'limactl-autostart enable default --condition=login --now' : `systemctl --user reset-failed ${label} && systemctl --user start ${label}`);
+        const r = row(sb);
+        assert.equal(r.lima.status, 'Stopped');
+        assert.equal(r.problems.length, 1, JSON.stringify(r.problems));
+        const [p] = r.problems;
+        assert.match(p!.problem, /(code|last exit code) 1\b/);
+        assert.match(p!.problem, /; see `limactl-autostart logs default`$/);
+        assert.equal(p!.fix, darwin ? 'limactl-autostart enable default --condition=login --now' : `systemctl --user reset-failed ${label} && systemctl --user start ${label}`);
       });
 
       it('limactl list is asked once per run', () => {

@@ -383,7 +383,8 @@ export class LaunchdBackend implements Backend {
     } else if (state === 'failed') {
       problems.push({
         problem: `the host agent exited with ${job!.lastExitCode! < 0 ? `signal ${-job!.lastExitCode!}` : `code ${job!.lastExitCode}`}; ${logHint(name)}`,
-        fix: formatArgv(['limactl', 'start', name]),
+        // Through its job: a `limactl start` of a boot registration would run the instance outside it.
+        fix: condition === 'none' ? formatArgv(['limactl', 'start', name]) : reEnable(name, condition, keepAlive, true),
       });
     }
     // launchd lists a job's last exit status while it runs again; -9 is a SIGKILL.

@@ -296,7 +296,7 @@ export class SystemdBackend implements Backend {
     if (state === 'start-limit-hit') {
       problems.push({ problem: `systemd gave up restarting it (start limit hit; last exit code ${exit ?? 'unknown'}); ${logHint(name)}`, fix: `systemctl --user reset-failed ${unit} && systemctl --user start ${unit}` });
     } else if (state === 'failed') {
-      problems.push({ problem: `the host agent failed (last exit code ${exit ?? 'unknown'}); ${logHint(name)}`, fix: formatArgv(['limactl', 'start', name]) });
+      problems.push({ problem: `the host agent failed (last exit code ${exit ?? 'unknown'}); ${logHint(name)}`, fix: `systemctl --user start ${unit}` });
     }
     return {
       instance: name,
