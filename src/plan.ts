@@ -80,6 +80,15 @@ export interface ApplyOptions {
 /** The exit codes of a run ended by a signal, as a shell reports them: 128 + the signal number. */
 export const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 
+/** Calls `handler` on SIGHUP, SIGINT or SIGTERM instead of ending at once, until the returned function is called. */
+export function onInterrupt(handler: (signal: NodeJS.Signals) => void): () => void {
+  const signals = Object.keys(SIGNAL_EXIT) as NodeJS.Signals[];
+  for (const signal of signals) process.on(signal, handler);
+  return () => {
+    for (const signal of signals) process.off(signal, handler);
+  };
+}
+
 /** Why a plan stopped when a signal came. */
 export class Interrupted extends Error {
   constructor(readonly signal: string) {

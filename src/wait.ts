@@ -1,11 +1,31 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Host } from './host.js';
 import { listInstances } from './lima.js';
-import { triesFor, type Polling } from './settle.js';
+import { pollingFrom, triesFor, type Polling } from './settle.js';
+import { Interrupted, onInterrupt, SIGNAL_EXIT } from './plan.js';
 import { recentLog, serviceLog } from './service-log.js';
 import { UserError } from './errors.js';
 import { WAIT_LOG_LINES, WAIT_PROGRESS_MS } from './tunables.js';
 import * as log from './log.js';
+
+/**
+ * The wait comes after the plan, outside its lock and its rollback: the registration and the start
+ * are done and stay, whatever the instance then does. A signal ends the wait alone (with 128 + its
+ * number), and the service manager goes on starting the instance.
+ */
+export async function waitAfterStart(host: Host, name: string, limactl: string, timeoutSec: number): Promise<void> {
+  const interrupt = new AbortController();
+  const stopListening = onInterrupt((signal) => interrupt.abort(new Interrupted(signal)));
+  try {
+    await waitUntilRunning(host, name, limactl, timeoutSec, { ...pollingFrom(host.env), interrupt: interrupt.signal });
+  } catch (err) {
+    if (!(err instanceof Interrupted)) throw err;
+    log.warn(`${err.signal}: stopped waiting; "${name}" stays registered and its service keeps starting it (see \`limactl-autostart status ${name}\`)`);
+    process.exitCode = SIGNAL_EXIT[err.signal];
+  } finally {
+    stopListening();
+  }
+}
 
 /**
  * `enable --now --wait`: asks Lima (`limactl list --json INSTANCE`) until it says the instance is
@@ -13,7 +33,7 @@ import * as log from './log.js';
  * The bound counts polls, as the waits of src/settle.ts do, so that a test can make it exact; the
  * seconds shown are the clock's. An interrupt ends the wait with its reason.
  */
-export async function waitUntilRunning(host: Host, instance: string, limactl: string, timeoutSec: number, polling: Polling): Promise<void> {
+async function waitUntilRunning(host: Host, instance: string, limactl: string, timeoutSec: number, polling: Polling): Promise<void> {
   const start = Date.now();
   const seconds = (): number => Math.round((Date.now() - start) / 1000);
   log.info(`waiting up to ${timeoutSec} s for Lima to report "${instance}" Running`);

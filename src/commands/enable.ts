@@ -1,12 +1,9 @@
-import { readHost, type Host } from '../host.js';
+import { readHost } from '../host.js';
 import { findInstance, findLimactl, validateInstanceName } from '../instance.js';
 import { backendFor } from '../backends/index.js';
 import type { Condition } from '../model.js';
 import { checkLimactl } from '../limactl.js';
 import { execute } from './execute.js';
-import { Interrupted, SIGNAL_EXIT } from '../plan.js';
-import { pollingFrom } from '../settle.js';
-import { waitUntilRunning } from '../wait.js';
 import * as log from '../log.js';
 
 export interface EnableArgs {
@@ -52,26 +49,7 @@ export async function enable(args: EnableArgs): Promise<void> {
     log.info('--wait: a dry run starts nothing, so there is nothing to wait for');
     return;
   }
+  // Loaded only here: every other enable does without it.
+  const { waitAfterStart } = await import('../wait.js');
   await waitAfterStart(host, instance.name, limactl, args.wait);
-}
-
-/**
- * The wait comes after the plan, outside its lock and its rollback: the registration and the start
- * are done and stay, whatever the instance then does. A signal ends the wait alone (with 128 + its
- * number), and the service manager goes on starting the instance.
- */
-async function waitAfterStart(host: Host, name: string, limactl: string, timeoutSec: number): Promise<void> {
-  const interrupt = new AbortController();
-  const onSignal = (signal: NodeJS.Signals): void => interrupt.abort(new Interrupted(signal));
-  const signals = Object.keys(SIGNAL_EXIT) as NodeJS.Signals[];
-  for (const signal of signals) process.on(signal, onSignal);
-  try {
-    await waitUntilRunning(host, name, limactl, timeoutSec, { ...pollingFrom(host.env), interrupt: interrupt.signal });
-  } catch (err) {
-    if (!(err instanceof Interrupted)) throw err;
-    log.warn(`${err.signal}: stopped waiting; "${name}" stays registered and its service keeps starting it (see \`limactl-autostart status ${name}\`)`);
-    process.exitCode = SIGNAL_EXIT[err.signal];
-  } finally {
-    for (const signal of signals) process.off(signal, onSignal);
-  }
 }

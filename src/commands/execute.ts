@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Host } from '../host.js';
-import { applyPlan, formatPlan, Interrupted, SIGNAL_EXIT } from '../plan.js';
+import { applyPlan, formatPlan, Interrupted, onInterrupt, SIGNAL_EXIT } from '../plan.js';
 import { pollingFrom } from '../settle.js';
 import type { Plan } from '../model.js';
 import { acquireLock, type Lock } from '../lock.js';
@@ -25,8 +25,7 @@ export async function execute(host: Host, instance: string, dryRun: boolean, mak
     log.warn(`${signal}: stopping and undoing what was done`);
     interrupt.abort(new Interrupted(signal));
   };
-  const signals = Object.keys(SIGNAL_EXIT) as NodeJS.Signals[];
-  for (const signal of signals) process.on(signal, onSignal);
+  const stopListening = onInterrupt(onSignal);
   const locks: Lock[] = [];
   try {
     if (!dryRun) {
@@ -50,7 +49,7 @@ export async function execute(host: Host, instance: string, dryRun: boolean, mak
     for (const line of plan.done) log.info(line);
   } finally {
     for (const lock of locks.reverse()) lock.release();
-    for (const signal of signals) process.off(signal, onSignal);
+    stopListening();
   }
 }
 

@@ -5,7 +5,7 @@ import { validateInstanceName } from '../instance.js';
 import { heading, journalArgv, lastLinesOfFiles, serviceLog, tailArgv } from '../service-log.js';
 import { run } from '../exec.js';
 import { CommandError, UserError } from '../errors.js';
-import { SIGNAL_EXIT } from '../plan.js';
+import { onInterrupt, SIGNAL_EXIT } from '../plan.js';
 import * as log from '../log.js';
 
 export interface LogsArgs {
@@ -50,12 +50,10 @@ export async function logs(args: LogsArgs): Promise<void> {
 async function follow(argv: string[]): Promise<void> {
   const interrupt = new AbortController();
   let caught: NodeJS.Signals | undefined;
-  const onSignal = (signal: NodeJS.Signals): void => {
+  const stopListening = onInterrupt((signal) => {
     caught ??= signal;
     interrupt.abort();
-  };
-  const signals = Object.keys(SIGNAL_EXIT) as NodeJS.Signals[];
-  for (const signal of signals) process.on(signal, onSignal);
+  });
   try {
     const result = await run(argv, { noInput: true, passOutput: true, cancelSignal: interrupt.signal, mayFail: 'ended by a signal when interrupted' });
     // A Ctrl-C may end the follower before our own handler has run.
@@ -63,6 +61,6 @@ async function follow(argv: string[]): Promise<void> {
     if (signal) process.exitCode = SIGNAL_EXIT[signal];
     else if (result.exitCode !== 0) throw new CommandError(argv, result.exitCode, result.stderr);
   } finally {
-    for (const signal of signals) process.off(signal, onSignal);
+    stopListening();
   }
 }
