@@ -10,8 +10,13 @@ import { listDir } from './list-dir.js';
 const INSTANCE_NAME = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
 const INSTANCE_NAME_MAX = 76;
 
+/** Whether `name` is one Lima would accept: for names taken from file names, which are only skipped. */
+export function isInstanceName(name: string): boolean {
+  return name.length <= INSTANCE_NAME_MAX && INSTANCE_NAME.test(name);
+}
+
 export function validateInstanceName(name: string): void {
-  if (name.length > INSTANCE_NAME_MAX || !INSTANCE_NAME.test(name)) {
+  if (!isInstanceName(name)) {
     const why = name.length > INSTANCE_NAME_MAX
       ? `it is ${name.length} characters long (at most ${INSTANCE_NAME_MAX})`
       : 'Lima instance names are letters and digits, joined by single ".", "_" or "-"';

@@ -1,5 +1,5 @@
 import { readHost } from '../host.js';
-import { instancesInLimaHome, validateInstanceName } from '../instance.js';
+import { instancesInLimaHome, isInstanceName } from '../instance.js';
 import { backendFor } from '../backends/index.js';
 
 /** The commands whose INSTANCE may name an instance that is only registered (deleted from LIMA_HOME since). */
@@ -33,14 +33,5 @@ export async function instanceWords(words: string[], previous: string | undefine
     return [...new Set(names)].filter((n) => n.startsWith(current)).sort();
   } catch {
     return [];
-  }
-}
-
-function isInstanceName(name: string): boolean {
-  try {
-    validateInstanceName(name);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -1,5 +1,5 @@
 import { readHost, type Host } from '../host.js';
-import { findInstance, findLimactl, validateInstanceName } from '../instance.js';
+import { findInstance, findLimactl, isInstanceName } from '../instance.js';
 import { backendFor } from '../backends/index.js';
 import type { Backend, Plan, Registration } from '../model.js';
 import { checkLimactl } from '../limactl.js';
@@ -41,9 +41,7 @@ export async function migrate(args: MigrateArgs): Promise<void> {
 
   const tally = { rewritten: 0, current: 0, left: 0, failed: 0 };
   for (const f of found) {
-    try {
-      validateInstanceName(f.instance);
-    } catch {
+    if (!isInstanceName(f.instance)) {
       tally.left++;
       // Quoted: a file name may hold control characters, never printed raw.
       log.warn(`left ${JSON.stringify(f.file)} alone: ${JSON.stringify(f.instance)} is not a Lima instance name`);

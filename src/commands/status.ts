@@ -1,5 +1,5 @@
 import { readHost, type Host } from '../host.js';
-import { hasInstance, instancesInLimaHome, limactlOnPath, validateInstanceName } from '../instance.js';
+import { hasInstance, instancesInLimaHome, isInstanceName, limactlOnPath, validateInstanceName } from '../instance.js';
 import { backendFor } from '../backends/index.js';
 import type { InstanceStatus } from '../model.js';
 import { listInstances, type LimaList } from '../lima.js';
@@ -18,13 +18,8 @@ export async function status(args: StatusArgs): Promise<void> {
   const backend = await backendFor(host);
   // Names from file names: one that is not a Lima instance name is said (quoted), not listed.
   const registered = backend.registrations().filter((r) => {
-    try {
-      validateInstanceName(r.instance);
-      return true;
-    } catch {
-      log.warn(`ignored ${JSON.stringify(r.file)}: ${JSON.stringify(r.instance)} is not a Lima instance name`);
-      return false;
-    }
+    if (!isInstanceName(r.instance)) log.warn(`ignored ${JSON.stringify(r.file)}: ${JSON.stringify(r.instance)} is not a Lima instance name`);
+    return isInstanceName(r.instance);
   }).map((r) => r.instance);
   let names: string[];
   if (args.instances.length > 0) {
