@@ -66,7 +66,7 @@ export async function waitUntilStopped(settle: Settle, polling: Polling): Promis
     const known = (await run(['launchctl', 'print', settle.target], { mayFail: 'a job that is gone is the answer awaited', noInput: true, cancelSignal: polling.interrupt })).exitCode === 0;
     let running = false;
     if (!known) {
-      const lima = await listInstances(settle.limactl, [settle.instance]);
+      const lima = await listInstances(settle.limactl, [settle.instance], polling.interrupt);
       if (lima.answered) running = lima.instances.get(settle.instance)?.status === 'Running';
       else if (!limaSilent) {
         limaSilent = true;
