@@ -1,138 +1,173 @@
 import type YargsFactory from 'yargs';
-import type { Argv } from 'yargs';
-import { EXIT_FAILED, EXIT_USAGE, UsageError, UserError } from './errors.js';
+import type { Argv, Options } from 'yargs';
+import { EXIT_FAILED, UsageError, UserError } from './errors.js';
 import { CONDITIONS, type Condition } from './model.js';
-import { packageVersion } from './version.js';
 import { LOG_LINES, WAIT_TIMEOUT_SEC } from './tunables.js';
 import { USER_NAME } from './host.js';
+import { Interrupted, listenForSignals } from './signals.js';
 import * as log from './log.js';
 
-/** The command tree. Each command imports its module only when it runs (see docs/performance.md). */
-export function buildParser(yargs: typeof YargsFactory, argv: string[]) {
+/** An option as yargs takes it; `equalsOnly`: its value comes after `=` only (`--wait=SECONDS`), never from the next word. */
+type Spec = Options & { equalsOnly?: true };
+type Args = Record<string, unknown>;
+
+interface Command {
+  name: string;
+  /**
+   * `required`: checked before yargs parses, so that a missing one is said in our words.
+   * `registered`: it may name an instance that is only registered (deleted from LIMA_HOME since).
+   */
+  positional?: { name: string; describe: string; required?: true; many?: true; registered?: true };
+  describe: string;
+  options: Record<string, Spec>;
+  run(args: Args): Promise<void>;
+}
+
+const INSTANCE = { name: 'instance', describe: 'Lima instance name (see `limactl list`)', required: true } as const;
+const dryRun = (describe: string): Spec => ({ type: 'boolean', default: false, describe });
+
+// The one table of commands and options: yargs is built from it, and so are the guards below.
+const COMMANDS: Command[] = [
+  {
+    name: 'enable',
+    positional: INSTANCE,
+    describe: 'Register INSTANCE to start at login or at boot',
+    options: {
+      condition: { choices: CONDITIONS, default: 'login' as Condition, describe: 'login: when the user logs in; boot: at boot, with nobody logged in' },
+      'keep-alive': { type: 'boolean', default: true, describe: 'Restart the instance when its host agent fails (never after a clean `limactl stop`)' },
+      user: { type: 'string', describe: 'macOS with --condition=boot only: the account the instance runs as (default: you)' },
+      now: { type: 'boolean', default: false, describe: 'Also start it now' },
+      wait: { type: 'string', equalsOnly: true, describe: `With --now: wait until Lima reports the instance Running (--wait=SECONDS; default ${WAIT_TIMEOUT_SEC})` },
+      'dry-run': dryRun('Print the files and commands, change nothing'),
+    },
+    async run(a) {
+      const { enable } = await import('./commands/enable.js');
+      await enable({
+        instance: a.instance as string,
+        condition: a.condition as Condition,
+        keepAlive: a.keepAlive as boolean,
+        user: checkUser(a.user as string | undefined),
+        now: a.now as boolean,
+        wait: waitSeconds(a.wait as string | false | undefined, a.now as boolean),
+        dryRun: a.dryRun as boolean,
+      });
+    },
+  },
+  {
+    name: 'disable',
+    positional: { ...INSTANCE, describe: 'Lima instance name', registered: true },
+    describe: 'Remove every autostart registration of INSTANCE',
+    options: { now: { type: 'boolean', default: false, describe: 'Also stop it now' }, 'dry-run': dryRun('Print the commands, change nothing') },
+    async run(a) {
+      const { disable } = await import('./commands/disable.js');
+      await disable({ instance: a.instance as string, now: a.now as boolean, dryRun: a.dryRun as boolean });
+    },
+  },
+  {
+    name: 'status',
+    positional: { name: 'instances', describe: 'Lima instance names (default: every instance in LIMA_HOME, and every registered one)', many: true, registered: true },
+    describe: 'Show, for each instance, how it is registered, what the service manager says, and what is wrong',
+    options: { json: { type: 'boolean', default: false, describe: 'Print a JSON array, one object per instance' } },
+    async run(a) {
+      const { status } = await import('./commands/status.js');
+      await status({ instances: [a.instances ?? []].flat().map(String), json: a.json as boolean });
+    },
+  },
+  {
+    name: 'logs',
+    positional: { ...INSTANCE, describe: 'Lima instance name', registered: true },
+    describe: 'Show the log of INSTANCE\'s service and Lima\'s own log of it',
+    options: {
+      // A string: yargs would turn `-n abc` into NaN before it could be quoted as typed.
+      lines: { alias: 'n', type: 'string', default: String(LOG_LINES), describe: 'How many of the last lines to show' },
+      follow: { alias: 'f', type: 'boolean', default: false, describe: 'Keep showing new lines until interrupted (Ctrl-C)' },
+    },
+    async run(a) {
+      const instance = a.instance as string;
+      const lines = checkLines(a.lines);
+      const { logs } = await import('./commands/logs.js');
+      await logs({ instance, lines, follow: a.follow as boolean });
+    },
+  },
+  {
+    name: 'migrate',
+    describe: 'Rewrite every registration in Lima\'s locations with the current templates',
+    options: { 'dry-run': dryRun('Print the files and commands, change nothing') },
+    async run(a) {
+      const { migrate } = await import('./commands/migrate.js');
+      await migrate({ dryRun: a.dryRun as boolean });
+    },
+  },
+];
+
+/** Lima's deprecated `limactl start-at-login [INSTANCE] [--enabled[=BOOL]]`, as a command and as its own executable. */
+const START_AT_LOGIN: Command = {
+  name: 'start-at-login',
+  positional: { name: 'instance', describe: 'Lima instance name' },
+  describe: 'Lima\'s `limactl start-at-login`: enable (or, with --enabled=false, disable) INSTANCE at login',
+  options: { enabled: { type: 'boolean', default: true, describe: 'Register INSTANCE to start at login, with keep-alive on; false removes its registration' } },
+  async run(a) {
+    const { startAtLogin } = await import('./commands/start-at-login.js');
+    await startAtLogin({ instance: (a.instance as string | undefined) ?? 'default', enabled: a.enabled as boolean });
+  },
+};
+
+/** Options every command takes. */
+const GLOBAL: Record<string, Spec> = {
+  help: { alias: 'h', type: 'boolean', describe: 'Show help' },
+  version: { type: 'boolean', describe: 'Show the versions of limactl-autostart and of limactl' },
+};
+
+/** Which executable runs: bin/limactl-autostart, or bin/limactl-start-at-login (Lima's deprecated command). */
+export type Program = 'limactl-autostart' | 'limactl-start-at-login';
+
+/** Ends a run that --version answered: no command runs after it. */
+class Answered extends Error {}
+
+function define(y: Argv, command: Command): Argv {
+  const { positional: p } = command;
+  if (p) y.positional(p.name, { type: 'string', describe: p.describe, ...(command === START_AT_LOGIN ? { default: 'default' } : {}) });
+  for (const [name, spec] of Object.entries(command.options)) {
+    const { equalsOnly: _, ...options } = spec;
+    y.option(name, options);
+  }
+  return y;
+}
+
+function commandString(command: Command, name = command.name): string {
+  const p = command.positional;
+  if (!p) return name;
+  return p.required ? `${name} <${p.name}>` : `${name} [${p.name}${p.many ? '..' : ''}]`;
+}
+
+export function buildParser(yargs: typeof YargsFactory, argv: string[], program: Program = 'limactl-autostart'): Argv {
   const parser = yargs(argv)
-    .scriptName('limactl-autostart')
+    .scriptName(program)
     // Every message of ours is in English; yargs' own (usage errors, --help's headings) too.
     .locale('en')
-    .usage('$0 <command> INSTANCE [options]\n\nStart a Lima instance at login or at boot, and restart it when its host agent crashes.\nReached as `limactl autostart …` (Lima 2.0 and 2.1) or as `limactl-autostart …` directly.')
-    .command(
-      'enable <instance>',
-      'Register INSTANCE to start at login or at boot',
-      (y) => y
-        .positional('instance', { type: 'string', describe: 'Lima instance name (see `limactl list`)', demandOption: true })
-        .option('condition', { choices: CONDITIONS, default: 'login' as Condition, describe: 'login: when the user logs in; boot: at boot, with nobody logged in' })
-        .option('keep-alive', { type: 'boolean', default: true, describe: 'Restart the instance when its host agent fails (never after a clean `limactl stop`)' })
-        .option('user', { type: 'string', describe: 'macOS with --condition=boot only: the account the instance runs as (default: you)' })
-        .option('now', { type: 'boolean', default: false, describe: 'Also start it now' })
-        .option('wait', { type: 'string', describe: `With --now: wait until Lima reports the instance Running (--wait=SECONDS; default ${WAIT_TIMEOUT_SEC})` })
-        .option('dry-run', { type: 'boolean', default: false, describe: 'Print the files and commands, change nothing' }),
-      async (args) => {
-        const wait = waitSeconds(args.wait, args.now);
-        const { enable } = await import('./commands/enable.js');
-        await enable({
-          instance: args.instance,
-          condition: args.condition,
-          keepAlive: args.keepAlive,
-          user: checkUser(args.user),
-          now: args.now,
-          wait,
-          dryRun: args.dryRun,
-        });
-      },
-    )
-    .command(
-      'disable <instance>',
-      'Remove every autostart registration of INSTANCE',
-      (y) => y
-        .positional('instance', { type: 'string', describe: 'Lima instance name', demandOption: true })
-        .option('now', { type: 'boolean', default: false, describe: 'Also stop it now' })
-        .option('dry-run', { type: 'boolean', default: false, describe: 'Print the commands, change nothing' }),
-      async (args) => {
-        const { disable } = await import('./commands/disable.js');
-        await disable({ instance: args.instance, now: args.now, dryRun: args.dryRun });
-      },
-    )
-    .command(
-      'status [instances..]',
-      'Show, for each instance, how it is registered, what the service manager says, and what is wrong',
-      (y) => y
-        .positional('instances', { type: 'string', describe: 'Lima instance names (default: every instance in LIMA_HOME, and every registered one)' })
-        .option('json', { type: 'boolean', default: false, describe: 'Print a JSON array, one object per instance' }),
-      async (args) => {
-        const { status } = await import('./commands/status.js');
-        await status({ instances: [args.instances ?? []].flat().map(String), json: args.json });
-      },
-    )
-    .command(
-      'logs <instance>',
-      'Show the log of INSTANCE\'s service and Lima\'s own log of it',
-      (y) => y
-        .positional('instance', { type: 'string', describe: 'Lima instance name', demandOption: true })
-        .option('lines', { alias: 'n', type: 'string', default: String(LOG_LINES), describe: 'How many of the last lines to show' })
-        .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'Keep showing new lines until interrupted (Ctrl-C)' }),
-      async (args) => {
-        const lines = checkLines(args.lines);
-        const { logs } = await import('./commands/logs.js');
-        await logs({ instance: args.instance, lines, follow: args.follow });
-      },
-    )
-    .command(
-      'migrate',
-      'Rewrite every registration in Lima\'s locations with the current templates',
-      (y) => y
-        .option('dry-run', { type: 'boolean', default: false, describe: 'Print the files and commands, change nothing' }),
-      async (args) => {
-        const { migrate } = await import('./commands/migrate.js');
-        await migrate({ dryRun: args.dryRun });
-      },
-    )
-    .command(
-      'start-at-login [instance]',
-      'Lima\'s `limactl start-at-login`: enable (or, with --enabled=false, disable) INSTANCE at login',
-      startAtLoginArgs,
-      runStartAtLogin,
-      [],
-      'use `enable INSTANCE --condition=login` or `disable INSTANCE`',
-    )
-    // The script calls `limactl-autostart --get-yargs-completions WORDS…`, answered by completeWords.
-    .completion('completion', 'Print a completion script for bash or zsh (the shell in $SHELL): see docs/usage.md', completeWords(argv))
-    .demandCommand(1, 'Name a command: enable, disable, status, logs or migrate.')
-    .recommendCommands()
-    // Answered in main(), before yargs (it also asks limactl): yargs only lists it in --help.
-    .version('version', 'Show the versions of limactl-autostart and of limactl', packageVersion());
-  return withErrors(parser, argv, 'limactl-autostart');
-}
-
-/**
- * Lima's deprecated `limactl start-at-login`, as the executable limactl-start-at-login: its own
- * name in --help, which says what replaces it.
- */
-export function buildStartAtLoginParser(yargs: typeof YargsFactory, argv: string[]) {
-  const parser = yargs(argv)
-    .scriptName('limactl-start-at-login')
-    .locale('en')
-    .usage('$0 [INSTANCE] [--enabled[=true|false]]\n\nDeprecated: Lima\'s `limactl start-at-login`, kept for scripts that still call it.\nUse `limactl-autostart enable INSTANCE --condition=login` instead (and `limactl-autostart disable INSTANCE` for --enabled=false).\nNeither starts nor stops the instance.')
-    .command('$0 [instance]', false, startAtLoginArgs, runStartAtLogin)
-    .version(false);
-  return withErrors(parser, argv, 'limactl-start-at-login');
-}
-
-/** INSTANCE and --enabled, as both ways to reach start-at-login take them. */
-function startAtLoginArgs(y: Argv) {
-  return y
-    .positional('instance', { type: 'string', default: 'default', describe: 'Lima instance name' })
-    .option('enabled', { type: 'boolean', default: true, describe: 'Register INSTANCE to start at login, with keep-alive on; false removes its registration' });
-}
-
-async function runStartAtLogin(args: { instance: string; enabled: boolean }): Promise<void> {
-  const { startAtLogin } = await import('./commands/start-at-login.js');
-  await startAtLogin({ instance: args.instance, enabled: args.enabled });
-}
-
-/**
- * The settings both parsers share: strict, --help, and usage errors as our own (exit 2, with a
- * hint) instead of yargs' exit.
- */
-function withErrors<T>(parser: Argv<T>, argv: string[], program: Program): Argv<T> {
+    // `--now.x=false` is an unknown option, not an object under --now.
+    .parserConfiguration({ 'dot-notation': false })
+    .version(false)
+    .option('version', GLOBAL.version!)
+    .middleware(async (a) => {
+      if (!a.version) return;
+      const { printVersion } = await import('./commands/version.js');
+      await printVersion();
+      throw new Answered();
+    }, true);
+  if (program === 'limactl-start-at-login') {
+    parser
+      .usage('$0 [INSTANCE] [--enabled[=true|false]]\n\nDeprecated: Lima\'s `limactl start-at-login`, kept for scripts that still call it.\nUse `limactl-autostart enable INSTANCE --condition=login` instead (and `limactl-autostart disable INSTANCE` for --enabled=false).\nNeither starts nor stops the instance.')
+      .command(commandString(START_AT_LOGIN, '$0'), false, (y) => define(y, START_AT_LOGIN), START_AT_LOGIN.run);
+  } else {
+    parser.usage('$0 <command> INSTANCE [options]\n\nStart a Lima instance at login or at boot, and restart it when its host agent crashes.\nReached as `limactl autostart …` (Lima 2.0 and 2.1) or as `limactl-autostart …` directly.');
+    for (const command of COMMANDS) parser.command(commandString(command), command.describe, (y) => define(y, command), command.run);
+    parser
+      .command(commandString(START_AT_LOGIN), START_AT_LOGIN.describe, (y) => define(y, START_AT_LOGIN), START_AT_LOGIN.run, [], 'use `enable INSTANCE --condition=login` or `disable INSTANCE`')
+      // The script calls `limactl-autostart --get-yargs-completions WORDS…`, answered by completeWords.
+      .completion('completion', 'Print a completion script for bash or zsh (the shell in $SHELL): see docs/usage.md', completeWords(argv))
+      .demandCommand(1, 'Name a command: enable, disable, status, logs or migrate.');
+  }
   const hint = `Run \`${program} --help\` for usage.`;
   return parser
     .strict()
@@ -140,35 +175,105 @@ function withErrors<T>(parser: Argv<T>, argv: string[], program: Program): Argv<
     .alias('h', 'help')
     .exitProcess(false)
     .fail((message, err) => {
-      if (err) throw err;
-      const command = argv.find((a) => !a.startsWith('-'));
-      if ((command === 'enable' || command === 'disable' || command === 'logs') && /^Not enough non-option arguments: got 0/.test(message)) {
-        throw new UsageError(`${command} needs INSTANCE, the name of a Lima instance`, 'Run `limactl list` to see the names of your instances (those in LIMA_HOME, ~/.lima by default).');
-      }
-      const recommended = /^Did you mean (\S+)\?$/.exec(message)?.[1];
-      if (recommended) throw new UsageError(`unknown command ${JSON.stringify(command)}: did you mean ${recommended}?`, hint);
-      throw new UsageError(message, hint);
+      throw err ?? new UsageError(message, hint);
     });
 }
 
-/**
- * --wait's value: undefined when not given (or --no-wait), the default for a bare --wait, else
- * whole seconds. It waits for what --now starts, so it needs --now.
- */
-function waitSeconds(value: string | boolean | undefined, now: boolean): number | undefined {
-  if (value === undefined || value === false) return undefined;
-  const text = String(value);
-  if (!/^\d+$/.test(text) && text !== '') throw new UsageError(`--wait=${JSON.stringify(text)} is not a number of seconds`, `Give whole seconds, as in --wait=120, or --wait alone for ${WAIT_TIMEOUT_SEC}.`);
-  if (!now) throw new UsageError('--wait needs --now: it waits for the instance that --now starts', 'Add --now, or leave out --wait.');
-  return text === '' ? WAIT_TIMEOUT_SEC : Number(text);
+/** The table's commands and options, for the guards: every command is known by its name. */
+function commandNamed(name: string | undefined): Command | undefined {
+  return [...COMMANDS, START_AT_LOGIN].find((c) => c.name === name);
 }
 
-// Read as a string: yargs would turn `-n abc` into NaN before we could quote what was typed.
+/**
+ * What yargs would take in a way the user did not mean, checked against the table before it
+ * parses: a boolean option given any value but true or false (yargs reads `--dry-run=yes` as
+ * false), an option given twice (yargs keeps both), a mistyped command, and a missing INSTANCE.
+ */
+function checkWords(argv: string[], program: Program): void {
+  const end = argv.indexOf('--');
+  const words = end === -1 ? argv : argv.slice(0, end);
+  const hint = `Run \`${program} --help\` for usage.`;
+  const name = program === 'limactl-start-at-login' ? START_AT_LOGIN.name : words.find((w) => !w.startsWith('-'));
+  const command = commandNamed(name);
+  if (!command && name !== undefined && name !== 'completion') {
+    const near = closest(name, [...COMMANDS.map((c) => c.name), START_AT_LOGIN.name, 'completion']);
+    if (near) throw new UsageError(`unknown command ${JSON.stringify(name)}: did you mean ${near}?`, hint);
+  }
+  if (!command) return;
+  const options = { ...GLOBAL, ...command.options };
+  const seen = new Map<string, string>();
+  let positionals = 0;
+  for (let i = program === 'limactl-start-at-login' ? 0 : words.indexOf(command.name) + 1; i < words.length; i++) {
+    const word = words[i]!;
+    const m = /^--?(no-)?([A-Za-z-]+)(?:=(.*))?$/s.exec(word);
+    if (!m) {
+      positionals++;
+      continue;
+    }
+    const key = m[2]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    const [found, spec] = Object.entries(options).find(([k, s]) => (word.startsWith('--') ? k === key : s.alias === key)) ?? [];
+    if (!found || !spec || found === 'help' || found === 'version') continue;
+    const first = seen.get(found);
+    if (first !== undefined && word.startsWith('--')) throw new UsageError(`--${found} is given twice (${JSON.stringify(first)} and ${JSON.stringify(word)})`, 'Give each option once.');
+    seen.set(found, word);
+    if (spec.type === 'boolean' && m[3] !== undefined && m[3] !== 'true' && m[3] !== 'false') {
+      throw new UsageError(`--${found} takes true or false, not ${JSON.stringify(m[3])}`, hint);
+    }
+    if (takesNextWord(spec) && m[3] === undefined) i++;
+  }
+  const asksHelpOrVersion = words.some((w) => w === '--help' || w === '-h' || w === '--version');
+  if (command.positional?.required && positionals === 0 && !asksHelpOrVersion) {
+    throw new UsageError(`${command.name} needs INSTANCE, the name of a Lima instance`, 'Run `limactl list` to see the names of your instances (those in LIMA_HOME, ~/.lima by default).');
+  }
+}
+
+/** An option whose value, unless given after `=`, is the next word. */
+function takesNextWord(spec: Spec): boolean {
+  return spec.type !== 'boolean' && !spec.equalsOnly;
+}
+
+/** A table name within two edits of `word`, as a typo would be. */
+function closest(word: string, names: string[]): string | undefined {
+  const distance = (a: string, b: string): number => {
+    let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+    for (let i = 1; i <= a.length; i++) {
+      const next = [i];
+      for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      row = next;
+    }
+    return row[b.length]!;
+  };
+  return names.map((n) => ({ n, d: distance(word, n) })).filter((c) => c.d <= 2).sort((x, y) => x.d - y.d)[0]?.n;
+}
+
+/** An option whose value comes after `=` only: alone, it gets an empty value, so that yargs does not take the next word. */
+function withEqualsOnly(argv: string[]): string[] {
+  const end = argv.indexOf('--');
+  const name = argv.find((w) => !w.startsWith('-'));
+  const equalsOnly = Object.entries(commandNamed(name)?.options ?? {}).filter(([, spec]) => spec.equalsOnly).map(([key]) => `--${key}`);
+  return argv.map((word, i) => (equalsOnly.includes(word) && (end === -1 || i < end) ? `${word}=` : word));
+}
+
+/** --wait's value: undefined when not given (or --no-wait), the default for a bare --wait, else whole seconds. It waits for what --now starts. */
+function waitSeconds(value: string | false | undefined, now: boolean): number | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (!/^\d+$/.test(value) && value !== '') throw new UsageError(`--wait=${JSON.stringify(value)} is not a number of seconds`, `Give whole seconds, as in --wait=120, or --wait alone for ${WAIT_TIMEOUT_SEC}.`);
+  if (!now) throw new UsageError('--wait needs --now: it waits for the instance that --now starts', 'Add --now, or leave out --wait.');
+  return value === '' ? WAIT_TIMEOUT_SEC : Number(value);
+}
+
 function checkLines(value: unknown): number {
   if (typeof value !== 'string' || !/^\d+$/.test(value)) {
     throw new UsageError(`-n (--lines) takes a whole number of lines, not ${JSON.stringify(Array.isArray(value) ? value.join(' ') : String(value))}`, 'Give it once, as in -n 100.');
   }
   return Number(value);
+}
+
+function checkUser(user: string | undefined): string | undefined {
+  if (user !== undefined && !USER_NAME.test(user)) {
+    throw new UsageError(`--user ${JSON.stringify(user)} is not a valid account name`, 'Give the short name of an account, as `id -un` prints it.');
+  }
+  return user;
 }
 
 /**
@@ -183,59 +288,16 @@ function completeWords(argv: string[]) {
         done([]);
         return;
       }
+      const command = commandNamed(String(parsed._[1]));
+      const previous = argv.at(-2);
+      const p = command?.positional;
+      const afterOption = Object.entries(command?.options ?? {}).some(([key, spec]) => takesNextWord(spec) && (previous === `--${key}` || previous === `-${spec.alias}`));
       import('./commands/complete.js')
-        .then(({ instanceWords }) => instanceWords(parsed._.map(String), argv.at(-2), current))
+        .then(({ instanceWords }) => (p && !afterOption && !current.startsWith('-') ? instanceWords(parsed._.slice(2).map(String), current, p.many ?? false, p.registered ?? false) : []))
         .then((names) => done([...(words ?? []), ...names]), () => done(words ?? []));
     });
   };
 }
-
-function checkUser(user: string | undefined): string | undefined {
-  if (user !== undefined && !USER_NAME.test(user)) {
-    throw new UsageError(`--user ${JSON.stringify(user)} is not a valid account name`, 'Give the short name of an account, as `id -un` prints it.');
-  }
-  return user;
-}
-
-// yargs turns `--keep-alive=maybe` or `--dry-run=yes` into a boolean instead of refusing it; a
-// typo must not silently flip a flag (a --dry-run=yes that applies the plan).
-// Every option takes one value: given twice, yargs would keep both (`condition=login,boot`).
-const SINGLE_VALUED = new Set(['condition', 'user', 'keep-alive', 'now', 'wait', 'dry-run', 'json', 'enabled', 'lines', 'follow']);
-
-function checkBooleanFlags(argv: string[]): void {
-  const seen = new Map<string, string>();
-  for (const arg of argv) {
-    if (arg === '--') return;
-    const name = /^--(?:no-)?([A-Za-z-]+)(?:=|$)/.exec(arg)?.[1]?.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-    if (name !== undefined && SINGLE_VALUED.has(name)) {
-      const first = seen.get(name);
-      if (first !== undefined) throw new UsageError(`--${name} is given twice (${JSON.stringify(first)} and ${JSON.stringify(arg)})`, 'Give each option once.');
-      seen.set(name, arg);
-    }
-    const m = /^--(keep-alive|now|dry-run|json|enabled|follow)=(.*)$/s.exec(arg);
-    if (m && m[2] !== 'true' && m[2] !== 'false') {
-      throw new UsageError(`--${m[1]} takes true or false, not ${JSON.stringify(m[2])}`, 'Run `limactl-autostart --help` for usage.');
-    }
-  }
-}
-
-/**
- * --wait takes its value after `=` only: yargs would take the word after a bare --wait as its
- * value (`enable --now --wait default` would lose INSTANCE), so a bare one gets an empty value.
- */
-function withBareWait(argv: string[]): string[] {
-  const end = argv.indexOf('--');
-  return argv.map((arg, i) => (arg === '--wait' && (end === -1 || i < end) ? '--wait=' : arg));
-}
-
-/** `--version` anywhere before `--`, as yargs would take it. */
-function wantsVersion(argv: string[]): boolean {
-  const end = argv.indexOf('--');
-  return (end === -1 ? argv : argv.slice(0, end)).includes('--version');
-}
-
-/** Which executable runs: bin/limactl-autostart, or bin/limactl-start-at-login (Lima's deprecated command). */
-export type Program = 'limactl-autostart' | 'limactl-start-at-login';
 
 /** Runs one command line. */
 export async function main(argv: string[], program: Program = 'limactl-autostart'): Promise<void> {
@@ -244,47 +306,32 @@ export async function main(argv: string[], program: Program = 'limactl-autostart
     if (err.code !== 'EPIPE') throw err;
     process.exit(process.exitCode ?? 0);
   });
-  const build = program === 'limactl-start-at-login' ? buildStartAtLoginParser : buildParser;
+  listenForSignals();
+  const { default: yargs } = await import('yargs');
   if (argv[0] === '--get-yargs-completions') {
-    await complete(build, argv);
+    // Whatever the words, nothing is printed into the shell: a half-typed line is not a usage error.
+    try {
+      await buildParser(yargs, argv, program).parseAsync();
+    } catch {
+      // nothing to offer
+    }
+    process.exitCode = 0;
     return;
   }
   try {
-    // Before yargs: scripts ask it often, and it needs none of the parser.
-    if (wantsVersion(argv)) {
-      const { printVersion } = await import('./commands/version.js');
-      await printVersion();
-      return;
-    }
-    checkBooleanFlags(argv);
-    const { default: yargs } = await import('yargs');
-    await build(yargs, withBareWait(argv)).wrap(Math.min(100, process.stdout.columns || 100)).parseAsync();
+    checkWords(argv, program);
+    await buildParser(yargs, withEqualsOnly(argv), program).wrap(Math.min(100, process.stdout.columns || 100)).parseAsync();
   } catch (err) {
-    if (err instanceof UserError) {
+    if (err instanceof Answered) return;
+    if (err instanceof Interrupted) {
+      process.exitCode = err.exitCode;
+    } else if (err instanceof UserError) {
       log.error(err.message, err.hint);
       process.exitCode = err.exitCode;
-    } else if (err instanceof Error && err.name === 'YError') {
-      log.error(err.message, 'Run `limactl-autostart --help` for usage.');
-      process.exitCode = EXIT_USAGE;
     } else {
       // A bug, not a user error: keep the stack so it can be reported.
       log.error(`internal error: ${err instanceof Error ? err.stack : String(err)}`, 'Please report this at the project\'s issue tracker.');
       process.exitCode = EXIT_FAILED;
     }
   }
-}
-
-/**
- * The shell's question (the words typed so far, from the completion script): the words that may
- * come next on stdout, one a line. Whatever the words, it prints no error into the shell: a
- * half-typed line is not a usage error, and a broken LIMA_HOME gives no names.
- */
-async function complete(build: typeof buildParser, argv: string[]): Promise<void> {
-  try {
-    const { default: yargs } = await import('yargs');
-    await build(yargs, argv).parseAsync();
-  } catch {
-    // nothing to offer
-  }
-  process.exitCode = 0;
 }

@@ -1,14 +1,16 @@
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { UserError } from './errors.js';
+import { UsageError, UserError } from './errors.js';
+import { listDir } from './files/fs.js';
+import type { Instance } from './model.js';
 
 export type Platform = 'darwin' | 'linux';
 
 /**
- * Everything the program reads from the machine it runs on, gathered once.
- * Tests steer it through the environment only (see docs/testing.md): the platform seam
- * LIMA_AUTOSTART_PLATFORM, the system-root seam LIMA_AUTOSTART_SYSROOT, and the ordinary
- * HOME, XDG_CONFIG_HOME, XDG_STATE_HOME, LIMA_HOME, USER and PATH.
+ * What the program reads from the machine it runs on, gathered once, and the instances in it.
+ * Tests steer it through the environment only (docs/testing.md): LIMA_AUTOSTART_PLATFORM,
+ * LIMA_AUTOSTART_SYSROOT, and the ordinary HOME, XDG_*, LIMA_HOME, USER and PATH.
  */
 export interface Host {
   platform: Platform;
@@ -99,4 +101,89 @@ export function writable(name: string, value: string): string {
 /** A system-wide path under the sysroot seam. */
 export function systemPath(host: Host, ...parts: string[]): string {
   return path.join(host.sysroot || '/', ...parts);
+}
+
+// Lima's own rule for instance names (pkg/identifiers): anything else is refused before
+// it can reach a file name, a launchd label or a unit name.
+const INSTANCE_NAME = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
+const INSTANCE_NAME_MAX = 76;
+
+/** Whether `name` is one Lima would accept: for names taken from file names, which are only skipped. */
+export function isInstanceName(name: string): boolean {
+  return name.length <= INSTANCE_NAME_MAX && INSTANCE_NAME.test(name);
+}
+
+export function validateInstanceName(name: string): void {
+  if (!isInstanceName(name)) {
+    const why = name.length > INSTANCE_NAME_MAX
+      ? `it is ${name.length} characters long (at most ${INSTANCE_NAME_MAX})`
+      : 'Lima instance names are letters and digits, joined by single ".", "_" or "-"';
+    throw new UsageError(`invalid instance name ${JSON.stringify(name)}: ${why}`, 'Run `limactl list` to see the names of your instances.');
+  }
+}
+
+export function findInstance(host: Host, name: string): Instance {
+  validateInstanceName(name);
+  const dir = path.join(host.limaHome, name);
+  if (!hasInstance(host, name)) {
+    throw new UserError(
+      `instance "${name}" not found in ${host.limaHome}`,
+      'Run `limactl list` to see your instances, or set LIMA_HOME to the directory that holds it.',
+    );
+  }
+  return { name, dir, limaHome: host.limaHome };
+}
+
+export function hasInstance(host: Host, name: string): boolean {
+  return existsSync(path.join(host.limaHome, name, 'lima.yaml'));
+}
+
+/** What `limactl list` lists: directories with a lima.yaml (Lima's own `_config` and `_networks` have none). */
+export function instancesInLimaHome(host: Host): string[] {
+  return listDir(host.limaHome).filter((name) => !name.startsWith('_') && !name.startsWith('.') && hasInstance(host, name));
+}
+
+/**
+ * The `limactl` the user runs: the first executable on PATH, kept as found. Symlinks are not
+ * resolved: Homebrew's /opt/homebrew/bin/limactl points into a versioned Cellar directory that
+ * the next `brew upgrade` deletes, so the link is the path that keeps working.
+ */
+export function findLimactl(host: Host): string {
+  const found = limactlOnPath(host.searchPath);
+  if (found) return writable('the path of limactl', found);
+  throw new UserError(
+    'limactl was not found on PATH',
+    'The service runs `limactl start INSTANCE --foreground`, so it needs the path of limactl. Install Lima (https://lima-vm.io) or add its bin directory to PATH.',
+  );
+}
+
+/** The first executable `limactl` in `searchPath`, as written there; undefined if there is none. */
+export function limactlOnPath(searchPath: string): string | undefined {
+  for (const dir of searchPath.split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.resolve(dir, 'limactl');
+    try {
+      accessSync(candidate, constants.X_OK);
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not here; keep looking
+    }
+  }
+  return undefined;
+}
+
+/** This program's own state: the lingering marker, locks of instances that are gone. */
+export function stateDir(host: Host): string {
+  return path.join(host.xdgStateHome, 'limactl-autostart');
+}
+
+/** The instance's lock, in its directory; an instance removed with `limactl delete` has it in the state directory. */
+export function instanceLock(host: Host, instance: string): { file: string; what: string } {
+  const dir = path.join(host.limaHome, instance);
+  return { file: existsSync(dir) ? path.join(dir, 'autostart.lock') : path.join(stateDir(host), `${instance}.lock`), what: `instance "${instance}"` };
+}
+
+/** Lima's own log of the instance: what the host agent says. */
+export function hostAgentLog(limaHome: string, instance: string): string {
+  return path.join(limaHome, instance, 'ha.stderr.log');
 }

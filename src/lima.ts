@@ -1,33 +1,33 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { clean, gte, gtr, ltr, parse, valid, validRange } from 'semver';
 import { run } from './exec.js';
-import { LIMA_LIST_TIMEOUT_MS } from './tunables.js';
+import { PACKAGE_ROOT } from './version.js';
+import { LIMACTL_TIMEOUT_MS } from './tunables.js';
+import * as log from './log.js';
 
-/** What Lima says of one instance (`limactl list --json`); only the fields this program uses. */
+// What Lima says: `limactl list --json` and `limactl --version`. A limactl that fails, hangs or
+// prints something else is never an error: the caller goes on without its answer and says why.
+
+/** From this Lima version on, `limactl autostart` is Lima's built-in command, which wins over a plugin. */
+export const BUILTIN_AUTOSTART_SINCE = '2.2.0';
+
 export interface LimaInstance {
   name: string;
-  /** Lima's word: Running, Stopped, Broken, … */
+  /** Running, Stopped, Broken, … */
   status: string;
   hostAgentPID: number | null;
-  /** The launchd label or systemd unit that started the instance, when one did (Lima 2.1 and later). */
+  /** The launchd label or unit that started it (Lima 2.1 and later). */
   autoStartedIdentifier: string | null;
 }
 
-export type LimaList =
-  | { answered: true; instances: Map<string, LimaInstance> }
-  | { answered: false; reason: string };
+export type LimaList = { answered: true; instances: Map<string, LimaInstance> } | { answered: false; reason: string };
 
-/**
- * Asks Lima about every instance at once (or about `names`; `interrupt` ends the question): one call, however many there are. Lima
- * prints one JSON object per line. A limactl that fails, hangs or prints something else is not
- * an error: the caller goes on without Lima's view and says why.
- */
-export async function listInstances(limactl: string, names: string[] = [], interrupt?: AbortSignal): Promise<LimaList> {
-  const answer = await run([limactl, 'list', '--json', ...names], { mayFail: 'status works without Lima\'s view', noInput: true, timeoutMs: LIMA_LIST_TIMEOUT_MS, cancelSignal: interrupt });
-  if (answer.timedOut) return { answered: false, reason: `\`limactl list --json\` did not answer within ${LIMA_LIST_TIMEOUT_MS / 1000} s` };
-  if (answer.exitCode !== 0) {
-    const status = answer.exitCode === undefined ? 'could not be run' : `exited with code ${answer.exitCode}`;
-    const why = answer.stderr.trim().split('\n')[0];
-    return { answered: false, reason: `\`limactl list --json\` ${status}${why ? `: ${why}` : ''}` };
-  }
+/** One question about every instance (or about `names`); Lima prints one JSON object per line. */
+export async function listInstances(limactl: string, names: string[] = []): Promise<LimaList> {
+  const answer = await run([limactl, 'list', '--json', ...names], { mayFail: 'status works without Lima\'s view', noInput: true, timeoutMs: LIMACTL_TIMEOUT_MS });
+  if (answer.timedOut) return { answered: false, reason: `\`limactl list --json\` did not answer within ${LIMACTL_TIMEOUT_MS / 1000} s` };
+  if (answer.exitCode !== 0) return { answered: false, reason: `\`limactl list --json\` ${failure(answer.exitCode, answer.stderr)}` };
   const instances = new Map<string, LimaInstance>();
   for (const line of answer.stdout.split('\n')) {
     if (line.trim() === '') continue;
@@ -36,6 +36,11 @@ export async function listInstances(limactl: string, names: string[] = [], inter
     instances.set(instance.name, instance);
   }
   return { answered: true, instances };
+}
+
+function failure(exitCode: number | undefined, stderr: string): string {
+  const why = stderr.trim().split('\n')[0];
+  return `${exitCode === undefined ? 'could not be run' : `exited with code ${exitCode}`}${why ? `: ${why}` : ''}`;
 }
 
 function readInstance(line: string): LimaInstance | undefined {
@@ -55,4 +60,61 @@ function readInstance(line: string): LimaInstance | undefined {
     hostAgentPID: typeof hostAgentPID === 'number' && hostAgentPID > 0 ? hostAgentPID : null,
     autoStartedIdentifier: typeof autoStartedIdentifier === 'string' && autoStartedIdentifier !== '' ? autoStartedIdentifier : null,
   };
+}
+
+export type LimaVersion = { kind: 'version'; version: string } | { kind: 'unreadable'; output: string } | { kind: 'no-answer'; reason: string };
+
+export interface Advice {
+  level: 'warning' | 'info';
+  message: string;
+}
+
+/** The range in plugin.yaml (`limactl: ">=2.0.0 <3.0.0"`): one source for Lima and for us. */
+export function supportedRange(): string {
+  const pluginYaml = path.join(PACKAGE_ROOT, 'plugin.yaml');
+  const range = /^limactl:\s*["']?([^"'\n#]+?)["']?\s*(?:#.*)?$/m.exec(readFileSync(pluginYaml, 'utf8'))?.[1];
+  if (!range || !validRange(range)) throw new Error(`${pluginYaml} has no valid \`limactl:\` version range`);
+  return range;
+}
+
+export async function limactlVersion(limactl: string): Promise<LimaVersion> {
+  const answer = await run([limactl, '--version'], { mayFail: 'an unreadable version is a warning, not an error', noInput: true, timeoutMs: LIMACTL_TIMEOUT_MS });
+  if (answer.timedOut) return { kind: 'no-answer', reason: `it did not answer within ${LIMACTL_TIMEOUT_MS / 1000} s` };
+  if (answer.exitCode !== 0) return { kind: 'no-answer', reason: `it ${failure(answer.exitCode, answer.stderr)}` };
+  const word = /^limactl version (\S+)\s*$/m.exec(answer.stdout)?.[1];
+  const version = word === undefined ? null : valid(clean(word));
+  return version ? { kind: 'version', version } : { kind: 'unreadable', output: answer.stdout.trim() };
+}
+
+/** A pre-release counts as the release it leads to: Lima's betas already have its commands. */
+export function adviceFor(answer: LimaVersion, range: string, limactl: string): Advice[] {
+  if (answer.kind === 'no-answer') {
+    return [{ level: 'warning', message: `could not learn Lima's version: \`${limactl} --version\`: ${answer.reason}; going on without it` }];
+  }
+  if (answer.kind === 'unreadable') {
+    const shown = answer.output.length > 80 ? `${answer.output.slice(0, 80)}…` : answer.output;
+    return [{ level: 'warning', message: `could not read Lima's version from \`${limactl} --version\`, which printed ${JSON.stringify(shown)}; limactl-autostart is made for Lima ${range}; going on` }];
+  }
+  const parsed = parse(answer.version)!;
+  const release = `${parsed.major}.${parsed.minor}.${parsed.patch}`;
+  const advice: Advice[] = [];
+  if (ltr(release, range)) {
+    advice.push({ level: 'warning', message: `Lima ${answer.version} is older than this plugin needs (${range}): \`limactl autostart\` will not find it, because Lima runs plugins from 2.0 on. Run \`limactl-autostart …\` directly, or upgrade Lima.` });
+  } else if (gtr(release, range)) {
+    advice.push({ level: 'warning', message: `Lima ${answer.version} is newer than the versions limactl-autostart is made for (${range}); going on` });
+  }
+  if (gte(release, BUILTIN_AUTOSTART_SINCE)) {
+    advice.push({ level: 'info', message: `on Lima ${answer.version}, \`limactl autostart\` runs Lima's built-in command, not this plugin; call this plugin as \`limactl-autostart …\`` });
+  }
+  return advice;
+}
+
+/** Asks limactl its version on every run (an upgrade or a version manager's shim changes it) and says what the user should know. */
+export async function checkLimactl(limactl: string): Promise<LimaVersion> {
+  const answer = await limactlVersion(limactl);
+  for (const { level, message } of adviceFor(answer, supportedRange(), limactl)) {
+    if (level === 'warning') log.warn(message);
+    else log.info(message);
+  }
+  return answer;
 }

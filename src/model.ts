@@ -1,11 +1,8 @@
-/**
- * The types every layer shares: the requests, the plan, the backend interface, a status row, and
- * what a registration file says. A leaf: it imports nothing of the program's own, so every other
- * module can import it without making a cycle.
- */
+// The types every layer shares. A leaf: it imports nothing of the program's own.
 
 export type Condition = 'login' | 'boot';
 export const CONDITIONS: readonly Condition[] = ['login', 'boot'];
+export type Manager = 'launchd' | 'systemd';
 
 export interface Instance {
   name: string;
@@ -24,26 +21,31 @@ export interface EnableRequest {
 }
 
 export interface DisableRequest {
-  /** Only the name is needed: an instance deleted with `limactl delete` can still be unregistered. */
-  instanceName: string;
+  /** Only the name: an instance removed with `limactl delete` can still be unregistered. */
+  instance: string;
   now: boolean;
 }
 
-/**
- * A plan is plain data: `--dry-run` prints it, tests assert on it, apply executes it.
- * Nothing outside apply() writes service files or runs service-manager commands.
- */
+/** A plan is plain data: `--dry-run` prints it, tests assert on it, apply executes it. */
+export interface Plan {
+  summary: string;
+  steps: Step[];
+  /** Said before the plan runs or is printed. */
+  warnings: string[];
+  /** Said after it ran. */
+  done: string[];
+  /** Why it cannot run here (no user manager): a real run stops before its first step, a dry run warns. */
+  cannotRun?: { message: string; hint: string };
+}
+
 export type Step =
   | { kind: 'mkdir'; path: string }
-  /** Written atomically (temporary file in the same directory, then rename). `temporary`
-   *  files are staging copies for a privileged install and are removed when apply ends.
-   *  A Buffer is a saved file restored byte for byte (it may be a binary plist), with its
-   *  owner. No file is ever written writable by its group or others, nor set-id. */
+  /** Written atomically. A `temporary` file is a staging copy, removed when apply ends. A Buffer
+   *  is a saved file put back byte for byte, with its owner. Never group/other-writable or set-id. */
   | { kind: 'write'; path: string; content: string | Buffer; mode: number; temporary?: boolean; owner?: { uid: number; gid: number } }
-  /** A symbolic link put back as it was (the undo of replacing or removing one). */
   | { kind: 'symlink'; path: string; target: string }
   | { kind: 'remove'; path: string }
-  /** Removes a directory if it is empty (the undo of a mkdir); a directory with files stays. */
+  /** Removes a directory if it is empty (the undo of a mkdir). */
   | { kind: 'rmdir'; path: string }
   | RunStep;
 
@@ -53,57 +55,127 @@ export interface RunStep {
   env?: Record<string, string>;
   /** Why a failure is expected and harmless: the plan goes on. */
   mayFail?: string;
-  /** Likely causes, added to the error when the command fails. */
+  /** Likely causes, added to the error when it fails. */
   hint?: string;
-  /**
-   * What puts things back if this command succeeded and a later step fails. The file steps
-   * (mkdir, write, remove) need none: apply saves what they replace.
-   */
+  /** What puts things back if this succeeded and a later step fails (file steps need none). */
   undo?: Step[];
-  /**
-   * The undo loads a job from its file (launchctl bootstrap, systemctl start): it runs after
-   * every file is back, or it would load the new file instead of the old one.
-   */
+  /** The undo loads a job from its file: it runs after every file is back. */
   undoLast?: boolean;
-  /**
-   * launchd's bootout returns before the job is gone and before its host agent has stopped the
-   * VM: after this command succeeded, wait until both are true (see src/settle.ts).
-   */
-  settle?: Settle;
-  /** Exit codes that mean "not yet" (launchd still tearing a job down): the command is tried again, a bounded number of times. */
-  retryOn?: number[];
+  /** Exit codes that mean "not yet": tried again for up to `boundSec`. */
+  retry?: { codes: number[]; boundSec: number; why: string };
+  /** After it succeeded: wait until every check holds, for up to `boundSec`. */
+  settle?: { checks: Check[]; boundSec: number };
 }
 
-/** What a bootout waits for: launchd no longer knows `target`, and Lima no longer reports `instance` Running. */
-export interface Settle {
-  target: string;
+/** A read-only command asked again until its answer says what is awaited. */
+export interface Check {
+  argv: string[];
+  /** `fails`: a non-zero exit; `lacks`: the output does not contain the text. */
+  until: 'fails' | { lacks: string };
+  /** The awaited state, in words: "`launchctl print X` fails". */
+  awaited: string;
+  /** The state while it has not come: "launchd still knows X". */
+  still: string;
+}
+
+/** A registration file in one of Lima's locations, as its name and place say before it is read. */
+export interface Registration {
   instance: string;
-  limactl: string;
+  file: string;
+  kind: 'LaunchAgent' | 'LaunchDaemon' | 'user unit';
+  /** A plist's label, as the file name gives it. */
+  label?: string;
+  /** A unit's user lingers: a unit without this program's header then starts at boot. */
+  lingering?: boolean;
 }
 
-export interface Plan {
-  /** One line, e.g. `enable "default" at login (launchd, keep-alive true)`. */
-  summary: string;
-  steps: Step[];
-  /** Said on stderr before the plan runs (or is printed): what the user should know. */
-  warnings: string[];
-  /** Said on stderr after the plan ran. */
-  done: string[];
-  /**
-   * Why the plan cannot run on this host (no systemd user manager answers): a real run stops with
-   * this error before its first step; --dry-run prints the plan, after this as a warning.
-   */
-  cannotRun?: CannotRun;
+/** This program's header in a file: its version and the options it was given. */
+export interface GeneratedBy {
+  version: string;
+  condition: Condition;
+  keepAlive: boolean;
 }
 
-export interface CannotRun {
-  message: string;
-  /** What to do. */
-  hint: string;
+/** What a registration file says: the one answer to each question about a file (src/files/registration.ts). */
+export type ServiceFile = UnreadableFile | ReadableFile;
+
+interface AnyFile {
+  registration: Registration;
+  condition: Condition;
+  /** Set when only lingering says the condition (a unit without this program's header). */
+  conditionFrom?: 'lingering';
+  header: GeneratedBy | undefined;
 }
 
-/** What the service manager says of a job: the same words on both platforms. */
+export interface UnreadableFile extends AnyFile {
+  /** Why it cannot be used: "it is not a property list that can be read (…)". */
+  unreadable: string;
+  /** The error underneath, after "cannot read FILE: ". */
+  cause: string;
+  /** False when it could not even be opened (a daemon only root may read). */
+  opened: boolean;
+}
+
+export interface ReadableFile extends AnyFile {
+  unreadable?: undefined;
+  writtenBy: 'limactl-autostart' | 'lima' | 'hand';
+  /** Restarted after a crash. */
+  keepAlive: boolean;
+  /** 'unsaid': neither KeepAlive nor Restart= nor a header. */
+  keepAliveFrom: 'header' | 'settings' | 'unsaid';
+  /** The limactl the service runs, when it can be told. */
+  program: string | undefined;
+  limaHome: string | undefined;
+  searchPath: string | undefined;
+  userName: string | undefined;
+  /** A plist's StandardOutPath and StandardErrorPath, absolute. */
+  logFiles: string[];
+  text: string;
+  /** How it differs from what this program writes, beyond the values it replaces on purpose. */
+  differences: string[];
+}
+
+/** What the service manager says of a job, in the same words on both platforms. */
 export type ServiceState = 'running' | 'restarting' | 'loaded' | 'not-loaded' | 'failed' | 'start-limit-hit' | 'unknown';
+
+/** Where a job is, or would be loaded. */
+export interface Place {
+  /** launchd: the domain target (gui/501/LABEL); systemd: the unit name. */
+  service: string;
+  /** What Lima records as autoStartedIdentifier: the launchd label or the unit name. */
+  label: string;
+  domain: 'gui' | 'user' | 'system' | 'user-manager';
+}
+
+/** A job as the service manager reports it. */
+export interface Job extends Place {
+  state: ServiceState;
+  pid: number | null;
+  /** The last exit code; launchd gives a signal as its negative number. */
+  lastExitCode: number | null;
+  /** The last run was ended by SIGKILL. */
+  killed: boolean;
+}
+
+/** What the files and the service manager say of one instance: what status diagnoses. */
+export interface Facts {
+  instance: string;
+  manager: Manager;
+  /** Its registration files that exist, as read: the deciding one first (a daemon before an agent). */
+  files: ServiceFile[];
+  /** The jobs loaded for it (launchd: in every domain; systemd: the unit, when known). */
+  jobs: Job[];
+  /** Where its job is, or would be loaded. */
+  service: Place;
+  /** launchd: someone is logged in at the GUI. */
+  guiLogin?: boolean;
+  /** launchd: the daemon plist's owner and mode. */
+  daemonFile?: { uid: number; mode: number };
+  /** systemd: its LoadState and UnitFileState. */
+  unit?: { loadState: string; fileState: string };
+  /** systemd: the user lingers. */
+  lingering?: boolean;
+}
 
 export interface Problem {
   problem: string;
@@ -111,139 +183,52 @@ export interface Problem {
   fix: string;
 }
 
-/** One row of `status`: one instance. */
+/** What Lima says of an instance (`limactl list --json`). */
+export interface LimaView {
+  status: string | null;
+  hostAgentPID: number | null;
+  /** Lima says its launchd job or unit started it; null when Lima did not answer. */
+  startedByService: boolean | null;
+}
+
+/** One row of `status`. */
 export interface StatusRow {
   instance: string;
   condition: Condition | 'none';
   keepAlive: boolean | null;
   file: string | null;
-  manager: 'launchd' | 'systemd';
-  /** launchd: the domain target (gui/501/io.lima-vm.autostart.x); systemd: the unit name. */
+  manager: Manager;
   service: string;
   state: ServiceState;
   pid: number | null;
   lastExitCode: number | null;
   problems: Problem[];
-  /**
-   * What is worth knowing but needs no fix: something that went wrong and was put right, such as
-   * a restart by keep-alive after a SIGKILL.
-   */
+  /** Worth knowing, needing no fix: a restart by keep-alive after a SIGKILL. */
   notes: string[];
-}
-
-/** What Lima says of the instance of a status row (`limactl list --json`). */
-export interface LimaView {
-  /** Lima's word (Running, Stopped, Broken, …); null when Lima did not answer or does not list the instance. */
-  status: string | null;
-  hostAgentPID: number | null;
-  /** Lima says its launchd job or systemd unit started it; null when Lima did not answer. */
-  startedByService: boolean | null;
-}
-
-/** A status row with Lima's view joined in: what `status` prints. */
-export interface InstanceStatus extends StatusRow {
   lima: LimaView;
+}
+
+/** Where an instance's service logs: files to show, and a command whose output comes first. */
+export interface LogSource {
+  files: string[];
+  command?: string[];
+  /** Registration files that exist for it. */
+  registered: boolean;
+  notes: string[];
 }
 
 /** One service manager. Backends read the disk and ask read-only questions; they change nothing. */
 export interface Backend {
-  readonly manager: 'launchd' | 'systemd';
+  readonly manager: Manager;
+  /** When a file rewritten without --now takes effect, said after `migrate`. */
+  readonly rewriteTakesEffect: string;
   planEnable(request: EnableRequest): Promise<Plan>;
   planDisable(request: DisableRequest): Promise<Plan>;
-  /**
-   * Every registration file in Lima's locations, whether or not LIMA_HOME still holds its
-   * instance: what `status` lists and what `migrate` rewrites.
-   */
+  /** Every registration file in Lima's locations, whether or not LIMA_HOME still holds its instance. */
   registrations(): Registration[];
-  /** One row per name, asking the service manager a fixed number of questions however many there are. */
-  status(instances: string[]): Promise<StatusRow[]>;
-}
-
-/**
- * A registration file in one of Lima's locations, as its name and place say before it is read:
- * a launchd plist (its label; a LaunchDaemon registers for boot, a LaunchAgent for login), or a
- * systemd user unit (the same file for both conditions: without this program's header, lingering
- * decides, because the user manager of a lingering user starts at boot).
- */
-export type Registration = PlistRegistration | UnitRegistration;
-
-export interface PlistRegistration {
-  format: 'plist';
-  kind: 'LaunchAgent' | 'LaunchDaemon';
-  /** The instance name as the file name gives it (not yet checked against Lima's rule). */
-  instance: string;
-  file: string;
-  /** The label the file must have. */
-  label: string;
-}
-
-export interface UnitRegistration {
-  format: 'unit';
-  kind: 'user unit';
-  instance: string;
-  file: string;
-  /** Whether the user lingers: a unit without this program's header then starts at boot. */
-  lingering: boolean;
-}
-
-/** The header this program writes into every file: its version and the options it was given. */
-export interface GeneratedBy {
-  version: string;
-  condition: Condition;
-  keepAlive: boolean;
-}
-
-/**
- * What a registration file says: the one answer to each question status, migrate, enable and
- * disable ask of a file (src/registration.ts reads it).
- */
-export type ServiceFile = UnreadableFile | ReadableFile;
-
-interface AnyFile {
-  registration: Registration;
-  /** The condition it registers the instance for. */
-  condition: Condition;
-  /** Set when the file itself does not say the condition (a unit without our header). */
-  conditionFrom?: 'lingering';
-  /** This program's header, when the file has one (even one that is no longer a plist or a unit). */
-  header: GeneratedBy | undefined;
-}
-
-export interface UnreadableFile extends AnyFile {
-  /** Why it cannot be used, as migrate says it: "it is not a property list that can be read (…)". */
-  unreadable: string;
-  /** The error underneath, as status says it after "cannot read FILE: ". */
-  cause: string;
-  /** False when the file could not even be opened (a LaunchDaemon only root may read, say). */
-  opened: boolean;
-}
-
-export interface ReadableFile extends AnyFile {
-  unreadable?: undefined;
-  /**
-   * Who wrote it: this program (its header); else Lima, when it has nothing Lima's templates do
-   * not write; else someone by hand (settings of their own, see `problems`, or an environment).
-   */
-  writtenBy: 'limactl-autostart' | 'lima' | 'hand';
-  /** Restarted after a crash (see keepAliveOf in src/registration.ts for the rule). */
-  keepAlive: boolean;
-  /** Where keepAlive comes from; 'unsaid': the file sets neither KeepAlive nor Restart=, and has no header. */
-  keepAliveFrom: 'header' | 'settings' | 'unsaid';
-  /** The program the service runs (limactl), when it can be told. */
-  program: string | undefined;
-  /** The LIMA_HOME in the service's environment; undefined when it sets none (limactl then uses ~/.lima). */
-  limaHome: string | undefined;
-  /** The PATH in the service's environment. */
-  searchPath: string | undefined;
-  /** A LaunchDaemon's UserName. */
-  userName: string | undefined;
-  /** A plist's StandardOutPath and StandardErrorPath, absolute and once each; none for a unit (its output goes to the journal). */
-  logFiles: string[];
-  /** The file as read, to tell one that is exactly what this program would write. */
-  text: string;
-  /**
-   * What would be lost, or change in meaning, if the file were written again by this program
-   * (not counting PATH: see rewriteLoses); empty when nothing.
-   */
-  problems: string[];
+  /** A fixed number of questions to the service manager, however many instances. */
+  facts(instances: string[]): Promise<Facts[]>;
+  /** The locks a change of the instance takes, in order: each file, and what it guards in words. */
+  locks(instance: string): { file: string; what: string }[];
+  logs(instance: string, lines: number, follow: boolean): LogSource;
 }

@@ -2,14 +2,33 @@ import { chmod, lstat, mkdir, open, readlink, rename, rm, rmdir, symlink } from 
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CommandError, formatArgv, shellQuote, UserError } from './errors.js';
-import { run } from './exec.js';
-import { describeType, fileType, readRegularFile } from './file-type.js';
-import type { Plan, RunStep, Step } from './model.js';
-import { type Polling, runRetrying, waitUntilStopped } from './settle.js';
-import { BOOTSTRAP_RETRY_SEC, SETTLE_TIMEOUT_SEC } from './tunables.js';
+import { run, type RunResult } from './exec.js';
+import { describeType, fileType, readRegularFile } from './files/fs.js';
+import type { Check, Plan, RunStep, Step } from './model.js';
+import { type Clock, poll } from './poll.js';
+import { Interrupted, interrupt } from './signals.js';
+import { LIMACTL_TIMEOUT_MS, POLL_INTERVAL_MS } from './tunables.js';
+import * as log from './log.js';
 
 // A plan (its types are in model.ts) is printed by --dry-run and executed by applyPlan, which
 // undoes what it did when a step fails.
+
+/** A piece of a plan, as each part of a planner returns it; planOf() joins them in order. */
+export interface Part {
+  steps?: Step[];
+  warnings?: string[];
+  done?: string[];
+}
+
+export function planOf(summary: string, parts: Part[], cannotRun?: Plan['cannotRun']): Plan {
+  return {
+    summary,
+    steps: parts.flatMap((p) => p.steps ?? []),
+    warnings: parts.flatMap((p) => p.warnings ?? []),
+    done: parts.flatMap((p) => p.done ?? []),
+    ...(cannotRun ? { cannotRun } : {}),
+  };
+}
 
 export function formatPlan(plan: Plan): string {
   const lines = [`# ${plan.summary}`, '# dry run: nothing below was done'];
@@ -54,8 +73,8 @@ export function describeStep(step: Step): string {
       const env = Object.entries(step.env ?? {}).map(([k, v]) => `${k}=${shellQuote(v)} `).join('');
       const notes = [
         step.mayFail ? `may fail: ${step.mayFail}` : '',
-        step.retryOn ? `tried again while it fails with ${step.retryOn.join(' or ')} (up to ${BOOTSTRAP_RETRY_SEC} s)` : '',
-        step.settle ? `then wait until \`launchctl print ${step.settle.target}\` fails and Lima no longer reports "${step.settle.instance}" Running (up to ${SETTLE_TIMEOUT_SEC} s)` : '',
+        step.retry ? `tried again while it fails with ${step.retry.codes.join(' or ')} (up to ${step.retry.boundSec} s)` : '',
+        step.settle ? `then wait until ${awaited(step.settle.checks)} (up to ${step.settle.boundSec} s)` : '',
       ].filter(Boolean);
       return `${env}${formatArgv(step.argv)}${notes.length > 0 ? `  # ${notes.join('; ')}` : ''}`;
     }
@@ -66,36 +85,7 @@ export function describeStep(step: Step): string {
   }
 }
 
-export interface ApplyOptions {
-  /** Test seam (LIMA_AUTOSTART_FAIL_STEP): step N (from 1) fails before it runs, so that the
-   *  rollback of every step can be proved, file steps included. */
-  failStep?: number;
-  /** How the waits after a bootout and the retries of a bootstrap poll (src/settle.ts). */
-  polling: Polling;
-  /** Aborted by SIGINT, SIGTERM or SIGHUP: the running command is ended, no further step runs,
-   *  and what was done is undone (the rollback itself is not interrupted). */
-  interrupt?: AbortSignal;
-}
-
-/** The exit codes of a run ended by a signal, as a shell reports them: 128 + the signal number. */
-export const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
-
-/** Calls `handler` on SIGHUP, SIGINT or SIGTERM instead of ending at once, until the returned function is called. */
-export function onInterrupt(handler: (signal: NodeJS.Signals) => void): () => void {
-  const signals = Object.keys(SIGNAL_EXIT) as NodeJS.Signals[];
-  for (const signal of signals) process.on(signal, handler);
-  return () => {
-    for (const signal of signals) process.off(signal, handler);
-  };
-}
-
-/** Why a plan stopped when a signal came. */
-export class Interrupted extends Error {
-  constructor(readonly signal: string) {
-    super(`interrupted by ${signal}`);
-    this.name = 'Interrupted';
-  }
-}
+const awaited = (checks: Check[]): string => checks.map((c) => c.awaited).join(' and ');
 
 /** What undoes one step that took effect. */
 interface Undo {
@@ -105,15 +95,8 @@ interface Undo {
 
 /** A plan that failed part-way: names the step, its cause, and how far the rollback got. */
 export class PlanError extends UserError {
-  constructor(
-    readonly plan: Plan,
-    readonly stepNumber: number,
-    readonly cause: unknown,
-    readonly rollbackFailures: string[],
-    undone: number,
-  ) {
+  constructor(plan: Plan, stepNumber: number, cause: unknown, rollbackFailures: string[], undone: number) {
     const step = plan.steps[stepNumber - 1]!;
-    const why = cause instanceof Error ? cause.message : String(cause);
     const hints: string[] = [];
     if (cause instanceof UserError && cause.hint) hints.push(cause.hint);
     if (rollbackFailures.length === 0) {
@@ -124,60 +107,58 @@ export class PlanError extends UserError {
       hints.push(`The rollback was incomplete; fix these by hand, then run the command again:\n${rollbackFailures.map((f) => `- ${f}`).join('\n')}`);
     }
     const what = step.kind === 'run' ? '' : `${describeStep(step)}: `;
-    const exitCode = cause instanceof Interrupted ? SIGNAL_EXIT[cause.signal] : undefined;
-    super(`${plan.summary}: step ${stepNumber} of ${plan.steps.length} failed: ${what}${why}`, hints.join('\n'), exitCode);
+    const why = cause instanceof Error ? cause.message : String(cause);
+    super(`${plan.summary}: step ${stepNumber} of ${plan.steps.length} failed: ${what}${why}`, hints.join('\n'), cause instanceof Interrupted ? cause.exitCode : undefined);
     this.name = 'PlanError';
   }
 }
 
+/** A step as apply runs it: `undoing` steps are part of a rollback, which no signal ends. */
+interface Context {
+  clock: Clock;
+  temporaries: Set<string>;
+  undoing: boolean;
+}
+
 /**
- * Runs the steps in order. When one fails, every step before it that took effect is undone in
- * reverse order (files restored byte for byte, jobs loaded or stopped again), and the error says
- * which step failed and how.
+ * Runs the steps in order. When one fails, or a signal comes, every step before it that took
+ * effect is undone in reverse order (files byte for byte, jobs loaded or stopped again), and the
+ * error says which step failed and how. `failStep` (LIMA_AUTOSTART_FAIL_STEP, a test seam) makes
+ * step N fail before it runs, so that the rollback of every step can be proved.
  */
-export async function applyPlan(plan: Plan, options: ApplyOptions): Promise<void> {
-  const temporaries = new Set<string>();
+export async function applyPlan(plan: Plan, clock: Clock, failStep?: number): Promise<void> {
   const journal: Undo[] = [];
-  // A signal ends the running command and any wait of the plan's own steps.
-  const polling: Polling = { ...options.polling, interrupt: options.interrupt };
+  const ctx: Context = { clock, temporaries: new Set(), undoing: false };
   try {
     for (const [index, step] of plan.steps.entries()) {
-      const interrupt = options.interrupt;
       try {
-        if (options.failStep === index + 1) throw new Error(`fault injected before this step (LIMA_AUTOSTART_FAIL_STEP=${index + 1})`);
-        if (interrupt?.aborted) throw interrupt.reason;
-        await applyStep(step, temporaries, polling, journal);
-        // A command that ended in time still took effect (its undo is in the journal): the plan stops here.
-        if (interrupt?.aborted) throw interrupt.reason;
+        if (failStep === index + 1) throw new Error(`fault injected before this step (LIMA_AUTOSTART_FAIL_STEP=${index + 1})`);
+        if (interrupt.aborted) throw interrupt.reason;
+        const undo = await applyStep(step, ctx);
+        if (undo) journal.push(undo);
+        if (step.kind === 'run' && step.settle && undo !== false) await settle(step.settle, ctx);
+        // A command that ended in time still took effect (its undo is in the journal): stop here.
+        if (interrupt.aborted) throw interrupt.reason;
       } catch (err) {
         const undone = journal.length;
-        // The rollback itself is not interrupted: it must finish to leave things as they were.
-        const failures = await rollBack(journal, temporaries, options.polling);
-        throw new PlanError(plan, index + 1, interrupt?.aborted ? interrupt.reason : interruption(err) ?? err, failures, undone);
+        const failures = await rollBack(journal, { ...ctx, undoing: true });
+        throw new PlanError(plan, index + 1, interrupt.aborted ? interrupt.reason : err, failures, undone);
       }
     }
   } finally {
-    await Promise.all([...temporaries].map((p) => rm(p, { force: true })));
+    await Promise.all([...ctx.temporaries].map((p) => rm(p, { force: true }).catch(() => undefined)));
   }
 }
 
-/**
- * A command killed by SIGINT, SIGTERM or SIGHUP: Ctrl-C reaches the whole process group, and the
- * command may die of it before this process hears of its own copy. Shells read it the same way.
- */
-function interruption(err: unknown): Interrupted | undefined {
-  return err instanceof CommandError && err.signal !== undefined && err.signal in SIGNAL_EXIT ? new Interrupted(err.signal) : undefined;
-}
-
 /** Undoes in reverse order; loading jobs again waits until every file is back. */
-async function rollBack(journal: Undo[], temporaries: Set<string>, polling: Polling): Promise<string[]> {
+async function rollBack(journal: Undo[], ctx: Context): Promise<string[]> {
   const reversed = [...journal].reverse();
-  const ordered = [...reversed.filter((u) => !u.last), ...reversed.filter((u) => u.last)];
   const failures: string[] = [];
-  for (const undo of ordered) {
+  for (const undo of [...reversed.filter((u) => !u.last), ...reversed.filter((u) => u.last)]) {
     for (const step of undo.steps) {
       try {
-        await applyStep(step, temporaries, polling, []);
+        const done = await applyStep(step, ctx);
+        if (step.kind === 'run' && step.settle && done !== false) await settle(step.settle, ctx);
       } catch (err) {
         failures.push(`${describeStep(step)}: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -187,23 +168,15 @@ async function rollBack(journal: Undo[], temporaries: Set<string>, polling: Poll
 }
 
 /**
- * Applies one step and adds what would undo it to the journal (nothing when it changed nothing).
- * A bootout's undo is in the journal before its wait begins: a wait that gives up fails the step,
- * and the job it booted out must still be loaded again.
+ * Does one step: what would undo it; undefined when it changed nothing; false for a command that
+ * was allowed to fail and did (it changed nothing, and what comes after it does not wait for it).
  */
-async function applyStep(step: Step, temporaries: Set<string>, polling: Polling, journal: Undo[]): Promise<void> {
-  const { undo, succeeded } = await takeStep(step, temporaries, polling);
-  if (undo) journal.push(undo);
-  if (step.kind === 'run' && step.settle && succeeded) await waitUntilStopped(step.settle, polling);
-}
-
-/** Does one step; returns what would undo it, or nothing when it changed nothing. */
-async function takeStep(step: Step, temporaries: Set<string>, polling: Polling): Promise<{ undo?: Undo; succeeded: boolean }> {
+async function applyStep(step: Step, ctx: Context): Promise<Undo | undefined | false> {
   switch (step.kind) {
     case 'mkdir': {
       const created = await missingDirs(step.path);
       await mkdir(step.path, { recursive: true });
-      return { succeeded: true, ...(created.length > 0 ? { undo: { steps: created.map((dir) => ({ kind: 'rmdir', path: dir })), last: false } } : {}) };
+      return created.length > 0 ? { steps: created.map((dir) => ({ kind: 'rmdir', path: dir })), last: false } : undefined;
     }
     case 'rmdir':
       try {
@@ -212,35 +185,80 @@ async function takeStep(step: Step, temporaries: Set<string>, polling: Polling):
         // Something else put a file there meanwhile: it is not ours to remove.
         if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
-      return { succeeded: true };
+      return undefined;
     case 'remove': {
       const saved = await save(step.path);
       await rm(step.path, { force: true });
-      return { succeeded: true, ...(saved ? { undo: { steps: [saved], last: false } } : {}) };
+      return saved ? { steps: [saved], last: false } : undefined;
     }
     case 'run': {
-      const result = step.retryOn
-        ? await runRetrying(step, polling)
-        : await run(step.argv, { env: step.env, mayFail: step.mayFail, hint: step.hint, cancelSignal: polling.interrupt });
-      // A tolerated failure changed nothing, so there is nothing to undo.
-      const succeeded = result.exitCode === 0;
-      return { succeeded, ...(succeeded && step.undo?.length ? { undo: { steps: step.undo, last: step.undoLast ?? false } } : {}) };
+      const result = await runStep(step, ctx);
+      if (result.exitCode !== 0) return false;
+      return step.undo?.length ? { steps: step.undo, last: step.undoLast ?? false } : undefined;
     }
     case 'write': {
       if (step.temporary) {
-        temporaries.add(step.path);
+        ctx.temporaries.add(step.path);
         await writeExclusive(step.path, step.content, step.mode);
-        return { succeeded: true };
+        return undefined;
       }
       const saved = await save(step.path);
       await writeAtomically(step.path, step.content, step.mode, step.owner);
-      return { succeeded: true, undo: { steps: [saved ?? { kind: 'remove', path: step.path }], last: false } };
+      return { steps: [saved ?? { kind: 'remove', path: step.path }], last: false };
     }
     case 'symlink': {
       const saved = await save(step.path);
       await replaceWithLink(step.path, step.target);
-      return { succeeded: true, undo: { steps: [saved ?? { kind: 'remove', path: step.path }], last: false } };
+      return { steps: [saved ?? { kind: 'remove', path: step.path }], last: false };
     }
+  }
+}
+
+/** A command, tried again while it answers one of `retry.codes`; throws as run() does once it gives up. */
+async function runStep(step: RunStep, ctx: Context): Promise<RunResult> {
+  const options = { env: step.env, hint: step.hint, uninterruptible: ctx.undoing };
+  if (!step.retry) return run(step.argv, { ...options, mayFail: step.mayFail });
+  const { codes, boundSec, why } = step.retry;
+  let last: RunResult | undefined;
+  const settled = await poll({
+    boundSec,
+    intervalMs: POLL_INTERVAL_MS,
+    clock: ctx.clock,
+    uninterruptible: ctx.undoing,
+    ask: async () => {
+      last = await run(step.argv, { ...options, mayFail: 'tried again or reported below' });
+      return last.exitCode !== undefined && codes.includes(last.exitCode) ? undefined : true;
+    },
+    onWait: () => log.info(`\`${formatArgv(step.argv)}\` answered ${last!.exitCode}: ${why}; trying again for up to ${boundSec} s`),
+  });
+  if (last!.exitCode === 0 || step.mayFail) return last!;
+  const gaveUp = settled ? undefined : `Tried again for ${boundSec} s (${why}): it still answered ${last!.exitCode}.`;
+  throw new CommandError(step.argv, last!.exitCode, last!.stderr, [gaveUp, step.hint].filter(Boolean).join('\n') || undefined);
+}
+
+/** Waits until every check holds: the job that was stopped has gone. */
+async function settle({ checks, boundSec }: NonNullable<RunStep['settle']>, ctx: Context): Promise<void> {
+  let pending: Check | undefined;
+  const holds = async (check: Check): Promise<boolean> => {
+    const answer = await run(check.argv, { mayFail: 'an answer either way', noInput: true, timeoutMs: LIMACTL_TIMEOUT_MS, uninterruptible: ctx.undoing });
+    return check.until === 'fails' ? answer.exitCode !== 0 : !answer.stdout.includes(check.until.lacks);
+  };
+  const settled = await poll({
+    boundSec,
+    intervalMs: POLL_INTERVAL_MS,
+    clock: ctx.clock,
+    uninterruptible: ctx.undoing,
+    ask: async () => {
+      for (const check of checks) {
+        pending = check;
+        if (!(await holds(check))) return undefined;
+      }
+      return true;
+    },
+    onWait: () => log.info(`waiting until ${awaited(checks)} (up to ${boundSec} s)`),
+  });
+  if (!settled) {
+    throw new UserError(`${pending!.still} after ${boundSec} s: the old host agent has not stopped`, `See ${checks.map((c) => `\`${formatArgv(c.argv)}\``).join(' and ')}; once it has stopped, run the command again.`);
   }
 }
 

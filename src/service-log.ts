@@ -1,70 +1,17 @@
-import path from 'node:path';
-import type { Host } from './host.js';
-import { backendFor } from './backends/index.js';
-import { readServiceFile, serviceLimaHome } from './registration.js';
-import { readRegularFileEnd } from './file-type.js';
+import type { LogSource } from './model.js';
+import { readRegularFileEnd } from './files/fs.js';
 import { run } from './exec.js';
-import { formatArgv } from './errors.js';
+import { CommandError } from './errors.js';
 
-/**
- * Where an instance's service logs: on macOS the files its plists name (StandardOutPath,
- * StandardErrorPath: what `limactl start` says) and Lima's own ha.stderr.log (what the host agent
- * says); on Linux the journal, which holds both for the unit. `notes` says what could not be
- * looked at, such as a plist that cannot be read.
- */
-export type ServiceLog = ({ kind: 'files'; files: string[] } | { kind: 'journal'; unit: string }) & {
-  /** Whether any registration file of the instance exists. */
-  registered: boolean;
-  notes: string[];
-};
-
-export async function serviceLog(host: Host, instance: string): Promise<ServiceLog> {
-  const registrations = (await backendFor(host)).registrations().filter((r) => r.instance === instance);
-  const registered = registrations.length > 0;
-  if (host.platform === 'linux') {
-    const { unitName } = await import('./backends/systemd.js');
-    return { kind: 'journal', unit: unitName(instance), registered, notes: [] };
-  }
-  const files: string[] = [];
-  const limaHomes: string[] = [];
-  const notes: string[] = [];
-  for (const registration of registrations) {
-    const file = readServiceFile(registration);
-    if (file.unreadable !== undefined) {
-      notes.push(`${registration.file}: ${file.unreadable}; the log files it names are not shown`);
-      continue;
-    }
-    files.push(...file.logFiles);
-    limaHomes.push(serviceLimaHome(file, host.home));
-  }
-  // Lima's log is in the instance's directory under the LIMA_HOME the service uses.
-  for (const limaHome of limaHomes.length > 0 ? limaHomes : [host.limaHome]) files.push(path.join(limaHome, instance, 'ha.stderr.log'));
-  return { kind: 'files', files: [...new Set(files)], registered, notes };
-}
-
-/** `journalctl` for the unit's last `lines` lines, following it with `follow`. */
-export function journalArgv(unit: string, lines: number, follow: boolean): string[] {
-  return ['journalctl', '--user', '-u', unit, '-n', String(lines), '--no-pager', ...(follow ? ['-f'] : [])];
-}
-
-/**
- * `tail` for the files' last `lines` lines, then following each of them, through rotation, and
- * one that does not exist yet once it appears (-F). tail puts a heading over each file when it
- * is given more than one.
- */
-export function tailArgv(files: string[], lines: number): string[] {
-  return ['tail', '-n', String(lines), '-F', ...files];
-}
+// Showing what a backend says is an instance's log (Backend.logs): the last lines of its files,
+// or the output of its command (the unit's journal).
 
 /** The heading over each file's lines, as tail writes it. */
 export function heading(file: string): string {
   return `==> ${file} <==`;
 }
 
-/**
- * The last `lines` lines of each file under its heading, as `logs` prints them; a missing file,
- * or one that cannot be read, is said under its heading.
- */
+/** The last `lines` lines of each file under its heading; a missing file, or one that cannot be read, is said under its heading. */
 export function lastLinesOfFiles(files: string[], lines: number): string {
   return files.map((file) => `${heading(file)}\n${lastLines(file, lines)}`).join('\n');
 }
@@ -87,15 +34,30 @@ function lastLines(file: string, count: number): string {
   }
 }
 
+/** The last lines of the log as text, for a message: the command's answer (or why it gave none), then the files'. */
+export async function recentLog(source: LogSource, lines: number): Promise<string> {
+  let text = '';
+  if (source.command) {
+    const answer = await run(source.command, { mayFail: 'the log is shown as far as it can be', noInput: true });
+    text = answer.exitCode === 0 ? answer.stdout : `(${new CommandError(source.command, answer.exitCode, answer.stderr).message})\n`;
+  }
+  return text + lastLinesOfFiles(source.files, lines);
+}
+
+/** `logs` without -f: the command's output and its errors go straight to ours, then the files'. */
+export async function printLog(source: LogSource, lines: number): Promise<void> {
+  if (source.command) await run(source.command, { noInput: true, passOutput: true });
+  if (source.files.length > 0) process.stdout.write(lastLinesOfFiles(source.files, lines));
+}
+
 /**
- * The last `lines` lines of the service's log as text, for a message: the files' under their
- * headings, or what the journal answered (or why it did not).
+ * `logs -f`: the command, or `tail -F` over the files (through rotation, and a file that does not
+ * exist yet once it appears), until a signal ends it and the run.
  */
-export async function recentLog(log: ServiceLog, lines: number): Promise<string> {
-  if (log.kind === 'files') return lastLinesOfFiles(log.files, lines);
-  const argv = journalArgv(log.unit, lines, false);
-  const answer = await run(argv, { mayFail: 'the log is shown as far as it can be', noInput: true });
-  if (answer.exitCode === 0) return answer.stdout;
-  const status = answer.exitCode === undefined ? 'could not be run' : `exited with code ${answer.exitCode}`;
-  return `(\`${formatArgv(argv)}\` ${status}${answer.stderr.trim() ? `: ${answer.stderr.trim()}` : ''})\n`;
+export async function followLog(source: LogSource, lines: number): Promise<void> {
+  // tail puts headings over several files only: one file gets the same heading from here.
+  if (!source.command && source.files.length === 1) process.stdout.write(`${heading(source.files[0]!)}\n`);
+  const argv = source.command ?? ['tail', '-n', String(lines), '-F', ...source.files];
+  const result = await run(argv, { noInput: true, passOutput: true, mayFail: 'reported below' });
+  if (result.exitCode !== 0) throw new CommandError(argv, result.exitCode, result.stderr);
 }

@@ -1,44 +1,28 @@
-// Restart and stop timing, chosen once for both service managers; docs/design.md says why.
+// Restart, stop and wait timing, chosen once for both service managers (docs/design.md says why).
 
 /** launchd: at least this many seconds between two starts of a job (its default is 10). */
 export const LAUNCHD_THROTTLE_INTERVAL = 30;
-
 /** Seconds between SIGTERM and SIGKILL when the job is stopped: a guest needs time to shut down. */
 export const STOP_TIMEOUT_SEC = 300;
-
-/** systemd: wait before a restart after a failure. */
+/** systemd: the pause before a restart, and the start limit (a crash loop, not a crash). */
 export const SYSTEMD_RESTART_SEC = 10;
-
-/** systemd: give up after this many starts within the interval (a crash loop, not a crash). */
 export const SYSTEMD_START_LIMIT_BURST = 5;
 export const SYSTEMD_START_LIMIT_INTERVAL_SEC = 600;
 
-/** How long `limactl --version` may take before the check gives up (a hung or very slow limactl). */
-export const LIMACTL_VERSION_TIMEOUT_MS = 2000;
-
-/** How long `limactl list --json` may take before status goes on without Lima's view. */
-export const LIMA_LIST_TIMEOUT_MS = 2000;
-
-/**
- * After a bootout that stopped a running job: how long to wait until launchd has forgotten the
- * job and Lima reports the instance stopped. The same bound the plist gives the host agent to stop.
- */
+/** How long `limactl --version` and `limactl list --json` may take before the program goes on without them. */
+export const LIMACTL_TIMEOUT_MS = 2000;
+/** After a bootout that stopped a running job: as long as the job has to stop. */
 export const SETTLE_TIMEOUT_SEC = STOP_TIMEOUT_SEC;
-
 /** How long a bootstrap that fails with 37 or 5 right after a bootout is tried again. */
 export const BOOTSTRAP_RETRY_SEC = 30;
+/** The pause between two questions of every wait on launchd or Lima. */
+export const POLL_INTERVAL_MS = 1000;
+/** How long a run waits for another one's lock: long enough for a sudo prompt. */
+export const LOCK_WAIT_SEC = 180;
 
-/** The interval between two tries of either wait. */
-export const POLL_INTERVAL_MS = 500;
-
-/** `enable --now --wait`: how long it waits for Lima to report the instance Running, unless given. */
+/** `enable --now --wait`: the bound unless given; a progress line at least this often without a terminal; log lines shown. */
 export const WAIT_TIMEOUT_SEC = 600;
-
-/** `enable --now --wait` without a terminal: a progress line at least this often while Lima's status stays the same. */
 export const WAIT_PROGRESS_MS = 5000;
-
-/** How many of the log's last lines a failed `--wait` shows. */
 export const WAIT_LOG_LINES = 20;
-
-/** `logs`: how many of the last lines it shows, unless -n says. */
+/** `logs`: the last lines shown, unless -n says. */
 export const LOG_LINES = 50;

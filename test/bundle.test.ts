@@ -80,10 +80,11 @@ describe('the bundle', () => {
     assert.deepEqual(outsideBundle(loaded), []);
   });
 
-  it('--version is answered before the parser is loaded', () => {
+  it('--version loads its own command and no other, and no backend', () => {
     const loaded = loadedFiles('darwin', ['--version']);
     assert.ok(loaded.includes('dist/bundle/limactl-autostart.mjs'), loaded.join(', '));
-    assert.deepEqual(parser(loaded), []);
+    assert.equal(loaded.filter((f) => /^dist\/bundle\/version-[^/]+\.mjs$/.test(f)).length, 1, loaded.join(', '));
+    assert.deepEqual(loaded.filter((f) => /^dist\/bundle\/(launchd|systemd|enable|disable|status|logs|migrate|complete|start-at-login|wait)-[^/]+\.mjs$/.test(f)), []);
     assert.deepEqual(outsideBundle(loaded), []);
   });
 

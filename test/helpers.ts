@@ -155,10 +155,9 @@ export class Sandbox {
       // Outside HOME: the caches a run may write (V8's code cache, limactl's version) are not
       // part of what a test compares.
       XDG_CACHE_HOME: this.cacheHome,
-      // The waits after a bootout and the retries of a bootstrap: at once, and a fixed number of
-      // tries, so that an outcome depends on what the stand-ins answer, never on the clock.
-      LIMA_AUTOSTART_POLL_MS: '0',
-      LIMA_AUTOSTART_POLL_TRIES: '20',
+      // Every wait's pause returns at once and moves the program's clock on by its length, so that
+      // an outcome depends on what the stand-ins answer, never on the machine's speed.
+      LIMA_AUTOSTART_FAKE_CLOCK: '1',
       ...extra,
     };
     return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { Sandbox, show, type RunResult } from './helpers.js';
+import { BOOTSTRAP_RETRY_SEC, POLL_INTERVAL_MS } from '../src/tunables.js';
 
 // Switching login <-> boot with --now against a launchd whose bootout finishes later (the
 // launchctl stand-in's teardown model, test/fakes/launchctl): the old job stays known to
 // `launchctl print` for a while, Lima reports the instance Running while its host agent stops the
-// VM, and bootstrap fails with 37 and then 5 meanwhile. Every count is in calls, never in seconds.
+// VM, and bootstrap fails with 37 and then 5 meanwhile. Every count is in calls, never in seconds:
+// the sandbox's clock moves only in the program's pauses (LIMA_AUTOSTART_FAKE_CLOCK).
 
 const AGENT = 'io.lima-vm.autostart.default';
 const DAEMON = 'io.lima-vm.daemon.default';
@@ -55,7 +57,7 @@ describe('launchd: switching with --now waits for the old job to go', () => {
       assert.equal(bootstraps.length, teardown.busy37 + teardown.busy5 + 1, JSON.stringify(calls));
       assert.ok(bootstraps[0]! > lists.at(-1)!, 'no bootstrap before Lima reports the instance stopped');
       assert.deepStrictEqual(sb.loaded(), c.loaded());
-      assert.match(r.stderr, new RegExp(`info: waiting until launchd has unloaded ${c.old().replace(/\./g, '\\.')} and "default" has stopped \\(up to 300 s\\)`));
+      assert.match(r.stderr, new RegExp(`info: waiting until \`launchctl print ${c.old().replace(/\./g, '\\.')}\` fails and Lima no longer reports "default" Running \\(up to 300 s\\)`));
       assert.match(r.stderr, /answered 37: launchd may still be unloading a job; trying again for up to 30 s/);
       assert.doesNotMatch(r.stderr, /already running/, 'no "started outside launchd" warning for our own old job');
     });
@@ -68,7 +70,7 @@ describe('launchd: switching with --now waits for the old job to go', () => {
       sb.launchdTeardown({ prints: 1000, busy37: 1, busy5: 0, limaRunning: 0 });
       const r = sb.run(['enable', 'default', `--condition=${c.to}`, '--now']);
       assert.equal(r.code, 1, show(r));
-      assert.match(r.stderr, new RegExp(`launchd still knows ${c.old().replace(/\./g, '\\.')} after 20 tries`));
+      assert.match(r.stderr, new RegExp(`launchd still knows ${c.old().replace(/\./g, '\\.')} after 300 s: the old host agent has not stopped`));
       assert.match(r.stderr, /Rolled back/);
       assert.doesNotMatch(r.stderr, /^\s+at /m);
       assert.equal(readFileSync(oldFile, 'utf8'), before);
@@ -84,7 +86,7 @@ describe('launchd: switching with --now waits for the old job to go', () => {
     sb.launchdTeardown({ prints: 0, busy37: 0, busy5: 0, limaRunning: 1000 });
     const r = sb.run(['enable', 'default', '--condition=boot', '--now']);
     assert.equal(r.code, 1, show(r));
-    assert.match(r.stderr, /Lima still reports "default" Running after 20 tries/);
+    assert.match(r.stderr, /Lima still reports "default" Running after 300 s/);
     assert.deepStrictEqual(sb.loaded(), [guiAgent()]);
     assert.ok(!existsSync(sb.daemonPlist()));
   });
@@ -96,8 +98,9 @@ describe('launchd: switching with --now waits for the old job to go', () => {
     const r = sb.run(['enable', 'default', '--condition=boot', '--now']);
     assert.equal(r.code, 1, show(r));
     assert.match(r.stderr, /`sudo launchctl bootstrap system '[^']+'` exited with code 37/);
-    assert.match(r.stderr, /Tried 20 times over about 0 s: launchd still answered 37\./);
-    assert.equal(sb.calls().filter((c) => c[0] === 'sudo' && c[2] === 'bootstrap').length, 20);
+    assert.match(r.stderr, /Tried again for 30 s \(launchd may still be unloading a job\): it still answered 37\./);
+    // Asked at once, then after each pause until the bound.
+    assert.equal(sb.calls().filter((c) => c[0] === 'sudo' && c[2] === 'bootstrap').length, (BOOTSTRAP_RETRY_SEC * 1000) / POLL_INTERVAL_MS + 1);
     assert.ok(!existsSync(sb.daemonPlist()));
     assert.ok(existsSync(sb.agentPlist()));
     // launchd stays busy, so loading the old job again fails too, and the message says so.

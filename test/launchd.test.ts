@@ -5,6 +5,7 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parse } from 'plist';
 import { Sandbox, show, type RunResult, type SandboxOptions } from './helpers.js';
+import { BOOTSTRAP_RETRY_SEC, POLL_INTERVAL_MS } from '../src/tunables.js';
 
 // End-to-end tests of the launchd backend: every test runs bin/limactl-autostart in a sandbox
 // (LIMA_AUTOSTART_PLATFORM=darwin) and looks at the files it wrote and the calls the stand-ins
@@ -835,8 +836,8 @@ describe('launchd (macOS) end to end', () => {
         ASK_LIMA,
         ['launchctl', 'enable', guiAgent()],
         ['launchctl', 'bootout', guiAgent()],
-        // 5 may mean "still tearing down": tried 20 times (the sandbox's LIMA_AUTOSTART_POLL_TRIES).
-        ...Array.from({ length: 20 }, () => ['launchctl', 'bootstrap', gui(), sb.agentPlist()]),
+        // 5 may mean "still tearing down": tried at once, then after each pause for BOOTSTRAP_RETRY_SEC.
+        ...Array.from({ length: (BOOTSTRAP_RETRY_SEC * 1000) / POLL_INTERVAL_MS + 1 }, () => ['launchctl', 'bootstrap', gui(), sb.agentPlist()]),
       ]);
       assert.deepStrictEqual(sb.loaded(), []);
     });

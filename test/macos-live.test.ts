@@ -19,7 +19,7 @@ describe('test/macos/live.sh', () => {
   // What it greps for must be what the program says, or it would fail on a Mac for the wrong reason.
   it('checks the words the program prints: the user/<uid> warning, the user-domain problem, the SIGKILL note', () => {
     const script = readFileSync(LIVE, 'utf8');
-    const program = ['backends/launchd.ts', 'problems.ts'].map((f) => readFileSync(path.join(ROOT, 'src', f), 'utf8')).join('');
+    const program = ['backends/launchd.ts', 'diagnose.ts'].map((f) => readFileSync(path.join(ROOT, 'src', f), 'utf8')).join('');
     for (const words of ['will not be able to stop this job', "is loaded in launchd's user domain", 'the host agent was killed by SIGKILL']) {
       assert.ok(script.includes(words), `live.sh does not check ${JSON.stringify(words)}`);
       assert.ok(program.includes(words), `the program does not say ${JSON.stringify(words)}`);

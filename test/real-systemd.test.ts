@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Sandbox, show, type RunResult, type SandboxOptions } from './helpers.js';
 import { sleep, UserManager, waitFor, type UnitView } from './harness/user-manager.js';
-import { environmentOf, parseUnit, unitValues } from '../src/unit-file.js';
+import { environmentOf, parseUnit, unitValues } from '../src/files/unit.js';
 import { placeFixture } from './fixture.js';
 
 // The Linux side against a real systemd: every test starts a private `systemd --user` whose HOME
@@ -339,8 +339,8 @@ describe('systemd --user, for real', function () {
       // The host agent holds its boot until the test lets it go: the wait must see it Stopped first.
       const hold = path.join(l.sb.fakeDir, 'host-agent.hold');
       writeFileSync(hold, '');
-      // Polls until Lima says Running: the bound is out of reach, mocha's timeout ends a wait that never does.
-      const enable = l.sb.start(['enable', INSTANCE, '--now', '--wait'], { ...l.manager.env, LIMA_AUTOSTART_POLL_MS: '20', LIMA_AUTOSTART_POLL_TRIES: '1000000' });
+      // Polls on the real clock until Lima says Running: the bound is out of reach, mocha's timeout ends a wait that never does.
+      const enable = l.sb.start(['enable', INSTANCE, '--now', '--wait'], { ...l.manager.env, LIMA_AUTOSTART_FAKE_CLOCK: undefined });
       await enable.until('the wait to see the instance Stopped', () => enable.stderr.includes(`waiting for "${INSTANCE}": Lima says Stopped`));
       // systemd has started the unit: its main process is the held host agent.
       const view = await running(l);

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from './helpers.js';
 import { FIXTURES } from './fixture.js';
-import { readServiceText } from '../src/registration.js';
+import { readServiceText } from '../src/files/registration.js';
 import type { Registration } from '../src/model.js';
 
 // The one reader of registration files answers every question about a file: which condition,
@@ -14,9 +14,9 @@ import type { Registration } from '../src/model.js';
 
 const GOLDEN = path.join(ROOT, 'test', 'golden');
 
-const agent = (instance = 'default'): Registration => ({ format: 'plist', kind: 'LaunchAgent', instance, file: `/x/io.lima-vm.autostart.${instance}.plist`, label: `io.lima-vm.autostart.${instance}` });
-const daemon = (instance = 'default'): Registration => ({ format: 'plist', kind: 'LaunchDaemon', instance, file: `/x/io.lima-vm.daemon.${instance}.plist`, label: `io.lima-vm.daemon.${instance}` });
-const unit = (lingering: boolean): Registration => ({ format: 'unit', kind: 'user unit', instance: 'default', file: '/x/lima-vm@default.service', lingering });
+const agent = (instance = 'default'): Registration => ({ kind: 'LaunchAgent', instance, file: `/x/io.lima-vm.autostart.${instance}.plist`, label: `io.lima-vm.autostart.${instance}` });
+const daemon = (instance = 'default'): Registration => ({ kind: 'LaunchDaemon', instance, file: `/x/io.lima-vm.daemon.${instance}.plist`, label: `io.lima-vm.daemon.${instance}` });
+const unit = (lingering: boolean): Registration => ({ kind: 'user unit', instance: 'default', file: '/x/lima-vm@default.service', lingering });
 
 interface Answers {
   condition: 'login' | 'boot';
@@ -25,15 +25,15 @@ interface Answers {
   keepAliveFrom: 'header' | 'settings' | 'unsaid';
   limaHome: string | undefined;
   writtenBy: 'limactl-autostart' | 'lima' | 'hand';
-  problems: string[];
+  differences: string[];
 }
 
 function answers(registration: Registration, text: string): Answers {
   const file = readServiceText(registration, Buffer.from(text));
   assert.equal(file.unreadable, undefined, `${registration.file}: ${file.unreadable}`);
   if (file.unreadable !== undefined) throw new Error('unreachable');
-  const { condition, conditionFrom, keepAlive, keepAliveFrom, limaHome, writtenBy, problems } = file;
-  return { condition, ...(conditionFrom ? { conditionFrom } : {}), keepAlive, keepAliveFrom, limaHome, writtenBy, problems };
+  const { condition, conditionFrom, keepAlive, keepAliveFrom, limaHome, writtenBy, differences } = file;
+  return { condition, ...(conditionFrom ? { conditionFrom } : {}), keepAlive, keepAliveFrom, limaHome, writtenBy, differences };
 }
 
 const fixture = (name: string): string => readFileSync(path.join(FIXTURES, name), 'utf8');
@@ -45,38 +45,38 @@ const OURS = '/ROOT/home dir/.lima';
 describe('registration files: one answer to each question', () => {
   const rows: Array<[string, Registration, string, Answers]> = [
     ['Lima 1.0.1 LaunchAgent', agent(), fixture(LIMA_AGENT),
-      { condition: 'login', keepAlive: false, keepAliveFrom: 'unsaid', limaHome: undefined, writtenBy: 'lima', problems: [] }],
+      { condition: 'login', keepAlive: false, keepAliveFrom: 'unsaid', limaHome: undefined, writtenBy: 'lima', differences: [] }],
     ['Lima 1.0.1 unit, lingering off', unit(false), fixture(LIMA_UNIT),
-      { condition: 'login', conditionFrom: 'lingering', keepAlive: true, keepAliveFrom: 'settings', limaHome: undefined, writtenBy: 'lima', problems: [] }],
+      { condition: 'login', conditionFrom: 'lingering', keepAlive: true, keepAliveFrom: 'settings', limaHome: undefined, writtenBy: 'lima', differences: [] }],
     ['Lima 1.0.1 unit, lingering on', unit(true), fixture(LIMA_UNIT),
-      { condition: 'boot', conditionFrom: 'lingering', keepAlive: true, keepAliveFrom: 'settings', limaHome: undefined, writtenBy: 'lima', problems: [] }],
+      { condition: 'boot', conditionFrom: 'lingering', keepAlive: true, keepAliveFrom: 'settings', limaHome: undefined, writtenBy: 'lima', differences: [] }],
     ['Lima 2.2 LaunchDaemon', daemon('k3s'), fixture('lima-2.2/io.lima-vm.daemon.k3s.plist'),
-      { condition: 'boot', keepAlive: false, keepAliveFrom: 'unsaid', limaHome: undefined, writtenBy: 'lima', problems: [] }],
+      { condition: 'boot', keepAlive: false, keepAliveFrom: 'unsaid', limaHome: undefined, writtenBy: 'lima', differences: [] }],
     ['Lima\'s plist with a PATH added by hand', agent(), fixture('hand-edited-path/io.lima-vm.autostart.default.plist'),
-      { condition: 'login', keepAlive: false, keepAliveFrom: 'unsaid', limaHome: undefined, writtenBy: 'hand', problems: [] }],
+      { condition: 'login', keepAlive: false, keepAliveFrom: 'unsaid', limaHome: undefined, writtenBy: 'hand', differences: [] }],
     ['Lima\'s plist with keys added by hand', agent(), fixture('hand-edited-keys/io.lima-vm.autostart.default.plist'),
-      { condition: 'login', keepAlive: false, keepAliveFrom: 'unsaid', limaHome: undefined, writtenBy: 'hand', problems: ['it has settings limactl-autostart does not write: AbandonProcessGroup, SoftResourceLimits'] }],
+      { condition: 'login', keepAlive: false, keepAliveFrom: 'unsaid', limaHome: undefined, writtenBy: 'hand', differences: ['it has settings limactl-autostart does not write: AbandonProcessGroup, SoftResourceLimits'] }],
     ['Lima\'s plist with LIMA_HOME added by hand', agent(), fixture(LIMA_AGENT).replace('<key>RunAtLoad</key>', '<key>EnvironmentVariables</key><dict><key>LIMA_HOME</key><string>/Volumes/vms/lima</string></dict><key>RunAtLoad</key>'),
-      { condition: 'login', keepAlive: false, keepAliveFrom: 'unsaid', limaHome: '/Volumes/vms/lima', writtenBy: 'hand', problems: [] }],
+      { condition: 'login', keepAlive: false, keepAliveFrom: 'unsaid', limaHome: '/Volumes/vms/lima', writtenBy: 'hand', differences: [] }],
     ['Lima\'s unit with LIMA_HOME added by hand', unit(false), fixture(LIMA_UNIT).replace('Type=simple', 'Type=simple\nEnvironment="LIMA_HOME=/srv/lima 100%%"'),
-      { condition: 'login', conditionFrom: 'lingering', keepAlive: true, keepAliveFrom: 'settings', limaHome: '/srv/lima 100%', writtenBy: 'hand', problems: [] }],
+      { condition: 'login', conditionFrom: 'lingering', keepAlive: true, keepAliveFrom: 'settings', limaHome: '/srv/lima 100%', writtenBy: 'hand', differences: [] }],
     ['our LaunchAgent, keep-alive', agent(), golden('io.lima-vm.autostart.default.keep-alive.plist'),
-      { condition: 'login', keepAlive: true, keepAliveFrom: 'header', limaHome: OURS, writtenBy: 'limactl-autostart', problems: [] }],
+      { condition: 'login', keepAlive: true, keepAliveFrom: 'header', limaHome: OURS, writtenBy: 'limactl-autostart', differences: [] }],
     ['our LaunchAgent, no keep-alive', agent(), golden('io.lima-vm.autostart.default.no-keep-alive.plist'),
-      { condition: 'login', keepAlive: false, keepAliveFrom: 'header', limaHome: OURS, writtenBy: 'limactl-autostart', problems: [] }],
+      { condition: 'login', keepAlive: false, keepAliveFrom: 'header', limaHome: OURS, writtenBy: 'limactl-autostart', differences: [] }],
     ['our LaunchDaemon, keep-alive', daemon(), golden('io.lima-vm.daemon.default.keep-alive.plist'),
-      { condition: 'boot', keepAlive: true, keepAliveFrom: 'header', limaHome: OURS, writtenBy: 'limactl-autostart', problems: [] }],
+      { condition: 'boot', keepAlive: true, keepAliveFrom: 'header', limaHome: OURS, writtenBy: 'limactl-autostart', differences: [] }],
     ['our LaunchDaemon, no keep-alive', daemon(), golden('io.lima-vm.daemon.default.no-keep-alive.plist'),
-      { condition: 'boot', keepAlive: false, keepAliveFrom: 'header', limaHome: OURS, writtenBy: 'limactl-autostart', problems: [] }],
+      { condition: 'boot', keepAlive: false, keepAliveFrom: 'header', limaHome: OURS, writtenBy: 'limactl-autostart', differences: [] }],
     // The header decides a unit's condition, whatever lingering is.
     ['our unit at login, keep-alive, lingering on', unit(true), golden('lima-vm@default.keep-alive.service'),
-      { condition: 'login', keepAlive: true, keepAliveFrom: 'header', limaHome: OURS, writtenBy: 'limactl-autostart', problems: [] }],
+      { condition: 'login', keepAlive: true, keepAliveFrom: 'header', limaHome: OURS, writtenBy: 'limactl-autostart', differences: [] }],
     ['our unit at boot, no keep-alive, lingering off', unit(false), golden('lima-vm@default.no-keep-alive.service'),
-      { condition: 'boot', keepAlive: false, keepAliveFrom: 'header', limaHome: OURS, writtenBy: 'limactl-autostart', problems: [] }],
+      { condition: 'boot', keepAlive: false, keepAliveFrom: 'header', limaHome: OURS, writtenBy: 'limactl-autostart', differences: [] }],
     ['our unit with its Restart= edited by hand', unit(false), golden('lima-vm@default.keep-alive.service').replace('Restart=on-failure', 'Restart=no'),
-      { condition: 'login', keepAlive: false, keepAliveFrom: 'header', limaHome: OURS, writtenBy: 'limactl-autostart', problems: ['its header says keep-alive=true, but its Restart= does not restart the instance after a crash'] }],
+      { condition: 'login', keepAlive: false, keepAliveFrom: 'header', limaHome: OURS, writtenBy: 'limactl-autostart', differences: ['its header says keep-alive=true, but its Restart= does not restart the instance after a crash'] }],
     ['our plist with its KeepAlive removed by hand', agent(), golden('io.lima-vm.autostart.default.keep-alive.plist').replace(/<key>KeepAlive<\/key>\s*<dict>[\s\S]*?<\/dict>/, ''),
-      { condition: 'login', keepAlive: false, keepAliveFrom: 'header', limaHome: OURS, writtenBy: 'limactl-autostart', problems: ['its header says keep-alive=true, but its KeepAlive is not set and does not restart the instance after a crash'] }],
+      { condition: 'login', keepAlive: false, keepAliveFrom: 'header', limaHome: OURS, writtenBy: 'limactl-autostart', differences: ['its header says keep-alive=true, but its KeepAlive is not set and does not restart the instance after a crash'] }],
   ];
   for (const [what, registration, text, expected] of rows) {
     it(what, () => {

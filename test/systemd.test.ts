@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { needTool, ROOT, Sandbox, show, type RunResult, type SandboxOptions } from './helpers.js';
-import { environmentOf, execArgv, parseUnit, unescapeSpecifiers, unitValues } from '../src/unit-file.js';
+import { environmentOf, execArgv, parseUnit, unescapeSpecifiers, unitValues } from '../src/files/unit.js';
 
 // End-to-end tests of the systemd backend: every test runs bin/limactl-autostart in a sandbox
 // (LIMA_AUTOSTART_PLATFORM=linux) and looks at the unit it wrote, the linger state under the

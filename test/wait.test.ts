@@ -7,7 +7,8 @@ import { shellQuote } from '../src/errors.js';
 
 // `enable --now --wait`: the limactl stand-in's `list --json NAME` answers one status per call
 // (sb.limaStatuses), so "Starting for three polls, then Running" is counted in calls, never in
-// seconds. The sandbox polls at once (LIMA_AUTOSTART_POLL_MS=0) and 20 times at most. On macOS
+// seconds. The sandbox's clock moves only in the program's pauses (LIMA_AUTOSTART_FAKE_CLOCK), one
+// second each: --wait=19 polls at once and after each of 19 pauses, 20 times in all. On macOS
 // the plan asks first (is the instance running outside launchd?): that first answer is Stopped.
 
 const TARGET = `gui/${process.getuid?.() ?? 0}/io.lima-vm.autostart.default`;
@@ -86,16 +87,16 @@ describe('enable --now --wait', () => {
 
   it('still Starting after the last poll: exit 1, saying what Lima said last', () => {
     sb.limaStatuses(['Starting']);
-    const r = sb.run(['enable', 'default', '--now', '--wait']);
+    const r = sb.run(['enable', 'default', '--now', '--wait=19']);
     assert.equal(r.code, 1, show(r));
     assert.equal(polls(sb).length, 20);
     assert.match(r.stderr, /error: "default" is not Running in time: Lima says Starting \(after \d+ s\)\n  The last 20 lines of its log/);
     registeredAndLoaded(sb);
   });
 
-  it('a short --wait=SECONDS: its seconds divided by the interval are the polls (1 s at 250 ms: 4)', () => {
+  it('a short --wait=SECONDS: one poll at once and one after each second (3 s: 4)', () => {
     sb.limaStatuses(['Starting']);
-    const r = sb.run(['enable', 'default', '--now', '--wait=1'], { LIMA_AUTOSTART_POLL_MS: '250', LIMA_AUTOSTART_POLL_TRIES: undefined });
+    const r = sb.run(['enable', 'default', '--now', '--wait=3']);
     assert.equal(r.code, 1, show(r));
     assert.equal(polls(sb).length, 4);
     assert.match(r.stderr, /is not Running in time: Lima says Starting/);
@@ -103,7 +104,7 @@ describe('enable --now --wait', () => {
 
   it('Lima does not answer: it keeps asking, and says why at the end', () => {
     sb.failAlways('limactl', 'list', 3);
-    const r = sb.run(['enable', 'default', '--now', '--wait']);
+    const r = sb.run(['enable', 'default', '--now', '--wait=19']);
     assert.equal(r.code, 1, show(r));
     assert.equal(polls(sb).length, 20);
     assert.match(r.stderr, /error: "default" is not Running in time: no answer from Lima \(`limactl list --json` exited with code 3: limactl: failing with exit code 3, as the test asked\)/);
@@ -126,8 +127,8 @@ describe('enable --now --wait', () => {
 
   it('SIGINT during the wait ends the wait alone: exit 130, the registration and the started job stay', async () => {
     sb.limaStatuses(['Starting']);
-    // Polls until the signal comes: the bound is out of reach.
-    const run = sb.start(['enable', 'default', '--now', '--wait'], { LIMA_AUTOSTART_POLL_MS: '10', LIMA_AUTOSTART_POLL_TRIES: '1000000' });
+    // Polls on the real clock until the signal comes: the bound is out of reach.
+    const run = sb.start(['enable', 'default', '--now', '--wait'], { LIMA_AUTOSTART_FAKE_CLOCK: undefined });
     await run.until('the wait asked Lima', () => run.stderr.includes('waiting for "default": Lima says Starting'));
     run.kill('SIGINT');
     const r = await run.result;

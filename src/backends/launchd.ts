@@ -1,42 +1,28 @@
 import { statSync } from 'node:fs';
-import { fileType, present, readRegularFile } from '../file-type.js';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import { parsePlist } from '../plist-file.js';
-import type { Backend, Condition, DisableRequest, EnableRequest, Plan, PlistRegistration, Problem, Registration, RunStep, Settle, StatusRow, Step } from '../model.js';
-import { type Host, systemPath } from '../host.js';
+import type { Backend, DisableRequest, EnableRequest, Facts, Job, LogSource, Plan, Registration, RunStep, Step } from '../model.js';
+import { type Host, hostAgentLog, instanceLock, systemPath } from '../host.js';
 import { run } from '../exec.js';
 import { listInstances } from '../lima.js';
-import { render, type TemplateName } from '../render.js';
-import { headerLine } from '../header.js';
-import { listRegistrations, readServiceFile, replacedNote } from '../registration.js';
-import { serviceCommand, serviceEnvironment, servicePath, type EnvVar } from '../service-env.js';
-import { LAUNCHD_THROTTLE_INTERVAL, STOP_TIMEOUT_SEC } from '../tunables.js';
+import { render } from '../render.js';
+import { fileType, present, readRegularFile } from '../files/fs.js';
+import { parsePlist } from '../files/plist.js';
+import { listRegistrations, readServiceFile, replacedNote, serviceLimaHome } from '../files/registration.js';
+import { agentLabel, daemonLabel, headerLine, launchdLogPaths, plistFor, servicePath, type ServiceInput } from '../service.js';
+import { BOOTSTRAP_RETRY_SEC, SETTLE_TIMEOUT_SEC } from '../tunables.js';
 import { UsageError, UserError, formatArgv } from '../errors.js';
-import { fileProblems, logHint, reEnable, sigkillNote } from '../problems.js';
+import { planOf, type Part } from '../plan.js';
 
-// Lima's own labels and locations: Lima's `limactl start`/`stop` look for exactly these.
-export const agentLabel = (instance: string): string => `io.lima-vm.autostart.${instance}`;
-export const daemonLabel = (instance: string): string => `io.lima-vm.daemon.${instance}`;
-// The file names of those labels; the instance name is the first group.
+// The file names of Lima's labels; the instance name is the first group.
 const AGENT_FILE = /^io\.lima-vm\.autostart\.(.+)\.plist$/;
 const DAEMON_FILE = /^io\.lima-vm\.daemon\.(.+)\.plist$/;
 
-// A LaunchAgent may be loaded into gui/<uid> (a GUI login) or user/<uid> (SSH, headless);
-// listing both lets one plist serve either domain.
-const AGENT_SESSION_TYPES = ['Aqua', 'Background'];
-// Standard, not Background as Lima writes it: Background jobs get throttled CPU and I/O,
-// which is wrong for a VM that is the machine's main workload.
-const PROCESS_TYPE = 'Standard';
-
-/** What launchctl bootstrap answers while launchd still tears down a job booted out a moment ago: 37 (EALREADY), then 5. */
-const BOOTSTRAP_BUSY = [37, 5];
-
-/** sysexits(3) EX_CONFIG: launchd's exit status for a job it could not set up (a log file it cannot open). */
-const EX_CONFIG = 78;
-const SIGKILL = 9;
+// launchctl(1): `bootout` may return before launchd has finished tearing the job down, and a
+// `bootstrap` meanwhile fails with 37 (EALREADY, "Operation already in progress") and then 5.
+const BOOTSTRAP_BUSY = { codes: [37, 5], boundSec: BOOTSTRAP_RETRY_SEC, why: 'launchd may still be unloading a job' };
 
 const BOOTSTRAP_HINT = [
   'launchctl bootstrap fails with error 5 (Input/output error) when launchd will not load the plist:',
@@ -48,63 +34,46 @@ const BOOTSTRAP_HINT = [
   'Run `launchctl print DOMAIN/LABEL` and see the system log for details.',
 ].join('\n');
 
-/** Where an instance's LaunchAgent and LaunchDaemon plists are. */
-interface Paths {
-  agent: string;
-  daemon: string;
-}
-
-/** A job as a domain listing shows it: its pid when running, its last exit status when it exited. */
-interface Job {
-  target: string;
-  pid: number | null;
-  lastExitCode: number | null;
-}
-
-/** What launchd has loaded, from one listing per domain. */
-interface Loaded {
-  jobs: Map<string, Job>;
-  /** gui/<uid> answered: someone is logged in at the GUI, and a LaunchAgent loads there. */
-  guiLogin: boolean;
-}
-
-/** The registration of an instance as status reads it from its files, before launchd's answer is known. */
-interface PlistView {
-  condition: Condition | 'none';
-  file: string | null;
-  keepAlive: boolean | null;
-  /** A LaunchDaemon's UserName: the account that opens its log files. */
-  userName: string | undefined;
-  /** Problems of the files themselves: their reading, contents, owner and mode. */
-  problems: Problem[];
-}
+type Domain = Job['domain'];
+const DOMAINS: readonly Domain[] = ['gui', 'user', 'system'];
+type JobState = 'absent' | 'idle' | 'running';
 
 export class LaunchdBackend implements Backend {
   readonly manager = 'launchd' as const;
-  private domain: Promise<{ domain: string; warning?: string }> | undefined;
+  readonly rewriteTakesEffect = 'a job launchd has loaded keeps its old settings until it is loaded again (the next login or boot, or `limactl-autostart disable NAME --now`, then `enable NAME --now`)';
+  private domain: Promise<{ domain: 'gui' | 'user'; warning?: string }> | undefined;
 
   constructor(private readonly host: Host) {}
 
-  private paths(instance: string): Paths {
-    return {
-      agent: path.join(this.host.home, 'Library', 'LaunchAgents', `${agentLabel(instance)}.plist`),
-      daemon: systemPath(this.host, 'Library', 'LaunchDaemons', `${daemonLabel(instance)}.plist`),
-    };
+  private agentFile(instance: string): string {
+    return path.join(this.host.home, 'Library', 'LaunchAgents', `${agentLabel(instance)}.plist`);
+  }
+
+  private daemonFile(instance: string): string {
+    return systemPath(this.host, 'Library', 'LaunchDaemons', `${daemonLabel(instance)}.plist`);
+  }
+
+  private target(domain: Domain, instance: string): string {
+    return domain === 'system' ? `system/${daemonLabel(instance)}` : `${domain}/${this.host.uid}/${agentLabel(instance)}`;
+  }
+
+  private domainName(domain: Domain): string {
+    return domain === 'system' ? 'system' : `${domain}/${this.host.uid}`;
   }
 
   /** gui/<uid> exists only while the user has a GUI login; over SSH only user/<uid> does. */
-  private agentDomain(): Promise<{ domain: string; warning?: string }> {
+  private agentDomain(): Promise<{ domain: 'gui' | 'user'; warning?: string }> {
     this.domain ??= (async () => {
       const gui = `gui/${this.host.uid}`;
       const answer = await run(['launchctl', 'print', gui], { mayFail: 'a no is an answer', noInput: true });
-      if (answer.exitCode === 0) return { domain: gui };
+      if (answer.exitCode === 0) return { domain: 'gui' };
       // No launchctl at all: a plan for macOS previewed elsewhere (`npm run demo` on Linux).
-      if (answer.exitCode === undefined && !answer.timedOut) return { domain: gui, warning: `launchctl cannot be run here, so this is a preview: it assumes a GUI login (${gui})` };
+      if (answer.exitCode === undefined && !answer.timedOut) return { domain: 'gui', warning: `launchctl cannot be run here, so this is a preview: it assumes a GUI login (${gui})` };
       const user = `user/${this.host.uid}`;
       // launchctl(1): "A user domain may exist independently of a logged-in user"; jobs there
       // (the Background session) can outlive the last logout.
       return {
-        domain: user,
+        domain: 'user',
         warning: `launchd has no ${gui} domain (no GUI login: SSH or a headless Mac?), so the agent goes to ${user}, the domain of background sessions, which can outlive the last logout.`,
       };
     })();
@@ -113,110 +82,148 @@ export class LaunchdBackend implements Backend {
 
   async planEnable(request: EnableRequest): Promise<Plan> {
     const name = request.instance.name;
-    const paths = this.paths(name);
-    const steps: Step[] = [];
-    const warnings: string[] = [];
-    const done: string[] = [];
-    const agentExists = present(paths.agent);
-    const daemonExists = present(paths.daemon);
+    const agent = this.agentFile(name);
+    const daemon = this.daemonFile(name);
+    const boot = request.condition === 'boot';
+    const user = request.user ?? this.host.user;
+    if (!boot && user !== this.host.user) {
+      throw new UsageError(`--user ${request.user} applies only to --condition=boot`, 'A LaunchAgent always runs as the user who logs in; leave out --user, or use --condition=boot.');
+    }
+    const input: ServiceInput = {
+      instance: name, dir: request.instance.dir, limaHome: request.instance.limaHome, limactl: request.limactl, platform: 'darwin',
+      condition: request.condition, keepAlive: request.keepAlive,
+      ...(boot ? { daemon: { userName: user, ...(user === this.host.user ? { home: this.host.home } : {}) } } : {}),
+    };
+    const content = this.renderPlist(input);
+    const file = boot ? daemon : agent;
+    const replaced = present(file) ? replacedNote(this.registration(name, boot ? 'LaunchDaemon' : 'LaunchAgent'), servicePath('darwin', request.limactl), this.host) : undefined;
+    const parts: Part[] = [{ done: replaced ? [replaced] : [] }];
+    const { domain, warning } = boot ? { domain: 'system' as const, warning: undefined } : await this.agentDomain();
+    const target = this.target(domain, name);
+    const launchctl = boot ? ['sudo', 'launchctl'] : ['launchctl'];
 
     // The new registration is written before the old one is removed, so a failure (a cancelled
     // sudo, say) never leaves the instance with neither.
-    if (request.condition === 'login') {
-      if (request.user !== undefined && request.user !== this.host.user) {
-        throw new UsageError(`--user ${request.user} applies only to --condition=boot`, 'A LaunchAgent always runs as the user who logs in; leave out --user, or use --condition=boot.');
-      }
-      const { domain, warning } = await this.agentDomain();
-      const target = `${domain}/${agentLabel(name)}`;
-      if (warning) warnings.push(domain.startsWith('user/') ? [warning, ...userDomainAdvice(name, target, request.now)].join('\n') : warning);
-      if (agentExists) this.noteReplaced('LaunchAgent', request, done);
-      steps.push(
-        { kind: 'mkdir', path: path.dirname(paths.agent) },
-        { kind: 'write', path: paths.agent, content: this.renderPlist(request, 'io.lima-vm.autostart.INSTANCE.plist', agentLabel(name)), mode: 0o644 },
-        // The override database outlives the plist: a job once disabled would not load.
-        { kind: 'run', argv: ['launchctl', 'enable', target] },
+    if (boot) {
+      if (user !== this.host.user) parts.push({ warnings: [`the daemon runs as ${user}, who must be able to read and write ${request.instance.limaHome}`] });
+      const previous: { steps: Step[]; warnings?: string[] } = present(daemon) ? this.restoreDaemon(daemon) : { steps: [{ kind: 'run', argv: ['sudo', 'rm', '-f', '--', daemon] }] };
+      parts.push(
+        { warnings: previous.warnings, steps: installDaemon(content, daemon, previous.steps) },
+        { steps: daemonLogSteps(request.instance.dir, user, user === this.host.user ? this.host.uid : undefined) },
       );
-      if (daemonExists) {
-        steps.push(this.removeDaemon(paths.daemon, warnings));
-        done.push(`removed the LaunchDaemon ${paths.daemon}: the instance now starts at login, not at boot`);
-      }
-      if (request.now) {
-        // An agent loaded over SSH (user/<uid>) would keep running beside one in gui/<uid>.
-        steps.push(...(await this.bootoutAgent(name, domain, request.limactl)));
-        steps.push(...(await this.bootoutDaemon(name, request.limactl)));
-        steps.push(...(await this.start(['launchctl'], domain, target, paths.agent, done, request.limactl, name)));
-        warnings.push(...(await this.startedOutside(request, steps)));
-      }
-      done.push(`instance "${name}" starts at login: LaunchAgent ${paths.agent} (${target})`);
     } else {
-      const user = request.user ?? this.host.user;
-      const extra: EnvVar[] = user === this.host.user ? [{ name: 'HOME', value: this.host.home }] : [];
-      if (user !== this.host.user) {
-        warnings.push(`the daemon runs as ${user}, who must be able to read and write ${request.instance.limaHome}`);
-      }
-      if (daemonExists) this.noteReplaced('LaunchDaemon', request, done);
-      const content = this.renderPlist(request, 'io.lima-vm.daemon.INSTANCE.plist', daemonLabel(name), { userName: user, extra });
-      const target = `system/${daemonLabel(name)}`;
-      const previous: Step[] = daemonExists ? this.restoreDaemon(paths.daemon, warnings) : [{ kind: 'run', argv: ['sudo', 'rm', '-f', '--', paths.daemon] }];
-      steps.push(
-        ...installDaemon(content, paths.daemon, previous),
-        ...daemonLogSteps(request.instance.dir, user, user === this.host.user ? this.host.uid : undefined),
-        { kind: 'run', argv: ['sudo', 'launchctl', 'enable', target] },
-      );
-      if (agentExists) {
-        steps.push({ kind: 'remove', path: paths.agent });
-        done.push(`removed the LaunchAgent ${paths.agent}: the instance now starts at boot, not at login`);
-      }
-      if (request.now) {
-        steps.push(...(await this.bootoutAgent(name, undefined, request.limactl)));
-        steps.push(...(await this.start(['sudo', 'launchctl'], 'system', target, paths.daemon, done, request.limactl, name)));
-        warnings.push(...(await this.startedOutside(request, steps)));
-      }
-      done.push(`instance "${name}" starts at boot as ${user}: LaunchDaemon ${paths.daemon} (${target})`);
+      if (warning) parts.push({ warnings: [domain === 'user' ? [warning, ...userDomainAdvice(name, target, request.now)].join('\n') : warning] });
+      parts.push({ steps: [{ kind: 'mkdir', path: path.dirname(agent) }, { kind: 'write', path: agent, content, mode: 0o644 }] });
     }
-    return { summary: `enable "${name}" at ${request.condition} (launchd, keep-alive ${request.keepAlive})`, steps, warnings, done };
+    // The override database outlives the plist: a job once disabled would not load.
+    parts.push({ steps: [{ kind: 'run', argv: [...launchctl, 'enable', target] }] });
+    const other = boot ? agent : daemon;
+    if (present(other)) {
+      parts.push(boot ? { steps: [{ kind: 'remove', path: agent }] } : this.removeDaemon(daemon));
+      parts.push({ done: [`removed the ${boot ? 'LaunchAgent' : 'LaunchDaemon'} ${other}: the instance now starts at ${request.condition}, not at ${boot ? 'login' : 'boot'}`] });
+    }
+    if (request.now) {
+      // An agent loaded over SSH (user/<uid>) would keep running beside one in gui/<uid>.
+      for (const other of DOMAINS.filter((d) => d !== domain)) parts.push(await this.bootout(other, name, request.limactl));
+      parts.push(await this.start(domain, name, file, request.limactl));
+      const steps = parts.flatMap((p) => p.steps ?? []);
+      parts.push({ warnings: await this.startedOutside(request, steps) });
+    }
+    parts.push({ done: [boot ? `instance "${name}" starts at boot as ${user}: LaunchDaemon ${daemon} (${target})` : `instance "${name}" starts at login: LaunchAgent ${agent} (${target})`] });
+    return planOf(`enable "${name}" at ${request.condition} (launchd, keep-alive ${request.keepAlive})`, parts);
   }
 
   async planDisable(request: DisableRequest): Promise<Plan> {
-    const name = request.instanceName;
-    const paths = this.paths(name);
-    const daemonExists = present(paths.daemon);
+    const name = request.instance;
     // Stopping comes first and looks at what launchd has loaded, not only at files: a job whose
     // plist an earlier switch removed without --now is still loaded.
-    const steps: Step[] = request.now ? [...(await this.bootoutAgent(name)), ...(await this.bootoutDaemon(name))] : [];
-    const warnings: string[] = [];
-    const done: string[] = steps.length > 0 ? ['stopped the loaded job (the instance shuts down)'] : [];
-    if (present(paths.agent)) {
-      steps.push({ kind: 'remove', path: paths.agent });
-      done.push(`removed the LaunchAgent ${paths.agent}`);
-    }
-    if (daemonExists) {
-      steps.push(this.removeDaemon(paths.daemon, warnings));
-      done.push(`removed the LaunchDaemon ${paths.daemon}`);
-    }
-    if (steps.length > 0 && !request.now) done.push('a running instance keeps running (its job stays loaded until its launchd session ends or the Mac restarts); add --now to stop it now');
-    return { summary: `disable "${name}" (launchd)`, steps, warnings, done };
+    const parts: Part[] = [];
+    if (request.now) for (const domain of DOMAINS) parts.push(await this.bootout(domain, name));
+    const stopped = parts.some((p) => p.steps?.length);
+    if (stopped) parts.push({ done: ['stopped the loaded job (the instance shuts down)'] });
+    if (present(this.agentFile(name))) parts.push({ steps: [{ kind: 'remove', path: this.agentFile(name) }], done: [`removed the LaunchAgent ${this.agentFile(name)}`] });
+    if (present(this.daemonFile(name))) parts.push(this.removeDaemon(this.daemonFile(name)), { done: [`removed the LaunchDaemon ${this.daemonFile(name)}`] });
+    const plan = planOf(`disable "${name}" (launchd)`, parts);
+    if (plan.steps.length > 0 && !request.now) plan.done.push('a running instance keeps running (its job stays loaded until its launchd session ends or the Mac restarts); add --now to stop it now');
+    return plan;
   }
 
   registrations(): Registration[] {
-    const { agent, daemon } = this.paths('INSTANCE');
     return [
-      ...listRegistrations(path.dirname(agent), AGENT_FILE, (instance) => this.registration(instance, 'LaunchAgent')),
-      ...listRegistrations(path.dirname(daemon), DAEMON_FILE, (instance) => this.registration(instance, 'LaunchDaemon')),
+      ...listRegistrations(path.dirname(this.agentFile('x')), AGENT_FILE, (instance) => this.registration(instance, 'LaunchAgent')),
+      ...listRegistrations(path.dirname(this.daemonFile('x')), DAEMON_FILE, (instance) => this.registration(instance, 'LaunchDaemon')),
     ];
   }
 
-  private registration(instance: string, kind: 'LaunchAgent' | 'LaunchDaemon'): PlistRegistration {
-    const paths = this.paths(instance);
+  private registration(instance: string, kind: 'LaunchAgent' | 'LaunchDaemon'): Registration {
     return kind === 'LaunchAgent'
-      ? { format: 'plist', kind, instance, file: paths.agent, label: agentLabel(instance) }
-      : { format: 'plist', kind, instance, file: paths.daemon, label: daemonLabel(instance) };
+      ? { kind, instance, file: this.agentFile(instance), label: agentLabel(instance) }
+      : { kind, instance, file: this.daemonFile(instance), label: daemonLabel(instance) };
   }
 
-  /** Says what an existing file was, when it is replaced by one this version writes. */
-  private noteReplaced(kind: 'LaunchAgent' | 'LaunchDaemon', request: EnableRequest, done: string[]): void {
-    const note = replacedNote(this.registration(request.instance.name, kind), servicePath(this.host, request.limactl));
-    if (note) done.push(note);
+  locks(instance: string): { file: string; what: string }[] {
+    return [instanceLock(this.host, instance)];
+  }
+
+  /** The files the plists name (what `limactl start` says) and Lima's ha.stderr.log (what the host agent says). */
+  logs(instance: string): LogSource {
+    const registrations = this.registrations().filter((r) => r.instance === instance);
+    const files: string[] = [];
+    const limaHomes: string[] = [];
+    const notes: string[] = [];
+    for (const registration of registrations) {
+      const file = readServiceFile(registration);
+      if (file.unreadable !== undefined) {
+        notes.push(`${registration.file}: ${file.unreadable}; the log files it names are not shown`);
+        continue;
+      }
+      files.push(...file.logFiles);
+      limaHomes.push(serviceLimaHome(file, this.host.home));
+    }
+    // Lima's log is in the instance's directory under the LIMA_HOME the service uses.
+    for (const limaHome of limaHomes.length > 0 ? limaHomes : [this.host.limaHome]) files.push(hostAgentLog(limaHome, instance));
+    return { files: [...new Set(files)], registered: registrations.length > 0, notes };
+  }
+
+  /**
+   * Three questions however many instances there are: one listing per domain a job of ours can
+   * be loaded in. `launchctl print system` needs no root. A domain that does not exist (no GUI
+   * login) answers non-zero and holds nothing.
+   */
+  async facts(instances: string[]): Promise<Facts[]> {
+    const outputs = await Promise.all(DOMAINS.map((d) => run(['launchctl', 'print', this.domainName(d)], { mayFail: 'the domain may not exist', noInput: true })));
+    const jobs = new Map<string, Job>();
+    outputs.forEach((out, i) => {
+      if (out.exitCode !== 0) return;
+      const domain = DOMAINS[i]!;
+      for (const { label, pid, lastExitCode } of parseServices(out.stdout)) {
+        const service = `${this.domainName(domain)}/${label}`;
+        const state = pid ? 'running' : lastExitCode ? 'failed' : 'loaded';
+        jobs.set(service, { service, label, domain, state, pid, lastExitCode, killed: lastExitCode === -9 });
+      }
+    });
+    const guiLogin = outputs[0]!.exitCode === 0;
+    return instances.map((name) => {
+      // A daemon first: it starts the instance at boot, before any login. A file removed between
+      // the look and the read (a `disable` running meanwhile) is not registered.
+      const files = [this.registration(name, 'LaunchDaemon'), this.registration(name, 'LaunchAgent')]
+        .filter((r) => present(r.file))
+        .map(readServiceFile)
+        .filter((f) => f.unreadable === undefined || present(f.registration.file));
+      const st = files[0]?.registration.kind === 'LaunchDaemon' ? statSync(files[0].registration.file, { throwIfNoEntry: false }) : undefined;
+      const boot = files[0]?.condition === 'boot';
+      // Not loaded: where the agent would be, gui/<uid> with a GUI login, else user/<uid>, as enable --now would load it.
+      const domain: Domain = boot ? 'system' : guiLogin ? 'gui' : 'user';
+      return {
+        instance: name,
+        manager: 'launchd',
+        files,
+        jobs: DOMAINS.flatMap((d) => jobs.get(this.target(d, name)) ?? []),
+        service: { service: this.target(domain, name), label: boot ? daemonLabel(name) : agentLabel(name), domain },
+        guiLogin,
+        ...(st ? { daemonFile: { uid: st.uid, mode: st.mode } } : {}),
+      };
+    });
   }
 
   /**
@@ -225,7 +232,7 @@ export class LaunchdBackend implements Backend {
    * Anything but "not running" without a pid counts as running, so that a running VM is never
    * booted out by mistake.
    */
-  private async jobState(target: string): Promise<'absent' | 'idle' | 'running'> {
+  private async jobState(target: string): Promise<JobState> {
     const answer = await run(['launchctl', 'print', target], { mayFail: 'a no is an answer', noInput: true });
     if (answer.exitCode !== 0) return 'absent';
     const idle = /^\s*state = not running\s*$/m.test(answer.stdout) && !/^\s*pid = \d+\s*$/m.test(answer.stdout);
@@ -233,28 +240,45 @@ export class LaunchdBackend implements Backend {
   }
 
   /**
-   * Boots the agent out of every domain it is loaded in (but `except`): gui/<uid> and user/<uid>
-   * are separate. With `limactl` (a job is started afterwards), a running job is waited for.
+   * Boots a loaded job out of `domain` (asking launchd needs no root, so sudo is asked for only
+   * when there is work). With `limactl` (a job is started afterwards), a running job is waited for.
    */
-  private async bootoutAgent(name: string, except?: string, limactl?: string): Promise<Step[]> {
-    const steps: Step[] = [];
-    for (const domain of [`gui/${this.host.uid}`, `user/${this.host.uid}`]) {
-      if (domain === except) continue;
-      const target = `${domain}/${agentLabel(name)}`;
-      const state = await this.jobState(target);
-      if (state !== 'absent') {
-        steps.push({ ...bootout(['launchctl'], domain, target, this.paths(name).agent, settleFor(state, target, name, limactl)), mayFail: 'it may have stopped meanwhile' });
-      }
-    }
-    return steps;
+  private async bootout(domain: Domain, name: string, limactl?: string): Promise<Part> {
+    const target = this.target(domain, name);
+    const state = await this.jobState(target);
+    if (state === 'absent') return {};
+    const file = domain === 'system' ? this.daemonFile(name) : this.agentFile(name);
+    const step = bootoutStep(domain === 'system', this.domainName(domain), target, file, state === 'running' && limactl !== undefined ? settleOf(target, name, limactl) : undefined);
+    return { steps: [{ ...step, mayFail: domain === 'system' ? 'the daemon may not be loaded' : 'it may have stopped meanwhile' }] };
   }
 
-  /** `launchctl print system/…` needs no root, so sudo is asked for only when there is work. */
-  private async bootoutDaemon(name: string, limactl?: string): Promise<Step[]> {
-    const target = `system/${daemonLabel(name)}`;
+  /**
+   * --now: a job that is loaded and running is only kickstarted (which starts a job that is not
+   * running and never restarts one), so running `enable --now` again, as provisioning tools do on
+   * every run, never restarts the VM. Any other job is booted out (bootstrapping a loaded label
+   * fails with error 5) and bootstrapped from the new file. A job that is loaded but not running
+   * (a file Lima wrote, without KeepAlive, after its VM stopped) is reloaded that way too: booting
+   * it out stops nothing, and a kickstart would start it with the old file's settings.
+   */
+  private async start(domain: Domain, name: string, file: string, limactl: string): Promise<Part> {
+    const target = this.target(domain, name);
+    const sudo = domain === 'system';
+    const launchctl = sudo ? ['sudo', 'launchctl'] : ['launchctl'];
     const state = await this.jobState(target);
-    if (state === 'absent') return [];
-    return [{ ...bootout(['sudo', 'launchctl'], 'system', target, this.paths(name).daemon, settleFor(state, target, name, limactl)), mayFail: 'the daemon may not be loaded' }];
+    if (state === 'running') {
+      return {
+        steps: [{ kind: 'run', argv: [...launchctl, 'kickstart', target] }],
+        done: [`${target} was already loaded: it keeps its previous settings until it is loaded again (\`limactl-autostart disable --now\`, then \`enable --now\`, or a ${sudo ? 'reboot' : 'new login'})`],
+      };
+    }
+    return {
+      steps: [
+        { ...bootoutStep(sudo, this.domainName(domain), target, file), mayFail: state === 'idle' ? 'it may have been unloaded meanwhile' : 'the job is not loaded' },
+        // Undone by a bootout that stops the new host agent: the old job is loaded again only after it has stopped.
+        { kind: 'run', argv: [...launchctl, 'bootstrap', this.domainName(domain), file], hint: BOOTSTRAP_HINT, retry: BOOTSTRAP_BUSY, undo: [{ kind: 'run', argv: [...launchctl, 'bootout', target], settle: settleOf(target, name, limactl) }] },
+      ],
+      done: state === 'idle' ? [`${target} was loaded but not running: it was loaded again from the new file`] : [],
+    };
   }
 
   /**
@@ -276,188 +300,59 @@ export class LaunchdBackend implements Backend {
   }
 
   /** sudo rm of the LaunchDaemon plist; undone by installing the saved content again. */
-  private removeDaemon(file: string, warnings: string[]): RunStep {
-    return { kind: 'run', argv: ['sudo', 'rm', '-f', '--', file], undo: this.restoreDaemon(file, warnings) };
+  private removeDaemon(file: string): Part {
+    const saved = this.restoreDaemon(file);
+    return { steps: [{ kind: 'run', argv: ['sudo', 'rm', '-f', '--', file], undo: saved.steps }], warnings: saved.warnings };
   }
 
   /** Steps that put the LaunchDaemon plist back as it is now, read while planning. */
-  private restoreDaemon(file: string, warnings: string[]): Step[] {
-    let saved: Buffer;
+  private restoreDaemon(file: string): { steps: Step[]; warnings: string[] } {
     try {
-      saved = readRegularFile(file);
+      return { steps: installDaemon(readRegularFile(file), file), warnings: [] };
     } catch (err) {
-      warnings.push(`cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): if a later step fails, it cannot be restored`);
-      return [];
+      return { steps: [], warnings: [`cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): if a later step fails, it cannot be restored`] };
     }
-    return installDaemon(saved, file);
   }
 
-  /**
-   * --now: a job that is loaded and running is only kickstarted (which starts a job that is not
-   * running and never restarts one), so running `enable --now` again, as provisioning tools do on
-   * every run, never restarts the VM. Any other job is booted out (bootstrapping a loaded label
-   * fails with error 5) and bootstrapped from the new file. A job that is loaded but not running
-   * (a file Lima wrote, without KeepAlive, after its VM stopped) is reloaded that way too: booting
-   * it out stops nothing, and a kickstart would start it with the old file's settings.
-   */
-  private async start(launchctl: string[], domain: string, target: string, file: string, done: string[], limactl: string, name: string): Promise<Step[]> {
-    const state = await this.jobState(target);
-    if (state === 'running') {
-      done.push(`${target} was already loaded: it keeps its previous settings until it is loaded again (\`limactl-autostart disable --now\`, then \`enable --now\`, or a ${domain === 'system' ? 'reboot' : 'new login'})`);
-      return [{ kind: 'run', argv: [...launchctl, 'kickstart', target] }];
-    }
-    if (state === 'idle') done.push(`${target} was loaded but not running: it was loaded again from the new file`);
-    return [
-      { ...bootout(launchctl, domain, target, file), mayFail: state === 'idle' ? 'it may have been unloaded meanwhile' : 'the job is not loaded' },
-      // Undone by a bootout that stops the new host agent: the old job is loaded again only after it has stopped.
-      { kind: 'run', argv: [...launchctl, 'bootstrap', domain, file], hint: BOOTSTRAP_HINT, retryOn: BOOTSTRAP_BUSY, undo: [{ kind: 'run', argv: [...launchctl, 'bootout', target], settle: { target, instance: name, limactl } }] },
-    ];
-  }
-
-  async status(instances: string[]): Promise<StatusRow[]> {
-    // The files are read while launchctl answers: it runs as processes of their own.
-    const listed = this.listJobs();
-    const files = instances.map((name) => this.plistView(name));
-    const loaded = await listed;
-    return instances.map((name, i) => this.statusOf(name, files[i]!, loaded));
-  }
-
-  /**
-   * Three questions however many instances there are: one listing per domain a job of ours can
-   * be loaded in. `launchctl print system` needs no root. A domain that does not exist (no GUI
-   * login) answers non-zero and holds nothing.
-   */
-  private async listJobs(): Promise<Loaded> {
-    const domains = [`gui/${this.host.uid}`, `user/${this.host.uid}`, 'system'];
-    const outputs = await Promise.all(domains.map((d) => run(['launchctl', 'print', d], { mayFail: 'the domain may not exist', noInput: true })));
-    const jobs = new Map<string, Job>();
-    outputs.forEach((out, i) => {
-      if (out.exitCode !== 0) return;
-      for (const job of parseServices(out.stdout)) {
-        const target = `${domains[i]}/${job.label}`;
-        jobs.set(target, { target, pid: job.pid, lastExitCode: job.lastExitCode });
-      }
-    });
-    return { jobs, guiLogin: outputs[0]!.exitCode === 0 };
-  }
-
-  /** Which file registers the instance, what it says, and what is wrong with it, without asking launchd. */
-  private plistView(name: string): PlistView {
-    const paths = this.paths(name);
-    const hasAgent = present(paths.agent);
-    const hasDaemon = present(paths.daemon);
-    const none: PlistView = { condition: 'none', file: null, keepAlive: null, userName: undefined, problems: [] };
-    if (!hasAgent && !hasDaemon) return none;
-    // A daemon wins: it starts the instance at boot, before any login.
-    const read = readServiceFile(this.registration(name, hasDaemon ? 'LaunchDaemon' : 'LaunchAgent'));
-    // Removed between the look and the read (a `disable` running meanwhile): not registered.
-    if (read.unreadable !== undefined && !present(read.registration.file)) return none;
-    const keepAlive = read.unreadable === undefined ? read.keepAlive : null;
-    const problems = fileProblems(this.host, read);
-    if (hasDaemon) problems.push(...daemonFileProblems(paths.daemon));
-    if (hasAgent && hasDaemon) {
-      problems.push({ problem: `both a LaunchAgent (${paths.agent}) and a LaunchDaemon are registered: the instance would be started twice`, fix: `${reEnable(name, 'boot', keepAlive)}   # or --condition=login to keep the agent` });
-    }
-    return { condition: read.condition, file: read.registration.file, keepAlive, userName: read.unreadable === undefined ? read.userName : undefined, problems };
-  }
-
-  private statusOf(name: string, view: PlistView, loaded: Loaded): StatusRow {
-    const { condition, file, keepAlive } = view;
-    const { jobs, guiLogin } = loaded;
-    const agentJobs = [`gui/${this.host.uid}`, `user/${this.host.uid}`].flatMap((d) => jobs.get(`${d}/${agentLabel(name)}`) ?? []);
-    const daemonJob = jobs.get(`system/${daemonLabel(name)}`);
-    const job = condition === 'boot' ? daemonJob : condition === 'login' ? agentJobs[0] : (daemonJob ?? agentJobs[0]);
-    const problems: Problem[] = [...view.problems];
-    const notes: string[] = [];
-    if (condition === 'none' && job) {
-      problems.push({ problem: `${job.target} is loaded but has no file: it will not start again after a reboot`, fix: formatArgv(['limactl-autostart', 'disable', name, '--now']) });
-    }
-    if (agentJobs.length > 1) {
-      problems.push({ problem: `the agent is loaded twice (${agentJobs.map((j) => j.target).join(' and ')}): two host agents for one instance`, fix: `launchctl bootout ${agentJobs[1]!.target}` });
-    } else if (condition === 'login' && job?.target.startsWith('user/')) {
-      problems.push(userDomainProblem(name, job.target, keepAlive));
-    }
-    const state = job ? (job.pid ? 'running' : job.lastExitCode ? 'failed' : 'loaded') : 'not-loaded';
-    if (state === 'failed' && job!.lastExitCode === EX_CONFIG) {
-      problems.push(logFilesProblem(job!.target, logPaths(path.join(this.host.limaHome, name)), view.userName ?? this.host.user, keepAlive));
-    } else if (state === 'failed') {
-      problems.push({
-        problem: `the host agent exited with ${job!.lastExitCode! < 0 ? `signal ${-job!.lastExitCode!}` : `code ${job!.lastExitCode}`}; ${logHint(name)}`,
-        // Through its job: a `limactl start` of a boot registration would run the instance outside it.
-        fix: condition === 'none' ? formatArgv(['limactl', 'start', name]) : reEnable(name, condition, keepAlive, true),
-      });
-    }
-    // launchd lists a job's last exit status while it runs again; -9 is a SIGKILL.
-    if (keepAlive && job?.lastExitCode === -SIGKILL) notes.push(sigkillNote('launchd', name, job.pid !== null));
-    // Not loaded: where the agent would be, gui/<uid> with a GUI login, else user/<uid>, as enable --now would load it.
-    const service = job?.target ?? (condition === 'boot' ? `system/${daemonLabel(name)}` : `${guiLogin ? 'gui' : 'user'}/${this.host.uid}/${agentLabel(name)}`);
-    return {
-      instance: name,
-      condition,
-      keepAlive,
-      file,
-      manager: 'launchd',
-      service,
-      state,
-      pid: job?.pid ?? null,
-      lastExitCode: job?.lastExitCode ?? null,
-      problems,
-      notes,
-    };
-  }
-
-  private renderPlist(
-    request: EnableRequest,
-    template: TemplateName,
-    label: string,
-    daemon?: { userName: string; extra: EnvVar[] },
-  ): string {
-    const dir = request.instance.dir;
-    const environment = serviceEnvironment(this.host, request.limactl, daemon?.extra);
-    const view = {
-      header: headerLine(request.condition, request.keepAlive),
-      label,
-      userName: daemon?.userName,
-      programArguments: serviceCommand(request.limactl, request.instance.name),
-      environment,
-      workingDirectory: dir,
-      stdoutPath: logPaths(dir)[0],
-      stderrPath: logPaths(dir)[1],
-      keepAlive: request.keepAlive,
-      throttleInterval: LAUNCHD_THROTTLE_INTERVAL,
-      exitTimeOut: STOP_TIMEOUT_SEC,
-      processType: PROCESS_TYPE,
-      sessionTypes: AGENT_SESSION_TYPES,
-    };
-    const text = render(template, view);
-    // The plist must read back as exactly the values that went in; anything else is a bug in
-    // the template or the escaping, and must never reach launchd.
-    const expected: Record<string, unknown> = {
-      Label: label,
-      ...(daemon ? { UserName: daemon.userName } : {}),
-      ProgramArguments: view.programArguments,
-      EnvironmentVariables: Object.fromEntries(environment.map((e) => [e.name, e.value])),
-      WorkingDirectory: view.workingDirectory,
-      StandardOutPath: view.stdoutPath,
-      StandardErrorPath: view.stderrPath,
-      RunAtLoad: true,
-      ...(request.keepAlive ? { KeepAlive: { Crashed: true, SuccessfulExit: false } } : {}),
-      ThrottleInterval: LAUNCHD_THROTTLE_INTERVAL,
-      ExitTimeOut: STOP_TIMEOUT_SEC,
-      ProcessType: PROCESS_TYPE,
-      ...(daemon ? {} : { LimitLoadToSessionType: AGENT_SESSION_TYPES }),
-    };
+  /** The plist must read back as exactly the values that went in; anything else is a bug in the template or the escaping, and must never reach launchd. */
+  private renderPlist(input: ServiceInput): string {
+    const values = plistFor(input);
+    const text = render('io.lima-vm.INSTANCE.plist', { header: headerLine(input.condition, input.keepAlive), ...values });
     let parsed: unknown;
     try {
       parsed = parsePlist(text);
     } catch (err) {
-      throw new Error(`rendered ${template} does not parse as a plist: ${(err as Error).message}`);
+      throw new Error(`rendered plist does not parse: ${(err as Error).message}`);
     }
-    if (!isDeepStrictEqual(parsed, expected)) {
-      throw new Error(`rendered ${template} does not read back as the values that went in:\n${JSON.stringify(parsed)}\n${JSON.stringify(expected)}`);
-    }
+    if (!isDeepStrictEqual(parsed, values)) throw new Error(`rendered plist does not read back as the values that went in:\n${JSON.stringify(parsed)}\n${JSON.stringify(values)}`);
     return text;
   }
+}
+
+/** What a bootout of a running job waits for: launchd has let go of it, and its host agent has stopped. */
+function settleOf(target: string, instance: string, limactl: string): RunStep['settle'] {
+  return {
+    boundSec: SETTLE_TIMEOUT_SEC,
+    checks: [
+      // launchctl print exits 113 for a job launchd does not know; any failure means the same here.
+      { argv: ['launchctl', 'print', target], until: 'fails', awaited: `\`launchctl print ${target}\` fails`, still: `launchd still knows ${target}` },
+      // A new job started while the old host agent still shuts the VM down finds the instance
+      // Running, and `limactl start` exits 0 at once: with KeepAlive {SuccessfulExit=false} launchd never retries.
+      { argv: [limactl, 'list', '--json', instance], until: { lacks: '"status":"Running"' }, awaited: `Lima no longer reports "${instance}" Running`, still: `Lima still reports "${instance}" Running` },
+    ],
+  };
+}
+
+/** A bootout that, when it succeeded and a later step fails, is undone by loading the job again. */
+function bootoutStep(sudo: boolean, domain: string, target: string, file: string, settle?: RunStep['settle']): RunStep {
+  const launchctl = sudo ? ['sudo', 'launchctl'] : ['launchctl'];
+  return {
+    kind: 'run',
+    argv: [...launchctl, 'bootout', target],
+    ...(settle ? { settle } : {}),
+    undo: [{ kind: 'run', argv: [...launchctl, 'bootstrap', domain, file], retry: BOOTSTRAP_BUSY }],
+    undoLast: true,
+  };
 }
 
 /**
@@ -473,11 +368,6 @@ function installDaemon(content: string | Buffer, file: string, undo?: Step[]): S
   ];
 }
 
-/** StandardOutPath and StandardErrorPath of the instance in `dir`: Lima's names, absolute (launchd does not expand `~`). */
-function logPaths(dir: string): [string, string] {
-  return [path.join(dir, 'launchd.stdout.log'), path.join(dir, 'launchd.stderr.log')];
-}
-
 /**
  * launchd opens StandardOutPath and StandardErrorPath after it has switched to UserName
  * (launchd.plist(5), UserName and StandardOutPath); a file that account cannot open fails the
@@ -488,9 +378,8 @@ function logPaths(dir: string): [string, string] {
  * is not looked up, and its files are given to it whoever owns them now.
  */
 function daemonLogSteps(dir: string, user: string, uid: number | undefined): Step[] {
-  return logPaths(dir).flatMap((file): Step[] => {
-    const type = fileType(file);
-    if (type === 'none') {
+  return launchdLogPaths(dir).flatMap((file): Step[] => {
+    if (fileType(file) === 'none') {
       return [{ kind: 'run', argv: ['sudo', 'install', '-m', '644', '-o', user, '/dev/null', file], undo: [{ kind: 'run', argv: ['sudo', 'rm', '-f', '--', file] }] }];
     }
     // A symbolic link is followed, by chown too; what it points to must be a file.
@@ -513,40 +402,6 @@ function userDomainAdvice(name: string, target: string, now: boolean): string[] 
   ];
 }
 
-/** A LaunchAgent loaded in user/<uid>: what userDomainAdvice warned of, seen afterwards. */
-function userDomainProblem(name: string, target: string, keepAlive: boolean | null): Problem {
-  return {
-    problem: `${target} is loaded in launchd's user domain (enabled over SSH or without a GUI login): \`limactl stop ${name}\` cannot stop it (Lima stops an agent through gui/<uid> only), and only ${formatArgv(['limactl-autostart', 'disable', name, '--now'])} or launchctl bootout ${target} can`,
-    fix: `${reEnable(name, 'boot', keepAlive, true)}   # a headless Mac; from a GUI login: ${reEnable(name, 'login', keepAlive, true)}`,
-  };
-}
-
-/** Exit 78: launchd could not set the job up, and with keep-alive tries again every ThrottleInterval. */
-function logFilesProblem(target: string, logs: string[], owner: string, keepAlive: boolean | null): Problem {
-  const files = formatArgv(logs);
-  const sudo = target.startsWith('system/') ? 'sudo ' : '';
-  return {
-    problem: `launchd could not set the job up (exit 78, EX_CONFIG), most likely because ${owner} cannot open its log files ${logs.join(' and ')} (owned by someone else, in a directory ${owner} cannot write, or on a volume not mounted yet)${keepAlive ? `; launchd tries again every ${LAUNCHD_THROTTLE_INTERVAL} s, for ever` : ''}`,
-    fix: `sudo touch ${files} && sudo chown ${owner} ${files}${keepAlive ? `   # launchd tries again within ${LAUNCHD_THROTTLE_INTERVAL} s` : ` && ${sudo}launchctl kickstart ${target}`}`,
-  };
-}
-
-/** A bootout that, when it succeeded and a later step fails, is undone by loading the job again. */
-function bootout(launchctl: string[], domain: string, target: string, file: string, settle?: Settle): RunStep {
-  return {
-    kind: 'run',
-    argv: [...launchctl, 'bootout', target],
-    ...(settle ? { settle } : {}),
-    undo: [{ kind: 'run', argv: [...launchctl, 'bootstrap', domain, file], retryOn: BOOTSTRAP_BUSY }],
-    undoLast: true,
-  };
-}
-
-/** Only a bootout that stops a running job is waited for, and only when a job is started after it. */
-function settleFor(state: string, target: string, instance: string, limactl: string | undefined): Settle | undefined {
-  return state === 'running' && limactl !== undefined ? { target, instance, limactl } : undefined;
-}
-
 /**
  * The services block of `launchctl print DOMAIN`: one line per job, "PID STATUS LABEL", PID 0 or
  * "-" when not running, STATUS "-" before the first exit and a negative signal number after a kill.
@@ -559,17 +414,4 @@ export function parseServices(text: string): { label: string; pid: number | null
     const pid = m[1] === '-' ? 0 : Number(m[1]);
     return [{ label: m[3]!, pid: pid > 0 ? pid : null, lastExitCode: m[2] === '-' ? null : Number(m[2]) }];
   });
-}
-
-/** launchd refuses a LaunchDaemon plist that is not root's or that others can write. */
-function daemonFileProblems(file: string): Problem[] {
-  const st = statSync(file, { throwIfNoEntry: false });
-  if (!st || st.uid === 0 && (st.mode & 0o022) === 0) return [];
-  const owner = st.uid === 0 ? '' : `owned by uid ${st.uid}, not root`;
-  const writers = [st.mode & 0o020 ? 'its group' : '', st.mode & 0o002 ? 'others' : ''].filter(Boolean).join(' and ');
-  const mode = writers ? `writable by ${writers} (mode ${(st.mode & 0o777).toString(8)})` : '';
-  return [{
-    problem: `${file} is ${[owner, mode].filter(Boolean).join(' and ')}: launchd refuses to load it`,
-    fix: `sudo chown root:wheel ${formatArgv([file])} && sudo chmod 644 ${formatArgv([file])}`,
-  }];
 }

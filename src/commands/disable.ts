@@ -1,7 +1,6 @@
-import { readHost } from '../host.js';
-import { validateInstanceName } from '../instance.js';
+import { readHost, validateInstanceName } from '../host.js';
 import { backendFor } from '../backends/index.js';
-import { execute } from './execute.js';
+import { runPlan } from '../run-plan.js';
 import * as log from '../log.js';
 
 export interface DisableArgs {
@@ -14,12 +13,7 @@ export async function disable(args: DisableArgs): Promise<void> {
   validateInstanceName(args.instance);
   const host = readHost();
   const backend = await backendFor(host);
-  await execute(
-    host,
-    args.instance,
-    args.dryRun,
-    () => backend.planDisable({ instanceName: args.instance, now: args.now }),
-    // Not an error: the state the user asked for is already the state on disk.
-    () => log.info(`instance "${args.instance}" is not registered for autostart; nothing to do`),
-  );
+  const ran = await runPlan(host, backend, args.instance, args.dryRun, () => backend.planDisable({ instance: args.instance, now: args.now }));
+  // Not an error: the state the user asked for is already the state on disk.
+  if (!ran) log.info(`instance "${args.instance}" is not registered for autostart; nothing to do`);
 }

@@ -1,9 +1,8 @@
-import { readHost } from '../host.js';
-import { findInstance, findLimactl, validateInstanceName } from '../instance.js';
+import { findInstance, findLimactl, readHost, validateInstanceName } from '../host.js';
 import { backendFor } from '../backends/index.js';
 import type { Condition } from '../model.js';
-import { checkLimactl } from '../limactl.js';
-import { execute } from './execute.js';
+import { checkLimactl } from '../lima.js';
+import { runPlan } from '../run-plan.js';
 import * as log from '../log.js';
 
 export interface EnableArgs {
@@ -22,28 +21,12 @@ export async function enable(args: EnableArgs): Promise<void> {
   const host = readHost();
   const instance = findInstance(host, args.instance);
   const limactl = findLimactl(host);
-  // The limactl the service will run is the one whose version matters. It is asked while the
-  // plan is made (which asks the service manager too), and what it says comes before the plan's
-  // warnings, or before the error if there is one.
-  const versionChecked = checkLimactl(limactl);
-  try {
-    const backend = await backendFor(host);
-    await execute(host, instance.name, args.dryRun, async () => {
-      const plan = await backend.planEnable({
-        instance,
-        condition: args.condition,
-        keepAlive: args.keepAlive,
-        user: args.user,
-        now: args.now,
-        limactl,
-      });
-      await versionChecked;
-      return plan;
-    });
-  } finally {
-    await versionChecked;
-  }
-  if (!args.now && !args.dryRun) log.info('nothing was started or stopped; add --now to start it now');
+  // The limactl the service will run is the one whose version matters; what it says comes first.
+  await checkLimactl(limactl);
+  const backend = await backendFor(host);
+  const { condition, keepAlive, user, now } = args;
+  await runPlan(host, backend, instance.name, args.dryRun, () => backend.planEnable({ instance, condition, keepAlive, user, now, limactl }));
+  if (!now && !args.dryRun) log.info('nothing was started or stopped; add --now to start it now');
   if (args.wait === undefined) return;
   if (args.dryRun) {
     log.info('--wait: a dry run starts nothing, so there is nothing to wait for');
@@ -51,5 +34,5 @@ export async function enable(args: EnableArgs): Promise<void> {
   }
   // Loaded only here: every other enable does without it.
   const { waitAfterStart } = await import('../wait.js');
-  await waitAfterStart(host, instance.name, limactl, args.wait);
+  await waitAfterStart(host, backend, instance.name, limactl, args.wait);
 }

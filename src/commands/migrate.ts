@@ -1,13 +1,11 @@
-import { readHost, type Host } from '../host.js';
-import { findInstance, findLimactl, isInstanceName } from '../instance.js';
+import { findInstance, findLimactl, isInstanceName, readHost, type Host } from '../host.js';
 import { backendFor } from '../backends/index.js';
 import type { Backend, Plan, Registration } from '../model.js';
-import { checkLimactl } from '../limactl.js';
-import { headerAge } from '../header.js';
-import { keepAliveToWrite, readServiceFile, rewriteLoses, serviceLimaHome } from '../registration.js';
-import { servicePath } from '../service-env.js';
+import { checkLimactl } from '../lima.js';
+import { readServiceFile, rewriteOf } from '../files/registration.js';
+import { servicePath } from '../service.js';
 import { UserError } from '../errors.js';
-import { execute } from './execute.js';
+import { runPlan } from '../run-plan.js';
 import * as log from '../log.js';
 
 export interface MigrateArgs {
@@ -52,14 +50,14 @@ export async function migrate(args: MigrateArgs): Promise<void> {
     try {
       // Decided and rewritten under the instance's lock, from the file as it is then: an
       // `enable` running meanwhile must not be overwritten with what this run read before.
-      await execute(host, f.instance, args.dryRun, async () => {
+      await runPlan(host, backend, f.instance, args.dryRun, async () => {
         decision = await decide(f, ctx);
         if (decision.kind !== 'rewrite') return { summary: 'migrate', steps: [], warnings: [], done: [] };
         log.info(`${args.dryRun ? 'would rewrite' : 'rewriting'} ${decision.what}`);
         return decision.plan;
-      }, () => {});
+      });
     } catch (err) {
-      // An interrupted run (exit 128 + signal) stops here: the user asked it to.
+      // An interrupted run stops here: the user asked it to.
       if (!(err instanceof UserError) || err.exitCode > 128) throw err;
       // One registration's failure (a cancelled sudo, a lock held too long) leaves that one as
       // it was; the others are independent of it.
@@ -79,11 +77,7 @@ export async function migrate(args: MigrateArgs): Promise<void> {
   }
   const verb = args.dryRun ? 'would rewrite' : 'rewrote';
   log.info(`migrate: ${verb} ${tally.rewritten}, ${tally.current} up to date, left ${tally.left} alone${tally.failed ? `, ${tally.failed} failed` : ''}`);
-  if (tally.rewritten > 0 && !args.dryRun) {
-    log.info(backend.manager === 'launchd'
-      ? 'nothing was started or stopped: a job launchd has loaded keeps its old settings until it is loaded again (the next login or boot, or `limactl-autostart disable NAME --now`, then `enable NAME --now`)'
-      : 'nothing was started or stopped: a running instance keeps running, and the new unit applies from its next start');
-  }
+  if (tally.rewritten > 0 && !args.dryRun) log.info(`nothing was started or stopped: ${backend.rewriteTakesEffect}`);
   if (tally.failed > 0) {
     throw new UserError(`${tally.failed} of ${found.length} registrations could not be rewritten; each was left as it was`, 'See the errors above, then run `limactl-autostart migrate` again.');
   }
@@ -104,17 +98,11 @@ async function decide(f: Registration, ctx: Context): Promise<Decision> {
   }
   // Read here, not with the listing: that was made before this instance's lock was held.
   const file = readServiceFile(f);
+  const rewrite = rewriteOf(file, servicePath(ctx.host.platform, ctx.limactl), ctx.host);
   const replace = `To replace it anyway: \`limactl-autostart enable ${name} --condition=${file.condition}\``;
+  if (rewrite.loses.length > 0) return { kind: 'leave', why: `${rewrite.loses.join('; ')}. ${replace}` };
+  if (rewrite.leave) return { kind: 'leave', why: rewrite.leave };
   if (file.unreadable !== undefined) return { kind: 'leave', why: `${file.unreadable}. ${replace}` };
-  const lost = rewriteLoses(file, servicePath(ctx.host, ctx.limactl));
-  if (lost.length > 0) return { kind: 'leave', why: `${lost.join('; ')}. ${replace}` };
-  if (file.header && headerAge(file.header) === 'newer') {
-    return { kind: 'leave', why: `it was written by limactl-autostart ${file.header.version}, which is newer than this one; upgrade limactl-autostart instead` };
-  }
-  const limaHome = serviceLimaHome(file, ctx.host.home);
-  if (limaHome !== ctx.host.limaHome) {
-    return { kind: 'leave', why: `it starts the instance in LIMA_HOME=${limaHome}, and this run's LIMA_HOME is ${ctx.host.limaHome}. Run \`LIMA_HOME=${limaHome} limactl-autostart migrate\`` };
-  }
   let instance;
   try {
     instance = findInstance(ctx.host, name);
@@ -122,7 +110,7 @@ async function decide(f: Registration, ctx: Context): Promise<Decision> {
     if (!(err instanceof UserError)) throw err;
     return { kind: 'leave', why: `${err.message}. If it was deleted, \`limactl-autostart disable ${name}\` removes the registration` };
   }
-  const keepAlive = keepAliveToWrite(file);
+  const { keepAlive } = rewrite;
   const keepAliveFrom = { header: 'from its header', settings: 'from its settings', unsaid: 'the default: the file does not say' }[file.keepAliveFrom];
   let plan: Plan;
   try {
@@ -134,7 +122,6 @@ async function decide(f: Registration, ctx: Context): Promise<Decision> {
   const written = plan.steps.find((s) => s.kind === 'write' && (s.path === f.file || s.temporary));
   if (written?.kind === 'write' && written.content === file.text) return { kind: 'current' };
   const origin = file.header ? `written by limactl-autostart ${file.header.version}` : 'not written by limactl-autostart';
-  const lingering = f.format === 'unit' && f.lingering;
-  const condition = `condition=${file.condition}${file.conditionFrom ? ` (lingering is ${lingering ? 'on' : 'off'} for ${ctx.host.user})` : ''}`;
+  const condition = `condition=${file.condition}${file.conditionFrom ? ` (lingering is ${f.lingering ? 'on' : 'off'} for ${ctx.host.user})` : ''}`;
   return { kind: 'rewrite', plan, what: `the ${f.kind} ${f.file} (${origin}): ${condition}, keep-alive=${keepAlive} (${keepAliveFrom})` };
 }

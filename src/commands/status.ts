@@ -1,9 +1,8 @@
-import { readHost, type Host } from '../host.js';
-import { hasInstance, instancesInLimaHome, isInstanceName, limactlOnPath, validateInstanceName } from '../instance.js';
+import { hasInstance, instancesInLimaHome, isInstanceName, limactlOnPath, readHost, validateInstanceName, type Host } from '../host.js';
 import { backendFor } from '../backends/index.js';
-import type { InstanceStatus } from '../model.js';
+import type { StatusRow } from '../model.js';
 import { listInstances, type LimaList } from '../lima.js';
-import { withLimaView } from '../lima-view.js';
+import { diagnose } from '../diagnose.js';
 import * as log from '../log.js';
 import { UserError } from '../errors.js';
 
@@ -35,9 +34,9 @@ export async function status(args: StatusArgs): Promise<void> {
     names = [...new Set([...instancesInLimaHome(host), ...registered])].sort();
   }
   // Lima and the service manager are asked at the same time: one question each, however many instances.
-  const [serviceRows, list] = await Promise.all([backend.status(names), askLima(host)]);
+  const [facts, list] = await Promise.all([backend.facts(names), askLima(host)]);
   if (!list.answered) log.warn(`Lima's view of the instances is missing (${args.json ? 'lima.status is null' : 'the LIMA column says ?'}): ${list.reason}`);
-  const rows = withLimaView(serviceRows, list);
+  const rows = facts.map((f) => diagnose(host, f, list));
   process.stdout.write(args.json ? `${JSON.stringify(rows, null, 2)}\n` : formatTable(rows, useColor(host)));
 }
 
@@ -52,7 +51,7 @@ function useColor(host: Host): boolean {
 
 const STYLE = { bold: '1', red: '31', green: '32', yellow: '33', cyan: '36', dim: '2' } as const;
 
-export function formatTable(rows: InstanceStatus[], color: boolean): string {
+function formatTable(rows: StatusRow[], color: boolean): string {
   if (rows.length === 0) return 'No Lima instances and no autostart registrations.\n';
   const paint = (style: keyof typeof STYLE, text: string): string => (color ? `\x1b[${STYLE[style]}m${text}\x1b[0m` : text);
   const cells = rows.map((r) => [
@@ -80,7 +79,7 @@ export function formatTable(rows: InstanceStatus[], color: boolean): string {
   return `${out.join('\n')}\n`;
 }
 
-function stateText(row: InstanceStatus): string {
+function stateText(row: StatusRow): string {
   if (row.state === 'running' && row.pid) return `running (pid ${row.pid})`;
   if ((row.state === 'failed' || row.state === 'start-limit-hit') && row.lastExitCode !== null) {
     // launchd gives a job killed by a signal as the negative signal number.

@@ -1,5 +1,5 @@
-import { limactlOnPath } from '../instance.js';
-import { checkLimactl } from '../limactl.js';
+import { limactlOnPath } from '../host.js';
+import { checkLimactl } from '../lima.js';
 import { packageVersion } from '../version.js';
 
 /**

@@ -1,5 +1,4 @@
-import { isDeepStrictEqual } from 'node:util';
-import type { EnvVar } from './service-env.js';
+import type { EnvVar } from '../service.js';
 
 /**
  * Reads a systemd unit back the way systemd does for the settings we write: sections,
@@ -12,8 +11,6 @@ export type UnitFile = Map<string, Map<string, string[]>>;
 export function parseUnit(text: string): UnitFile {
   const unit: UnitFile = new Map();
   let section: Map<string, string[]> | undefined;
-  // status reads a unit per instance: a plain loop, and a regular expression only for a line
-  // that may be a section header.
   const lines = text.split('\n');
   for (let index = 0; index < lines.length; index++) {
     const raw = lines[index]!;
@@ -59,7 +56,6 @@ export function splitWords(value: string): string[] {
   let word: string | undefined;
   let quote: '"' | "'" | '' = '';
   let i = 0;
-  // A run at a time, not a character at a time: status splits every unit's Environment= lines.
   while (i < value.length) {
     const plain: RegExp = PLAIN[quote]!;
     plain.lastIndex = i;
@@ -113,23 +109,4 @@ export function environmentOf(unit: UnitFile): EnvVar[] {
       const eq = assignment.indexOf('=');
       return { name: assignment.slice(0, eq), value: assignment.slice(eq + 1) };
     }));
-}
-
-export interface UnitExpectation {
-  execStart: string[];
-  workingDirectory: string;
-  environment: EnvVar[];
-}
-
-export function validateUnit(text: string, expected: UnitExpectation): void {
-  const unit = parseUnit(text);
-  const execStart = unitValues(unit, 'Service', 'ExecStart');
-  const actual: UnitExpectation = {
-    execStart: execStart.length === 1 ? execArgv(execStart[0]!) : [],
-    workingDirectory: unescapeSpecifiers(unitValues(unit, 'Service', 'WorkingDirectory')[0] ?? ''),
-    environment: environmentOf(unit),
-  };
-  if (!isDeepStrictEqual(actual, expected)) {
-    throw new Error(`rendered unit does not read back as the values that went in:\n${JSON.stringify(actual)}\n${JSON.stringify(expected)}`);
-  }
 }

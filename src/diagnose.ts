@@ -1,0 +1,236 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Condition, Facts, Job, LimaView, Problem, ServiceFile, StatusRow } from './model.js';
+import type { Host } from './host.js';
+import type { LimaList } from './lima.js';
+import { headerAge, launchdLogPaths } from './service.js';
+import { keepAliveToWrite, serviceLimaHome } from './files/registration.js';
+import { formatArgv } from './errors.js';
+import { packageVersion } from './version.js';
+import { LAUNCHD_THROTTLE_INTERVAL } from './tunables.js';
+
+// The one place that turns what the files, the service manager and Lima say of an instance into
+// problems, each with the command that fixes it, and notes that need no fix.
+
+/** launchd's exit status for a job it could not set up (sysexits(3) EX_CONFIG: a log file it cannot open). */
+const EX_CONFIG = 78;
+
+/** The command that writes the file again for the same condition and keep-alive (and, with `now`, starts it through its service). */
+export function reEnable(instance: string, condition: Condition, keepAlive: boolean | null, now = false): string {
+  return formatArgv(['limactl-autostart', 'enable', instance, `--condition=${condition}`, ...(keepAlive === false ? ['--keep-alive=false'] : []), ...(now ? ['--now'] : [])]);
+}
+
+/** Where to see why the instance did not start: its service's log and Lima's own. */
+export function logHint(instance: string): string {
+  return `see \`${formatArgv(['limactl-autostart', 'logs', instance])}\``;
+}
+
+/** One status row: the facts, Lima's view of the instance, and every problem the two show together. */
+export function diagnose(host: Host, facts: Facts, list: LimaList): StatusRow {
+  const name = facts.instance;
+  const file = facts.files.at(0);
+  const condition = file?.condition ?? 'none';
+  const keepAlive = file === undefined || file.unreadable !== undefined ? null : file.keepAlive;
+  const job = deciding(facts, condition);
+  const problems = [...(file ? fileProblems(host, file) : []), ...(facts.manager === 'launchd' ? launchdProblems(host, facts, job, keepAlive) : systemdProblems(host, facts, job))];
+  const notes: string[] = [];
+  // launchd lists a job's last exit status while it runs again; systemd keeps it while it waits to restart.
+  if (keepAlive && job?.killed && (facts.manager === 'launchd' || job.state === 'restarting')) notes.push(sigkillNote(facts.manager, name, job.pid !== null));
+  const service = job?.service ?? facts.service.service;
+  const row: StatusRow = {
+    instance: name,
+    condition,
+    keepAlive,
+    file: file?.registration.file ?? null,
+    manager: facts.manager,
+    service,
+    state: job?.state ?? (facts.manager === 'launchd' ? 'not-loaded' : 'unknown'),
+    pid: job?.state === 'running' ? job.pid : null,
+    lastExitCode: job?.lastExitCode ?? null,
+    problems,
+    notes,
+    lima: limaView(list, name, job?.label ?? facts.service.label),
+  };
+  row.problems.push(...joinedProblems(row));
+  return row;
+}
+
+/** The job that runs the registration: the unit; on launchd a daemon for boot, an agent (gui/<uid> before user/<uid>) for login, any without a file. */
+function deciding(facts: Facts, condition: Condition | 'none'): Job | undefined {
+  if (facts.manager === 'systemd') return facts.jobs[0];
+  const daemon = facts.jobs.find((j) => j.domain === 'system');
+  const agent = facts.jobs.find((j) => j.domain !== 'system');
+  return condition === 'boot' ? daemon : condition === 'login' ? agent : (daemon ?? agent);
+}
+
+function limaView(list: LimaList, name: string, label: string): LimaView {
+  if (!list.answered) return { status: null, hostAgentPID: null, startedByService: null };
+  const instance = list.instances.get(name);
+  if (!instance) return { status: null, hostAgentPID: null, startedByService: false };
+  return { status: instance.status, hostAgentPID: instance.hostAgentPID, startedByService: instance.autoStartedIdentifier === label };
+}
+
+/** Problems visible in the file itself, the same for launchd and systemd. */
+function fileProblems(host: Host, file: ServiceFile): Problem[] {
+  const { instance } = file.registration;
+  const fix = reEnable(instance, file.condition, file.unreadable === undefined ? keepAliveToWrite(file) : null);
+  if (file.unreadable !== undefined) return [{ problem: `cannot read ${file.registration.file}: ${file.cause}`, fix }];
+  const problems: Problem[] = [];
+  if (!existsSync(path.join(host.limaHome, instance, 'lima.yaml'))) {
+    problems.push({ problem: `the instance no longer exists in ${host.limaHome}`, fix: formatArgv(['limactl-autostart', 'disable', instance, '--now']) });
+  }
+  if (file.program !== undefined && !existsSync(file.program)) {
+    problems.push({ problem: `the service runs ${file.program}, which no longer exists (Lima moved, upgraded or uninstalled?)`, fix });
+  }
+  const limaHome = serviceLimaHome(file, host.home);
+  if (file.program !== undefined && limaHome !== host.limaHome) {
+    problems.push({ problem: `the service uses LIMA_HOME=${file.limaHome ?? limaHome}, but LIMA_HOME here is ${host.limaHome}`, fix: `${fix}   # or run status with LIMA_HOME=${file.limaHome ?? limaHome}` });
+  }
+  if (!file.header) {
+    problems.push({ problem: 'not written by limactl-autostart (Lima\'s start-at-login, or by hand): no keep-alive guarantees', fix });
+  } else if (headerAge(file.header) === 'older') {
+    problems.push({ problem: `written by limactl-autostart ${file.header.version}, older than this ${packageVersion()}`, fix });
+  }
+  return problems;
+}
+
+function launchdProblems(host: Host, facts: Facts, job: Job | undefined, keepAlive: boolean | null): Problem[] {
+  const name = facts.instance;
+  const [file, other] = [facts.files.at(0), facts.files.at(1)];
+  const condition = file?.condition ?? 'none';
+  const problems: Problem[] = [];
+  if (facts.daemonFile && file) problems.push(...daemonFileProblems(file.registration.file, facts.daemonFile));
+  if (other) {
+    problems.push({ problem: `both a LaunchAgent (${other.registration.file}) and a LaunchDaemon are registered: the instance would be started twice`, fix: `${reEnable(name, 'boot', keepAlive)}   # or --condition=login to keep the agent` });
+  }
+  if (condition === 'none' && job) {
+    problems.push({ problem: `${job.service} is loaded but has no file: it will not start again after a reboot`, fix: formatArgv(['limactl-autostart', 'disable', name, '--now']) });
+  }
+  const agents = facts.jobs.filter((j) => j.domain !== 'system');
+  if (agents.length > 1) {
+    problems.push({ problem: `the agent is loaded twice (${agents.map((j) => j.service).join(' and ')}): two host agents for one instance`, fix: `launchctl bootout ${agents[1]!.service}` });
+  } else if (condition === 'login' && job?.domain === 'user') {
+    problems.push({
+      problem: `${job.service} is loaded in launchd's user domain (enabled over SSH or without a GUI login): \`limactl stop ${name}\` cannot stop it (Lima stops an agent through gui/<uid> only), and only ${formatArgv(['limactl-autostart', 'disable', name, '--now'])} or launchctl bootout ${job.service} can`,
+      fix: `${reEnable(name, 'boot', keepAlive, true)}   # a headless Mac; from a GUI login: ${reEnable(name, 'login', keepAlive, true)}`,
+    });
+  }
+  if (job?.state === 'failed' && job.lastExitCode === EX_CONFIG) {
+    const owner = (file?.unreadable === undefined ? file?.userName : undefined) ?? host.user;
+    problems.push(logFilesProblem(job.service, launchdLogPaths(path.join(host.limaHome, name)), owner, keepAlive));
+  } else if (job?.state === 'failed') {
+    problems.push({
+      problem: `the host agent exited with ${job.lastExitCode! < 0 ? `signal ${-job.lastExitCode!}` : `code ${job.lastExitCode}`}; ${logHint(name)}`,
+      // Through its job: a `limactl start` of a boot registration would run the instance outside it.
+      fix: condition === 'none' ? formatArgv(['limactl', 'start', name]) : reEnable(name, condition, keepAlive, true),
+    });
+  }
+  return problems;
+}
+
+/** launchd refuses a LaunchDaemon plist that is not root's or that others can write. */
+function daemonFileProblems(file: string, st: { uid: number; mode: number }): Problem[] {
+  if (st.uid === 0 && (st.mode & 0o022) === 0) return [];
+  const owner = st.uid === 0 ? '' : `owned by uid ${st.uid}, not root`;
+  const writers = [st.mode & 0o020 ? 'its group' : '', st.mode & 0o002 ? 'others' : ''].filter(Boolean).join(' and ');
+  const mode = writers ? `writable by ${writers} (mode ${(st.mode & 0o777).toString(8)})` : '';
+  return [{
+    problem: `${file} is ${[owner, mode].filter(Boolean).join(' and ')}: launchd refuses to load it`,
+    fix: `sudo chown root:wheel ${formatArgv([file])} && sudo chmod 644 ${formatArgv([file])}`,
+  }];
+}
+
+/** Exit 78: launchd could not set the job up, and with keep-alive tries again every ThrottleInterval. */
+function logFilesProblem(target: string, logs: string[], owner: string, keepAlive: boolean | null): Problem {
+  const files = formatArgv(logs);
+  const sudo = target.startsWith('system/') ? 'sudo ' : '';
+  return {
+    problem: `launchd could not set the job up (exit 78, EX_CONFIG), most likely because ${owner} cannot open its log files ${logs.join(' and ')} (owned by someone else, in a directory ${owner} cannot write, or on a volume not mounted yet)${keepAlive ? `; launchd tries again every ${LAUNCHD_THROTTLE_INTERVAL} s, for ever` : ''}`,
+    fix: `sudo touch ${files} && sudo chown ${owner} ${files}${keepAlive ? `   # launchd tries again within ${LAUNCHD_THROTTLE_INTERVAL} s` : ` && ${sudo}launchctl kickstart ${target}`}`,
+  };
+}
+
+function systemdProblems(host: Host, facts: Facts, job: Job | undefined): Problem[] {
+  const name = facts.instance;
+  const unit = facts.service.service;
+  const file = facts.files.at(0);
+  const condition = file?.condition ?? 'none';
+  const problems: Problem[] = [];
+  if (condition !== 'none') {
+    if (facts.unit?.loadState === 'not-found') {
+      problems.push({ problem: 'systemd has not read the unit file yet', fix: 'systemctl --user daemon-reload' });
+    } else if (facts.unit && facts.unit.fileState !== 'enabled') {
+      problems.push({ problem: `the unit is ${facts.unit.fileState || 'not enabled'}: it will not start at ${condition}`, fix: `systemctl --user enable ${unit}` });
+    }
+    if (condition === 'boot' && !facts.lingering) {
+      problems.push({ problem: `lingering is off for ${host.user}: the user manager, and the instance, start only at login`, fix: `loginctl enable-linger ${host.user}` });
+    }
+  }
+  const state = job?.state;
+  if (condition === 'none' && (state === 'running' || state === 'restarting')) {
+    problems.push({ problem: `${unit} is running but has no unit file: it will not start again`, fix: formatArgv(['limactl-autostart', 'disable', name, '--now']) });
+  }
+  const exit = job?.lastExitCode ?? 'unknown';
+  if (state === 'start-limit-hit') {
+    problems.push({ problem: `systemd gave up restarting it (start limit hit; last exit code ${exit}); ${logHint(name)}`, fix: `systemctl --user reset-failed ${unit} && systemctl --user start ${unit}` });
+  } else if (state === 'failed') {
+    problems.push({ problem: `the host agent failed (last exit code ${exit}); ${logHint(name)}`, fix: `systemctl --user start ${unit}` });
+  }
+  return problems;
+}
+
+/**
+ * The host agent was killed by SIGKILL and keep-alive restarts it: what `limactl stop --force`
+ * does (Lima's pkg/instance/stop.go), and what surprises a user who meant the instance to stay
+ * down. A note, not a problem: the restart is keep-alive doing its job.
+ */
+function sigkillNote(manager: Facts['manager'], instance: string, restarted: boolean): string {
+  return [
+    `the host agent was killed by SIGKILL (as \`limactl stop --force\` does), which keep-alive counts as a crash: ${manager} ${restarted ? 'started it again' : 'starts it again shortly'}.`,
+    `To stop the instance and keep it stopped: ${formatArgv(['limactl-autostart', 'disable', instance, '--now'])}, or \`limactl stop ${instance}\` without --force (docs/troubleshooting.md: "The instance came back after limactl stop --force")`,
+  ].join(' ');
+}
+
+/**
+ * What only the service manager's and Lima's views together show: a job that runs while the
+ * instance is down, an instance that runs outside its registration (no keep-alive), and a
+ * registration launchd has not loaded.
+ */
+function joinedProblems(row: StatusRow): Problem[] {
+  const { instance: name, manager, lima } = row;
+  if (row.condition === 'none') return [];
+  const problems: Problem[] = [];
+  const jobRuns = row.state === 'running' || row.state === 'restarting';
+  const startNow = reEnable(name, row.condition, row.keepAlive, true);
+  if (jobRuns && (lima.status === 'Stopped' || lima.status === 'Broken')) {
+    const restart = manager === 'systemd' ? `systemctl --user restart ${row.service}` : `${row.service.startsWith('system/') ? 'sudo ' : ''}launchctl kickstart -k ${row.service}`;
+    problems.push({
+      problem: `${manager} runs ${row.service}, but Lima says the instance is ${lima.status}: the host agent may be stuck, or a stale ha.sock or ha.pid left by an unclean shutdown keeps it from starting; ${logHint(name)}`,
+      fix: `${formatArgv(['limactl', 'stop', '--force', name])}; ${restart}`,
+    });
+  }
+  // A registered job launchd has not loaded: a LaunchDaemon not in the system domain, or an agent
+  // not in gui/<uid> while that domain exists (someone is logged in at the GUI). Nothing restarts
+  // the instance until it is loaded. launchd loads it at the next boot or login, unless the
+  // "Allow in the Background" switch (macOS 13 and later) keeps it from running at all. An
+  // instance running outside its agent says more than that its agent is not loaded.
+  const notLoaded = manager === 'launchd' && row.state === 'not-loaded';
+  const runsOutside = lima.status === 'Running' && lima.startedByService === false && !jobRuns;
+  if (notLoaded && row.condition === 'boot') {
+    problems.push({ problem: notLoadedText(row), fix: lima.status === 'Running' ? `${formatArgv(['limactl', 'stop', name])} && ${startNow}` : startNow });
+  } else if (runsOutside) {
+    problems.push({
+      problem: `Lima says the instance is Running, but it was not started by ${row.service}: keep-alive does not apply until it is stopped and started through ${manager}`,
+      fix: `${formatArgv(['limactl', 'stop', name])} && ${startNow}`,
+    });
+  } else if (notLoaded && row.service.startsWith('gui/')) {
+    problems.push({ problem: notLoadedText(row), fix: startNow });
+  }
+  return problems;
+}
+
+/** A registered launchd job that is not loaded, and the likely cause when a boot or login did not load it. */
+function notLoadedText(row: StatusRow): string {
+  const when = row.condition === 'boot' ? 'boot' : 'login';
+  return `registered for ${when}, but ${row.service} is not loaded in launchd's ${when === 'boot' ? 'system' : 'GUI login'} domain: launchd loads it at the next ${when}; until then nothing restarts the instance. If it was not loaded at the last ${when} either, the "Allow in the Background" switch for limactl (System Settings › General › Login Items) is likely off: check with \`sfltool dumpbtm\` (docs/troubleshooting.md: "macOS: the job is registered but never runs")`;
+}

@@ -1,0 +1,85 @@
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, statSync, type Stats } from 'node:fs';
+
+/**
+ * What is at a path, without following a symbolic link or opening anything: the one place that
+ * tells a file from what a user's directory may hold instead (a dotfile manager's symlink, a
+ * dangling one, a directory, a FIFO).
+ */
+export type FileType = 'none' | 'file' | 'symlink' | 'directory' | 'fifo' | 'socket' | 'device';
+
+export function fileType(file: string): FileType {
+  try {
+    return typeOf(lstatSync(file));
+  } catch {
+    return 'none';
+  }
+}
+
+/** Something is there, a dangling symbolic link included. */
+export function present(file: string): boolean {
+  return fileType(file) !== 'none';
+}
+
+function typeOf(st: Stats): FileType {
+  if (st.isFile()) return 'file';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isDirectory()) return 'directory';
+  if (st.isFIFO()) return 'fifo';
+  return st.isSocket() ? 'socket' : 'device';
+}
+
+const A: Partial<Record<FileType, string>> = { directory: 'a directory', fifo: 'a FIFO', socket: 'a socket', device: 'a device file' };
+
+/** "a directory", "a FIFO": for messages about what stands where a file should be. */
+export function describeType(type: FileType): string {
+  return A[type] ?? type;
+}
+
+/** The bytes of a regular file, through a symbolic link (see readRegularFileEnd). */
+export function readRegularFile(file: string): Buffer {
+  return readRegularFileEnd(file, Infinity).bytes;
+}
+
+/**
+ * At most the last `limit` bytes of a regular file; `whole` says whether that is all of it.
+ * Opened without blocking (a FIFO would wait for a writer) and checked after opening, so a file
+ * swapped for something else between a check and the read is caught too.
+ */
+export function readRegularFileEnd(file: string, limit: number): { bytes: Buffer; whole: boolean } {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    const type = typeOf(st);
+    if (type !== 'file') throw new Error(`it is ${describeType(type)}, not a file`);
+    const start = Math.max(0, st.size - limit);
+    const chunks: Buffer[] = [];
+    for (let at = start; ;) {
+      const chunk = Buffer.alloc(64 * 1024);
+      const n = readSync(fd, chunk, 0, chunk.length, at);
+      if (n === 0 || (start > 0 && at >= st.size)) return { bytes: Buffer.concat(chunks), whole: start === 0 };
+      chunks.push(chunk.subarray(0, n));
+      at += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The names in a directory; none when it does not exist or cannot be read. */
+export function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** The target of a symbolic link at `file` that points nowhere; undefined for anything else. */
+export function danglingTarget(file: string): string | undefined {
+  if (fileType(file) !== 'symlink' || statSync(file, { throwIfNoEntry: false })) return undefined;
+  try {
+    return readlinkSync(file);
+  } catch {
+    return undefined;
+  }
+}

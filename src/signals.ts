@@ -1,0 +1,32 @@
+// One listener for SIGHUP, SIGINT and SIGTERM, for the whole run: a signal aborts `interrupt`,
+// which ends every command started through exec.ts and every wait; what was running decides what
+// is left to undo, and the run ends with 128 + the signal's number, as a shell reports it.
+
+export const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
+
+export class Interrupted extends Error {
+  constructor(readonly signal: string) {
+    super(`interrupted by ${signal}`);
+    this.name = 'Interrupted';
+  }
+
+  get exitCode(): number {
+    return SIGNAL_EXIT[this.signal]!;
+  }
+}
+
+const controller = new AbortController();
+export const interrupt: AbortSignal = controller.signal;
+
+export function listenForSignals(): void {
+  for (const signal of Object.keys(SIGNAL_EXIT)) {
+    process.on(signal, () => {
+      if (!interrupt.aborted) controller.abort(new Interrupted(signal));
+    });
+  }
+}
+
+/** Throws the signal that came, if one did: between two steps of work that must stop. */
+export function checkInterrupt(): void {
+  if (interrupt.aborted) throw interrupt.reason;
+}
