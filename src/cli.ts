@@ -1,8 +1,8 @@
 import type YargsFactory from 'yargs';
 import type { Argv, Options } from 'yargs';
-import { EXIT_FAILED, UsageError, UserError } from './errors.js';
+import { EXIT_FAILED, quote, UsageError, UserError } from './errors.js';
 import { CONDITIONS, type Condition } from './model.js';
-import { LOG_LINES, WAIT_TIMEOUT_SEC } from './tunables.js';
+import { LOG_LINES, LOG_LINES_MAX, WAIT_MAX_SEC, WAIT_TIMEOUT_SEC } from './tunables.js';
 import { USER_NAME } from './host.js';
 import { Interrupted, listenForSignals } from './signals.js';
 import * as log from './log.js';
@@ -100,6 +100,17 @@ const COMMANDS: Command[] = [
   },
 ];
 
+const COMPLETION: Command = {
+  name: 'completion',
+  positional: { name: 'shell', describe: 'bash or zsh (default: the shell in $SHELL)' },
+  describe: 'Print a completion script for bash or zsh: `limactl-autostart completion >> ~/.bashrc` (or ~/.zshrc)',
+  options: {},
+  async run(a) {
+    const { printCompletion } = await import('./commands/completion.js');
+    printCompletion(a.shell as string | undefined);
+  },
+};
+
 /** Lima's deprecated `limactl start-at-login [INSTANCE] [--enabled[=BOOL]]`, as a command and as its own executable. */
 const START_AT_LOGIN: Command = {
   name: 'start-at-login',
@@ -160,12 +171,14 @@ export function buildParser(yargs: typeof YargsFactory, argv: string[], program:
       .usage('$0 [INSTANCE] [--enabled[=true|false]]\n\nDeprecated: Lima\'s `limactl start-at-login`, kept for scripts that still call it.\nUse `limactl-autostart enable INSTANCE --condition=login` instead (and `limactl-autostart disable INSTANCE` for --enabled=false).\nNeither starts nor stops the instance.')
       .command(commandString(START_AT_LOGIN, '$0'), false, (y) => define(y, START_AT_LOGIN), START_AT_LOGIN.run);
   } else {
-    parser.usage('$0 <command> INSTANCE [options]\n\nStart a Lima instance at login or at boot, and restart it when its host agent crashes.\nReached as `limactl autostart …` (Lima 2.0 and 2.1) or as `limactl-autostart …` directly.');
+    parser.usage('$0 <command> [options]\n\nStart a Lima instance at login or at boot, and restart it when its host agent crashes.\nReached as `limactl autostart …` (Lima 2.0 and 2.1) or as `limactl-autostart …` directly.');
     for (const command of COMMANDS) parser.command(commandString(command), command.describe, (y) => define(y, command), command.run);
     parser
       .command(commandString(START_AT_LOGIN), START_AT_LOGIN.describe, (y) => define(y, START_AT_LOGIN), START_AT_LOGIN.run, [], 'use `enable INSTANCE --condition=login` or `disable INSTANCE`')
-      // The script calls `limactl-autostart --get-yargs-completions WORDS…`, answered by completeWords.
-      .completion('completion', 'Print a completion script for bash or zsh (the shell in $SHELL): see docs/usage.md', completeWords(argv))
+      .command(commandString(COMPLETION), COMPLETION.describe, (y) => define(y, COMPLETION), COMPLETION.run)
+      // The scripts (templates/completion.*) ask `limactl-autostart --get-yargs-completions WORDS…`:
+      // yargs answers, through completeWords; its own script and command stay hidden.
+      .completion('__complete', false, completeWords(argv))
       .demandCommand(1, 'Name a command: enable, disable, status, logs or migrate.');
   }
   const hint = `Run \`${program} --help\` for usage.`;
@@ -181,49 +194,66 @@ export function buildParser(yargs: typeof YargsFactory, argv: string[], program:
 
 /** The table's commands and options, for the guards: every command is known by its name. */
 function commandNamed(name: string | undefined): Command | undefined {
-  return [...COMMANDS, START_AT_LOGIN].find((c) => c.name === name);
+  return [...COMMANDS, START_AT_LOGIN, COMPLETION].find((c) => c.name === name);
 }
 
 /**
- * What yargs would take in a way the user did not mean, checked against the table before it
- * parses: a boolean option given any value but true or false (yargs reads `--dry-run=yes` as
- * false), an option given twice (yargs keeps both), a mistyped command, and a missing INSTANCE.
+ * Every word checked against the table before yargs parses, and said in one voice: an option the
+ * command does not take (yargs would read `--now.x` as an object, `-n` as taking the next word), a
+ * boolean given any value but true or false (yargs reads `--dry-run=yes` as false), a value not
+ * among the choices, an option given twice (yargs keeps both), a mistyped command, a word after
+ * `--` (yargs sets it aside, and no command uses it), and a missing INSTANCE.
  */
 function checkWords(argv: string[], program: Program): void {
   const end = argv.indexOf('--');
   const words = end === -1 ? argv : argv.slice(0, end);
   const hint = `Run \`${program} --help\` for usage.`;
+  if (end !== -1 && end < argv.length - 1) throw new UsageError(`${quote(argv[end + 1]!, 40)} after "--" is not used by any command`, `Leave out "--" and what follows it. ${hint}`);
   const name = program === 'limactl-start-at-login' ? START_AT_LOGIN.name : words.find((w) => !w.startsWith('-'));
   const command = commandNamed(name);
-  if (!command && name !== undefined && name !== 'completion') {
-    const near = closest(name, [...COMMANDS.map((c) => c.name), START_AT_LOGIN.name, 'completion']);
-    if (near) throw new UsageError(`unknown command ${JSON.stringify(name)}: did you mean ${near}?`, hint);
+  if (!command && name !== undefined) {
+    const near = closest(name, [...COMMANDS, START_AT_LOGIN, COMPLETION].map((c) => c.name));
+    throw new UsageError(`unknown command ${quote(name, 40)}${near ? `: did you mean ${near}?` : ''}`, `The commands are ${[...COMMANDS, COMPLETION].map((c) => c.name).join(', ')}. ${hint}`);
   }
-  if (!command) return;
-  const options = { ...GLOBAL, ...command.options };
+  const options: Record<string, Spec> = { ...GLOBAL, ...command?.options };
+  const accepted = Object.entries(options).map(([k, spec]) => `--${k}${spec.alias ? ` (-${spec.alias})` : ''}`).join(', ');
   const seen = new Map<string, string>();
+  const p = command?.positional;
   let positionals = 0;
-  for (let i = program === 'limactl-start-at-login' ? 0 : words.indexOf(command.name) + 1; i < words.length; i++) {
+  for (let i = command && program !== 'limactl-start-at-login' ? words.indexOf(command.name) + 1 : 0; i < words.length; i++) {
     const word = words[i]!;
-    const m = /^--?(no-)?([A-Za-z-]+)(?:=(.*))?$/s.exec(word);
-    if (!m) {
-      positionals++;
+    const m = /^(--?)(no-)?([^=]+)(?:=(.*))?$/s.exec(word);
+    if (!m || word === '-') {
+      if (command && ++positionals > (p ? (p.many ? Infinity : 1) : 0)) {
+        throw new UsageError(`unexpected ${quote(word, 40)}: ${command.name} takes ${p ? `one ${p.name.toUpperCase()}` : 'no other word'}`, hint);
+      }
       continue;
     }
-    const key = m[2]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-    const [found, spec] = Object.entries(options).find(([k, s]) => (word.startsWith('--') ? k === key : s.alias === key)) ?? [];
-    if (!found || !spec || found === 'help' || found === 'version') continue;
-    const first = seen.get(found);
-    if (first !== undefined && word.startsWith('--')) throw new UsageError(`--${found} is given twice (${JSON.stringify(first)} and ${JSON.stringify(word)})`, 'Give each option once.');
-    seen.set(found, word);
-    if (spec.type === 'boolean' && m[3] !== undefined && m[3] !== 'true' && m[3] !== 'false') {
-      throw new UsageError(`--${found} takes true or false, not ${JSON.stringify(m[3])}`, hint);
+    const [, dashes, no, raw, value] = m;
+    const key = dashes === '--' ? raw!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`) : Object.keys(options).find((k) => options[k]!.alias === raw);
+    const spec = key === undefined ? undefined : options[key];
+    if (!spec || (no && spec.type !== 'boolean')) {
+      const near = dashes === '--' ? closest(raw!, Object.keys(options)) : undefined;
+      throw new UsageError(`unknown option ${quote(word.split('=')[0]!, 40)}${near ? `: did you mean --${near}?` : ''}`, `${command ? `${command.name} takes` : 'The options are'} ${accepted}. ${hint}`);
     }
-    if (takesNextWord(spec) && m[3] === undefined) i++;
+    if (key === 'help' || key === 'version') continue;
+    const first = seen.get(key!);
+    if (first !== undefined && dashes === '--') throw new UsageError(`--${key} is given twice (${JSON.stringify(first)} and ${JSON.stringify(word)})`, 'Give each option once.');
+    seen.set(key!, word);
+    if (spec.type === 'boolean' && value !== undefined && value !== 'true' && value !== 'false') {
+      throw new UsageError(`--${key} takes true or false, not ${quote(value, 40)}`, hint);
+    }
+    // yargs takes `--now false` as --now=false, and the next word of an option with a value as its value.
+    if (spec.type === 'boolean' && value === undefined && (words[i + 1] === 'true' || words[i + 1] === 'false')) i++;
+    const given = value ?? (takesNextWord(spec) ? words[++i] : undefined);
+    const choices = spec.choices as string[] | undefined;
+    if (choices && given !== undefined && !choices.includes(given)) {
+      throw new UsageError(`--${key} takes ${choices.join(' or ')}, not ${quote(given, 40)}`, `As in --${key}=${choices[0]}. ${hint}`);
+    }
   }
   const asksHelpOrVersion = words.some((w) => w === '--help' || w === '-h' || w === '--version');
-  if (command.positional?.required && positionals === 0 && !asksHelpOrVersion) {
-    throw new UsageError(`${command.name} needs INSTANCE, the name of a Lima instance`, 'Run `limactl list` to see the names of your instances (those in LIMA_HOME, ~/.lima by default).');
+  if (p?.required && positionals === 0 && !asksHelpOrVersion) {
+    throw new UsageError(`${command!.name} needs INSTANCE, the name of a Lima instance`, 'Run `limactl list` to see the names of your instances (those in LIMA_HOME, ~/.lima by default).');
   }
 }
 
@@ -257,16 +287,22 @@ function withEqualsOnly(argv: string[]): string[] {
 /** --wait's value: undefined when not given (or --no-wait), the default for a bare --wait, else whole seconds. It waits for what --now starts. */
 function waitSeconds(value: string | false | undefined, now: boolean): number | undefined {
   if (value === undefined || value === false) return undefined;
-  if (!/^\d+$/.test(value) && value !== '') throw new UsageError(`--wait=${JSON.stringify(value)} is not a number of seconds`, `Give whole seconds, as in --wait=120, or --wait alone for ${WAIT_TIMEOUT_SEC}.`);
+  if (value !== '' && !(wholeNumber(value) <= WAIT_MAX_SEC)) throw new UsageError(`--wait=${quote(value, 40)} is not a number of seconds up to ${WAIT_MAX_SEC}`, `Give whole seconds, as in --wait=120, or --wait alone for ${WAIT_TIMEOUT_SEC}.`);
   if (!now) throw new UsageError('--wait needs --now: it waits for the instance that --now starts', 'Add --now, or leave out --wait.');
   return value === '' ? WAIT_TIMEOUT_SEC : Number(value);
 }
 
 function checkLines(value: unknown): number {
-  if (typeof value !== 'string' || !/^\d+$/.test(value)) {
-    throw new UsageError(`-n (--lines) takes a whole number of lines, not ${JSON.stringify(Array.isArray(value) ? value.join(' ') : String(value))}`, 'Give it once, as in -n 100.');
+  const lines = typeof value === 'string' ? wholeNumber(value) : NaN;
+  if (!(lines <= LOG_LINES_MAX)) {
+    throw new UsageError(`-n (--lines) takes a whole number of lines up to ${LOG_LINES_MAX}, not ${quote(Array.isArray(value) ? value.join(' ') : String(value), 40)}`, 'Give it once, as in -n 100.');
   }
-  return Number(value);
+  return lines;
+}
+
+/** Digits only (no sign, no exponent, no hex), as a number; NaN otherwise. */
+function wholeNumber(text: string): number {
+  return /^\d{1,16}$/.test(text) ? Number(text) : NaN;
 }
 
 function checkUser(user: string | undefined): string | undefined {
@@ -283,29 +319,49 @@ function checkUser(user: string | undefined): string | undefined {
  */
 function completeWords(argv: string[]) {
   return (current: string, parsed: { _: (string | number)[] }, defaults: (done: (err: Error | null, words: string[] | undefined) => void) => void, done: (words: string[]) => void): void => {
-    defaults((err, words) => {
+    const command = commandNamed(String(parsed._[1]));
+    // `--condition=bo`, as the shells hand it over: the option's values, each after its `--name=`.
+    const [, key, value] = /^--([\w-]+)=(.*)$/s.exec(current) ?? [];
+    if (key !== undefined) {
+      const spec = command?.options[key];
+      const values = spec?.type === 'boolean' ? ['true', 'false'] : ((spec?.choices ?? []) as string[]);
+      done(values.filter((v) => v.startsWith(value!)).map((v) => `--${key}=${v}`));
+      return;
+    }
+    defaults((err, found) => {
       if (err) {
         done([]);
         return;
       }
-      const command = commandNamed(String(parsed._[1]));
+      // yargs gives a command as `name:description` when $SHELL is zsh; the scripts take words only.
+      const words = (found ?? []).map((w) => w.replace(/:.*/s, '')).filter((w) => w.startsWith(current));
       const previous = argv.at(-2);
       const p = command?.positional;
-      const afterOption = Object.entries(command?.options ?? {}).some(([key, spec]) => takesNextWord(spec) && (previous === `--${key}` || previous === `-${spec.alias}`));
+      const afterOption = Object.entries(command?.options ?? {}).some(([k, spec]) => takesNextWord(spec) && (previous === `--${k}` || previous === `-${spec.alias}`));
+      if (!p?.name.startsWith('instance') || afterOption || current.startsWith('-')) {
+        done(words);
+        return;
+      }
       import('./commands/complete.js')
-        .then(({ instanceWords }) => (p && !afterOption && !current.startsWith('-') ? instanceWords(parsed._.slice(2).map(String), current, p.many ?? false, p.registered ?? false) : []))
-        .then((names) => done([...(words ?? []), ...names]), () => done(words ?? []));
+        .then(({ instanceWords }) => instanceWords(parsed._.slice(2).map(String), current, p.many ?? false, p.registered ?? false))
+        .then((names) => done([...words, ...names]), () => done(words));
     });
   };
 }
 
+function isFileError(err: unknown): err is NodeJS.ErrnoException & { syscall: string; path: string } {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === 'string' && typeof (err as NodeJS.ErrnoException).path === 'string';
+}
+
 /** Runs one command line. */
 export async function main(argv: string[], program: Program = 'limactl-autostart'): Promise<void> {
-  // A reader that leaves early (`status | head -1`) is no error of ours: end quietly.
+  // A reader that leaves early (`status | head -1`) is no error of ours: end quietly. Any other
+  // write error (a full disk) is said in one line, if stderr can take it.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE') throw err;
-    process.exit(process.exitCode ?? 0);
+    if (err.code !== 'EPIPE') log.error(`cannot write to standard output: ${err.code ?? err.message}`);
+    process.exit(err.code === 'EPIPE' ? (process.exitCode ?? 0) : EXIT_FAILED);
   });
+  process.stderr.on('error', () => undefined);
   listenForSignals();
   const { default: yargs } = await import('yargs');
   if (argv[0] === '--get-yargs-completions') {
@@ -328,6 +384,10 @@ export async function main(argv: string[], program: Program = 'limactl-autostart
     } else if (err instanceof UserError) {
       log.error(err.message, err.hint);
       process.exitCode = err.exitCode;
+    } else if (isFileError(err)) {
+      // A path we read that is not what it should be (a symbolic link loop, say): said, not a crash.
+      log.error(`cannot ${err.syscall} ${err.path}: ${err.code}`, 'Check that path (what is there, its permissions), then run the command again.');
+      process.exitCode = EXIT_FAILED;
     } else {
       // A bug, not a user error: keep the stack so it can be reported.
       log.error(`internal error: ${err instanceof Error ? err.stack : String(err)}`, 'Please report this at the project\'s issue tracker.');

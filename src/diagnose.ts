@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Condition, Facts, Job, LimaView, Problem, ServiceFile, StatusRow } from './model.js';
 import type { Host } from './host.js';
 import type { LimaList } from './lima.js';
 import { headerAge, launchdLogPaths } from './service.js';
-import { keepAliveToWrite, serviceLimaHome } from './files/registration.js';
+import { serviceLimaHome } from './files/registration.js';
 import { formatArgv } from './errors.js';
-import { packageVersion } from './version.js';
+import { docs, packageVersion } from './version.js';
 import { LAUNCHD_THROTTLE_INTERVAL } from './tunables.js';
 
 // The one place that turns what the files, the service manager and Lima say of an instance into
@@ -42,6 +43,7 @@ export function diagnose(host: Host, facts: Facts, list: LimaList): StatusRow {
     condition,
     keepAlive,
     file: file?.registration.file ?? null,
+    writtenBy: file?.unreadable === undefined ? (file?.writtenBy ?? null) : null,
     manager: facts.manager,
     service,
     state: job?.state ?? (facts.manager === 'launchd' ? 'not-loaded' : 'unknown'),
@@ -51,7 +53,7 @@ export function diagnose(host: Host, facts: Facts, list: LimaList): StatusRow {
     notes,
     lima: limaView(list, name, job?.label ?? facts.service.label),
   };
-  row.problems.push(...joinedProblems(row));
+  row.problems.push(...joinedProblems(row, facts.writtenAt !== undefined && facts.writtenAt < Date.now() - os.uptime() * 1000));
   return row;
 }
 
@@ -73,7 +75,7 @@ function limaView(list: LimaList, name: string, label: string): LimaView {
 /** Problems visible in the file itself, the same for launchd and systemd. */
 function fileProblems(host: Host, file: ServiceFile): Problem[] {
   const { instance } = file.registration;
-  const fix = reEnable(instance, file.condition, file.unreadable === undefined ? keepAliveToWrite(file) : null);
+  const fix = reEnable(instance, file.condition, file.unreadable === undefined ? file.keepAlive : null);
   if (file.unreadable !== undefined) return [{ problem: `cannot read ${file.registration.file}: ${file.cause}`, fix }];
   const problems: Problem[] = [];
   if (!existsSync(path.join(host.limaHome, instance, 'lima.yaml'))) {
@@ -86,8 +88,13 @@ function fileProblems(host: Host, file: ServiceFile): Problem[] {
   if (file.program !== undefined && limaHome !== host.limaHome) {
     problems.push({ problem: `the service uses LIMA_HOME=${file.limaHome ?? limaHome}, but LIMA_HOME here is ${host.limaHome}`, fix: `${fix}   # or run status with LIMA_HOME=${file.limaHome ?? limaHome}` });
   }
-  if (!file.header) {
-    problems.push({ problem: 'not written by limactl-autostart (Lima\'s start-at-login, or by hand): no keep-alive guarantees', fix });
+  if (file.writtenBy === 'lima') {
+    problems.push({
+      problem: `written by Lima (\`limactl start-at-login\` or \`limactl autostart\`): ${file.keepAlive ? 'restarted after a host agent crash only, not after the VM dies' : 'never restarted'}, and without a PATH for Homebrew's QEMU. Lima 2.2 and later write this file too: each program replaces the other's`,
+      fix,
+    });
+  } else if (!file.header) {
+    problems.push({ problem: 'not written by limactl-autostart, and not as Lima writes it (edited by hand?): no keep-alive guarantees', fix });
   } else if (headerAge(file.header) === 'older') {
     problems.push({ problem: `written by limactl-autostart ${file.header.version}, older than this ${packageVersion()}`, fix });
   }
@@ -140,13 +147,16 @@ function daemonFileProblems(file: string, st: { uid: number; mode: number }): Pr
   }];
 }
 
-/** Exit 78: launchd could not set the job up, and with keep-alive tries again every ThrottleInterval. */
+/**
+ * Exit 78: launchd could not set the job up, and with keep-alive tries again every ThrottleInterval.
+ * The fix removes the files, which launchd then creates as the account: nothing privileged acts on
+ * a path in the user's directory, where anything running as the user could plant a link.
+ */
 function logFilesProblem(target: string, logs: string[], owner: string, keepAlive: boolean | null): Problem {
-  const files = formatArgv(logs);
   const sudo = target.startsWith('system/') ? 'sudo ' : '';
   return {
     problem: `launchd could not set the job up (exit 78, EX_CONFIG), most likely because ${owner} cannot open its log files ${logs.join(' and ')} (owned by someone else, in a directory ${owner} cannot write, or on a volume not mounted yet)${keepAlive ? `; launchd tries again every ${LAUNCHD_THROTTLE_INTERVAL} s, for ever` : ''}`,
-    fix: `sudo touch ${files} && sudo chown ${owner} ${files}${keepAlive ? `   # launchd tries again within ${LAUNCHD_THROTTLE_INTERVAL} s` : ` && ${sudo}launchctl kickstart ${target}`}`,
+    fix: `rm -f ${formatArgv(logs)}${keepAlive ? `   # launchd tries again within ${LAUNCHD_THROTTLE_INTERVAL} s` : ` && ${sudo}launchctl kickstart ${target}`}`,
   };
 }
 
@@ -187,7 +197,7 @@ function systemdProblems(host: Host, facts: Facts, job: Job | undefined): Proble
 function sigkillNote(manager: Facts['manager'], instance: string, restarted: boolean): string {
   return [
     `the host agent was killed by SIGKILL (as \`limactl stop --force\` does), which keep-alive counts as a crash: ${manager} ${restarted ? 'started it again' : 'starts it again shortly'}.`,
-    `To stop the instance and keep it stopped: ${formatArgv(['limactl-autostart', 'disable', instance, '--now'])}, or \`limactl stop ${instance}\` without --force (docs/troubleshooting.md: "The instance came back after limactl stop --force")`,
+    `To stop the instance and keep it stopped: ${formatArgv(['limactl-autostart', 'disable', instance, '--now'])}, or \`limactl stop ${instance}\` without --force (${docs('troubleshooting.md')}: "The instance came back after limactl stop --force")`,
   ].join(' ');
 }
 
@@ -196,7 +206,7 @@ function sigkillNote(manager: Facts['manager'], instance: string, restarted: boo
  * instance is down, an instance that runs outside its registration (no keep-alive), and a
  * registration launchd has not loaded.
  */
-function joinedProblems(row: StatusRow): Problem[] {
+function joinedProblems(row: StatusRow, writtenBeforeBoot: boolean): Problem[] {
   const { instance: name, manager, lima } = row;
   if (row.condition === 'none') return [];
   const problems: Problem[] = [];
@@ -209,12 +219,12 @@ function joinedProblems(row: StatusRow): Problem[] {
       fix: `${formatArgv(['limactl', 'stop', '--force', name])}; ${restart}`,
     });
   }
-  // A registered job launchd has not loaded: a LaunchDaemon not in the system domain, or an agent
-  // not in gui/<uid> while that domain exists (someone is logged in at the GUI). Nothing restarts
-  // the instance until it is loaded. launchd loads it at the next boot or login, unless the
-  // "Allow in the Background" switch (macOS 13 and later) keeps it from running at all. An
-  // instance running outside its agent says more than that its agent is not loaded.
-  const notLoaded = manager === 'launchd' && row.state === 'not-loaded';
+  // A job launchd has not loaded although its file predates the last boot, so the boot (or a
+  // login since: someone is logged in at the GUI) should have loaded it: the "Allow in the
+  // Background" switch (macOS 13 and later) is the likely cause. A file written since waits for
+  // the next boot or login, as `enable` without --now promises: a state, not a problem. An instance
+  // running outside its agent says more than that its agent is not loaded.
+  const notLoaded = manager === 'launchd' && row.state === 'not-loaded' && writtenBeforeBoot;
   const runsOutside = lima.status === 'Running' && lima.startedByService === false && !jobRuns;
   if (notLoaded && row.condition === 'boot') {
     problems.push({ problem: notLoadedText(row), fix: lima.status === 'Running' ? `${formatArgv(['limactl', 'stop', name])} && ${startNow}` : startNow });
@@ -229,8 +239,8 @@ function joinedProblems(row: StatusRow): Problem[] {
   return problems;
 }
 
-/** A registered launchd job that is not loaded, and the likely cause when a boot or login did not load it. */
+/** A registered launchd job that the last boot or login did not load, and the likely cause. */
 function notLoadedText(row: StatusRow): string {
   const when = row.condition === 'boot' ? 'boot' : 'login';
-  return `registered for ${when}, but ${row.service} is not loaded in launchd's ${when === 'boot' ? 'system' : 'GUI login'} domain: launchd loads it at the next ${when}; until then nothing restarts the instance. If it was not loaded at the last ${when} either, the "Allow in the Background" switch for limactl (System Settings › General › Login Items) is likely off: check with \`sfltool dumpbtm\` (docs/troubleshooting.md: "macOS: the job is registered but never runs")`;
+  return `registered for ${when} since before the last boot, but ${row.service} is not loaded in launchd's ${when === 'boot' ? 'system' : 'GUI login'} domain, and nothing restarts the instance: the "Allow in the Background" switch for limactl (System Settings › General › Login Items) is likely off; check with \`sfltool dumpbtm\` (${docs('troubleshooting.md')}: "macOS: the job is registered but never runs")`;
 }

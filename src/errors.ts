@@ -18,13 +18,26 @@ export class UsageError extends UserError {
   }
 }
 
-/** An external command that failed: the command, its exit code and its stderr. */
+/** An external command that failed: the command, its exit code and (the end of) its stderr. */
 export class CommandError extends UserError {
   constructor(readonly argv: readonly string[], readonly commandExitCode: number | undefined, readonly stderr: string, hint?: string) {
     const status = commandExitCode === undefined ? 'could not be run' : `exited with code ${commandExitCode}`;
-    super(`\`${formatArgv(argv)}\` ${status}${stderr.trim() ? `: ${stderr.trim()}` : ''}`, hint);
+    const said = stderr.trim();
+    super(`\`${formatArgv(argv)}\` ${status}${said ? `: ${said.length > STDERR_MAX ? `…${said.slice(-STDERR_MAX)}` : said}` : ''}`, hint);
     this.name = 'CommandError';
   }
+}
+
+/** How much of a failed command's stderr a message quotes: its end, where the reason is. */
+const STDERR_MAX = 2000;
+
+/**
+ * Text from outside (a file's content or name, another program's output) quoted for a message:
+ * control characters escaped, and a long text cut, so that neither the terminal nor the message
+ * is at its mercy.
+ */
+export function quote(text: string, max = 200): string {
+  return text.length > max ? `${JSON.stringify(text.slice(0, max))}… (${text.length} characters)` : JSON.stringify(text);
 }
 
 /** Shell-style quoting, for messages and dry-run output only: nothing is run through a shell. */

@@ -4,6 +4,8 @@ import { Interrupted, interrupt, SIGNAL_EXIT } from './signals.js';
 
 export interface RunOptions {
   env?: Record<string, string>;
+  /** What the command reads on stdin; without it, stdin is the terminal, so that sudo can ask for a password. */
+  input?: string | Buffer;
   /** Why a failure is expected and harmless: returned, not thrown. */
   mayFail?: string;
   /** Likely causes, appended to the error when it fails. */
@@ -26,10 +28,9 @@ export interface RunResult {
 }
 
 /**
- * Runs one command from a fixed argument vector, never through a shell. stdin is inherited so
- * that sudo can ask for a password on the terminal. A signal to this program ends the command
- * and throws Interrupted, as does the command's own death by SIGINT, SIGTERM or SIGHUP (Ctrl-C
- * reaches the whole process group, and the command may die of it before this process hears of it).
+ * Runs one command from a fixed argument vector, never through a shell. A signal to this program
+ * ends the command and throws Interrupted, as does the command's own death by SIGINT, SIGTERM or
+ * SIGHUP (Ctrl-C reaches the whole process group, and the command may die of it first).
  */
 export async function run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const [file, ...args] = argv;
@@ -41,13 +42,13 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
   const group = options.timeoutMs !== undefined;
   const subprocess = execa(file, args, {
     env: options.env,
-    stdin: options.noInput ? 'ignore' : 'inherit',
+    ...(options.input !== undefined ? { input: options.input } : { stdin: options.noInput ? 'ignore' : 'inherit' }),
     ...(options.passOutput ? { stdout: 'inherit', stderr: 'inherit' } as const : {}),
     reject: false,
     detached: group,
   });
   let timedOut = false;
-  const killAll = (signal: NodeJS.Signals): void => {
+  const kill = (signal: NodeJS.Signals): void => {
     try {
       if (group) process.kill(-subprocess.pid!, signal);
       else subprocess.kill(signal);
@@ -55,8 +56,8 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
       // it ended meanwhile
     }
   };
-  const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => { timedOut = true; killAll('SIGKILL'); }, options.timeoutMs);
-  const onInterrupt = (): void => killAll('SIGTERM');
+  const timer = group ? setTimeout(() => { timedOut = true; kill('SIGKILL'); }, options.timeoutMs) : undefined;
+  const onInterrupt = (): void => kill('SIGTERM');
   if (cancel) interrupt.addEventListener('abort', onInterrupt);
   const result = await subprocess;
   clearTimeout(timer);
@@ -64,9 +65,7 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
   if (cancel && interrupt.aborted) throw interrupt.reason;
   if (cancel && result.signal && result.signal in SIGNAL_EXIT && !timedOut) throw new Interrupted(result.signal);
   const exitCode = timedOut ? undefined : result.exitCode;
-  const why = timedOut ? `no answer within ${options.timeoutMs} ms`
-    : result.signal ? `killed by ${result.signal}`
-      : exitCode === undefined ? notStarted(result.cause) : undefined;
+  const why = timedOut ? `no answer within ${options.timeoutMs} ms` : result.signal ? `killed by ${result.signal}` : exitCode === undefined ? notStarted(result.cause) : undefined;
   const stderr = String(result.stderr ?? '');
   const outcome: RunResult = { exitCode, stdout: String(result.stdout ?? ''), stderr: why ? `${stderr}\n${why}`.trim() : stderr, timedOut };
   if (outcome.exitCode !== 0 && !options.mayFail) throw new CommandError(argv, outcome.exitCode, outcome.stderr, options.hint);

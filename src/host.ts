@@ -5,15 +5,13 @@ import { UsageError, UserError } from './errors.js';
 import { listDir } from './files/fs.js';
 import type { Instance } from './model.js';
 
-export type Platform = 'darwin' | 'linux';
-
 /**
- * What the program reads from the machine it runs on, gathered once, and the instances in it.
+ * What the program reads from the machine it runs on, gathered once, and the instances on it.
  * Tests steer it through the environment only (docs/testing.md): LIMA_AUTOSTART_PLATFORM,
  * LIMA_AUTOSTART_SYSROOT, and the ordinary HOME, XDG_*, LIMA_HOME, USER and PATH.
  */
 export interface Host {
-  platform: Platform;
+  platform: 'darwin' | 'linux';
   /** Prefix for system-wide paths (/Library/LaunchDaemons, /var/lib/systemd/linger); '' in real use. */
   sysroot: string;
   home: string;
@@ -30,21 +28,13 @@ export interface Host {
 // Account names as launchd and logind accept them; anything else could not be a user anyway.
 export const USER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/;
 
-export function detectPlatform(env: NodeJS.ProcessEnv = process.env): string {
-  return env.LIMA_AUTOSTART_PLATFORM || process.platform;
-}
-
 export function readHost(env: NodeJS.ProcessEnv = process.env): Host {
-  const platform = detectPlatform(env);
+  const platform = env.LIMA_AUTOSTART_PLATFORM || process.platform;
   if (platform !== 'darwin' && platform !== 'linux') {
-    throw new UserError(
-      `limactl-autostart does not support the platform "${platform}"`,
-      'It registers instances with launchd (macOS) or systemd (Linux). On other platforms, start the instance with `limactl start`.',
-    );
+    throw new UserError(`limactl-autostart does not support the platform "${platform}"`, 'It registers instances with launchd (macOS) or systemd (Linux). On other platforms, start the instance with `limactl start`.');
   }
-  // Under sudo, HOME, USER and the service manager are root's: a LaunchAgent would land in root's
-  // domain, a user unit in root's manager, and Lima refuses to run as root anyway. The program
-  // asks for sudo itself, for the few fixed commands that need it.
+  // Under sudo, HOME, USER and the service manager are root's, and Lima refuses to run as root
+  // anyway. The program runs sudo itself, for the few fixed commands that need it.
   if (env.SUDO_USER && process.getuid?.() === 0) {
     throw new UserError(
       `limactl-autostart is running under sudo (for ${env.SUDO_USER}); it must run as the user who owns the instance`,
@@ -52,46 +42,31 @@ export function readHost(env: NodeJS.ProcessEnv = process.env): Host {
     );
   }
   const home = absolute('HOME', env.HOME || os.homedir());
-  const xdgConfigHome = env.XDG_CONFIG_HOME ? absolute('XDG_CONFIG_HOME', env.XDG_CONFIG_HOME) : path.join(home, '.config');
-  const xdgStateHome = env.XDG_STATE_HOME ? absolute('XDG_STATE_HOME', env.XDG_STATE_HOME) : path.join(home, '.local', 'state');
-  // Lima's own default; resolved to an absolute path because launchd and systemd start jobs
-  // elsewhere, and a relative LIMA_HOME would point at another directory there.
-  const limaHome = writable('LIMA_HOME', env.LIMA_HOME ? path.resolve(env.LIMA_HOME) : path.join(home, '.lima'));
+  const user = env.USER || os.userInfo().username;
+  // USER reaches `loginctl enable-linger` and a LaunchDaemon's UserName: checked as --user is.
+  if (!USER_NAME.test(user)) throw new UserError(`USER is ${JSON.stringify(user)}, not a valid account name`, 'Set USER to your account name, as `id -un` prints it, and try again.');
   return {
     platform,
     sysroot: env.LIMA_AUTOSTART_SYSROOT ? path.resolve(env.LIMA_AUTOSTART_SYSROOT) : '',
     home,
-    xdgConfigHome,
-    xdgStateHome,
-    limaHome,
-    user: userName(env.USER || os.userInfo().username),
+    xdgConfigHome: env.XDG_CONFIG_HOME ? absolute('XDG_CONFIG_HOME', env.XDG_CONFIG_HOME) : path.join(home, '.config'),
+    xdgStateHome: env.XDG_STATE_HOME ? absolute('XDG_STATE_HOME', env.XDG_STATE_HOME) : path.join(home, '.local', 'state'),
+    // Absolute: launchd and systemd start jobs elsewhere, where a relative one means another directory.
+    limaHome: writable('LIMA_HOME', env.LIMA_HOME ? path.resolve(env.LIMA_HOME) : path.join(home, '.lima')),
+    user,
     uid: process.getuid?.() ?? 0,
     searchPath: env.PATH ?? '',
     env,
   };
 }
 
-/** USER reaches `loginctl enable-linger` and a LaunchDaemon's UserName: checked as --user is. */
-function userName(user: string): string {
-  if (!USER_NAME.test(user)) {
-    throw new UserError(`USER is ${JSON.stringify(user)}, not a valid account name`, 'Set USER to your account name, as `id -un` prints it, and try again.');
-  }
-  return user;
-}
-
 function absolute(name: string, value: string): string {
-  if (!path.isAbsolute(value)) {
-    throw new UserError(`${name} is "${value}", not an absolute path`, `Set ${name} to an absolute path and try again.`);
-  }
+  if (!path.isAbsolute(value)) throw new UserError(`${name} is "${value}", not an absolute path`, `Set ${name} to an absolute path and try again.`);
   return writable(name, path.normalize(value));
 }
 
-/**
- * Service files are line-based (units) or XML (plists): neither can carry a newline or another
- * control character in a path. Spaces, `%`, `$`, `&` and `<` are escaped for each format (and so are
- * quotes, except in the path of limactl on Linux: see the systemd backend).
- */
-export function writable(name: string, value: string): string {
+/** Service files are line-based (units) or XML (plists): neither can carry a control character in a path. */
+function writable(name: string, value: string): string {
   if (/[\x00-\x1f\x7f]/.test(value)) {
     throw new UserError(`${name} (${JSON.stringify(value)}) contains a control character`, 'launchd and systemd files cannot hold it; move the directory to a path without one.');
   }
@@ -103,73 +78,58 @@ export function systemPath(host: Host, ...parts: string[]): string {
   return path.join(host.sysroot || '/', ...parts);
 }
 
-// Lima's own rule for instance names (pkg/identifiers): anything else is refused before
-// it can reach a file name, a launchd label or a unit name.
+// Lima's own rule for instance names (pkg/identifiers): anything else is refused before it can
+// reach a file name, a launchd label or a unit name.
 const INSTANCE_NAME = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
 const INSTANCE_NAME_MAX = 76;
 
-/** Whether `name` is one Lima would accept: for names taken from file names, which are only skipped. */
+/** Whether Lima would accept `name`: for names taken from file names, which are only skipped. */
 export function isInstanceName(name: string): boolean {
   return name.length <= INSTANCE_NAME_MAX && INSTANCE_NAME.test(name);
 }
 
 export function validateInstanceName(name: string): void {
-  if (!isInstanceName(name)) {
-    const why = name.length > INSTANCE_NAME_MAX
-      ? `it is ${name.length} characters long (at most ${INSTANCE_NAME_MAX})`
-      : 'Lima instance names are letters and digits, joined by single ".", "_" or "-"';
-    throw new UsageError(`invalid instance name ${JSON.stringify(name)}: ${why}`, 'Run `limactl list` to see the names of your instances.');
-  }
+  if (isInstanceName(name)) return;
+  const why = name.length > INSTANCE_NAME_MAX ? `it is ${name.length} characters long (at most ${INSTANCE_NAME_MAX})` : 'Lima instance names are letters and digits, joined by single ".", "_" or "-"';
+  throw new UsageError(`invalid instance name ${JSON.stringify(name)}: ${why}`, 'Run `limactl list` to see the names of your instances.');
 }
 
 export function findInstance(host: Host, name: string): Instance {
   validateInstanceName(name);
-  const dir = path.join(host.limaHome, name);
-  if (!hasInstance(host, name)) {
-    throw new UserError(
-      `instance "${name}" not found in ${host.limaHome}`,
-      'Run `limactl list` to see your instances, or set LIMA_HOME to the directory that holds it.',
-    );
-  }
-  return { name, dir, limaHome: host.limaHome };
+  if (!hasInstance(host, name)) throw new UserError(`instance "${name}" not found in ${host.limaHome}`, 'Run `limactl list` to see your instances, or set LIMA_HOME to the directory that holds it.');
+  return { name, dir: path.join(host.limaHome, name), limaHome: host.limaHome };
 }
 
 export function hasInstance(host: Host, name: string): boolean {
   return existsSync(path.join(host.limaHome, name, 'lima.yaml'));
 }
 
-/** What `limactl list` lists: directories with a lima.yaml (Lima's own `_config` and `_networks` have none). */
+/** What `limactl list` lists: directories with a lima.yaml and a name Lima accepts (its own `_config` and `_networks` have none). */
 export function instancesInLimaHome(host: Host): string[] {
-  return listDir(host.limaHome).filter((name) => !name.startsWith('_') && !name.startsWith('.') && hasInstance(host, name));
+  return listDir(host.limaHome).filter((name) => isInstanceName(name) && hasInstance(host, name));
 }
 
 /**
- * The `limactl` the user runs: the first executable on PATH, kept as found. Symlinks are not
- * resolved: Homebrew's /opt/homebrew/bin/limactl points into a versioned Cellar directory that
- * the next `brew upgrade` deletes, so the link is the path that keeps working.
+ * The `limactl` the user runs, kept as found on PATH: Homebrew's /opt/homebrew/bin/limactl links
+ * into a versioned Cellar directory that the next `brew upgrade` deletes, so the link is the path
+ * that keeps working.
  */
 export function findLimactl(host: Host): string {
   const found = limactlOnPath(host.searchPath);
   if (found) return writable('the path of limactl', found);
-  throw new UserError(
-    'limactl was not found on PATH',
-    'The service runs `limactl start INSTANCE --foreground`, so it needs the path of limactl. Install Lima (https://lima-vm.io) or add its bin directory to PATH.',
-  );
+  throw new UserError('limactl was not found on PATH', 'The service runs `limactl start INSTANCE --foreground`, so it needs the path of limactl. Install Lima (https://lima-vm.io) or add its bin directory to PATH.');
 }
 
-/** The first executable `limactl` in `searchPath`, as written there; undefined if there is none. */
+/** Relative PATH entries are skipped: the current directory's limactl would become the service's program for good. */
 export function limactlOnPath(searchPath: string): string | undefined {
-  for (const dir of searchPath.split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.resolve(dir, 'limactl');
+  return searchPath.split(path.delimiter).filter((dir) => path.isAbsolute(dir)).map((dir) => path.join(dir, 'limactl')).find((candidate) => {
     try {
       accessSync(candidate, constants.X_OK);
-      if (statSync(candidate).isFile()) return candidate;
+      return statSync(candidate).isFile();
     } catch {
-      // not here; keep looking
+      return false;
     }
-  }
-  return undefined;
+  });
 }
 
 /** This program's own state: the lingering marker, locks of instances that are gone. */

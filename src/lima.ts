@@ -4,6 +4,7 @@ import { clean, gte, gtr, ltr, parse, valid, validRange } from 'semver';
 import { run } from './exec.js';
 import { PACKAGE_ROOT } from './version.js';
 import { LIMACTL_TIMEOUT_MS } from './tunables.js';
+import { quote } from './errors.js';
 import * as log from './log.js';
 
 // What Lima says: `limactl list --json` and `limactl --version`. A limactl that fails, hangs or
@@ -32,14 +33,14 @@ export async function listInstances(limactl: string, names: string[] = []): Prom
   for (const line of answer.stdout.split('\n')) {
     if (line.trim() === '') continue;
     const instance = readInstance(line);
-    if (!instance) return { answered: false, reason: `\`limactl list --json\` printed a line that is not an instance: ${JSON.stringify(line.length > 80 ? `${line.slice(0, 80)}…` : line)}` };
+    if (!instance) return { answered: false, reason: `\`limactl list --json\` printed a line that is not an instance: ${quote(line, 80)}` };
     instances.set(instance.name, instance);
   }
   return { answered: true, instances };
 }
 
 function failure(exitCode: number | undefined, stderr: string): string {
-  const why = stderr.trim().split('\n')[0];
+  const why = stderr.trim().split('\n')[0]?.slice(0, 200);
   return `${exitCode === undefined ? 'could not be run' : `exited with code ${exitCode}`}${why ? `: ${why}` : ''}`;
 }
 
@@ -92,8 +93,7 @@ export function adviceFor(answer: LimaVersion, range: string, limactl: string): 
     return [{ level: 'warning', message: `could not learn Lima's version: \`${limactl} --version\`: ${answer.reason}; going on without it` }];
   }
   if (answer.kind === 'unreadable') {
-    const shown = answer.output.length > 80 ? `${answer.output.slice(0, 80)}…` : answer.output;
-    return [{ level: 'warning', message: `could not read Lima's version from \`${limactl} --version\`, which printed ${JSON.stringify(shown)}; limactl-autostart is made for Lima ${range}; going on` }];
+    return [{ level: 'warning', message: `could not read Lima's version from \`${limactl} --version\`, which printed ${quote(answer.output, 80)}; limactl-autostart is made for Lima ${range}; going on` }];
   }
   const parsed = parse(answer.version)!;
   const release = `${parsed.major}.${parsed.minor}.${parsed.patch}`;

@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UserError } from './errors.js';
@@ -16,21 +16,22 @@ const held = new Set<() => void>();
 process.on('exit', () => { for (const release of held) release(); });
 
 /**
- * A lock file holding its owner's pid, created with O_EXCL. One whose pid is gone, or that was
- * written before the last boot (a pid reused since), or that does not hold a pid, is stale and
+ * A lock file holding its owner's pid. One whose pid is gone, that was
+ * written before the last boot (its pid may be reused since), or that holds no pid, is stale and
  * taken over; a live one is waited for, on the real clock: its holder is another run of ours.
  */
 export async function acquireLock(file: string, what: string): Promise<Lock> {
+  const dir = path.dirname(file);
   let made: string | undefined;
+  let holder: number | undefined;
   try {
-    let holder: number | undefined;
     const got = await poll({
       boundSec: LOCK_WAIT_SEC,
       intervalMs: 25,
       clock: realClock,
       ask: async () => {
-        // Made again each time: a run that made the directory removes it when it is done.
-        made ??= mkdirSync(path.dirname(file), { recursive: true });
+        // Made again each time: the run that made the directory removes it when it is done.
+        made ??= mkdirSync(dir, { recursive: true });
         if (create(file)) return true;
         holder = liveHolder(file);
         return holder === undefined && create(file) ? true : undefined;
@@ -39,8 +40,9 @@ export async function acquireLock(file: string, what: string): Promise<Lock> {
     });
     if (!got) throw new UserError(`another limactl-autostart run holds the lock on ${what} (pid ${holder})`, `Wait for it to finish and try again. If no such run exists, remove ${file}.`);
   } catch (err) {
-    removeMade(path.dirname(file), made);
-    throw err instanceof UserError || err instanceof Interrupted ? err : new UserError(`cannot create the lock ${file}: ${(err as Error).message}`, 'Check that its directory is writable by you and that its file system has space, then try again.');
+    removeMade(dir, made);
+    if (err instanceof UserError || err instanceof Interrupted) throw err;
+    throw new UserError(`cannot create the lock ${file}: ${(err as Error).message}`, 'Check that its directory is writable by you and that its file system has space, then try again.');
   }
   const release = (): void => {
     held.delete(release);
@@ -49,51 +51,50 @@ export async function acquireLock(file: string, what: string): Promise<Lock> {
     } catch {
       // gone already
     }
-    removeMade(path.dirname(file), made);
+    removeMade(dir, made);
   };
   held.add(release);
   return { release };
 }
 
+/**
+ * Written whole under another name, then linked into place (link() fails if the lock exists): a
+ * lock is never seen empty, which another run would take for a stale one.
+ */
 function create(file: string): boolean {
-  let fd: number;
+  const temp = `${file}.${process.pid}.tmp`;
   try {
-    fd = openSync(file, 'wx', 0o644);
+    rmSync(temp, { force: true }); // left by an earlier process with this pid
+    writeFileSync(temp, `${process.pid}\n`, { flag: 'wx', mode: 0o644 });
+    linkSync(temp, file);
+    return true;
   } catch (err) {
     // EEXIST: held. ENOENT: the run that made the directory removed it meanwhile; try again.
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST' || (err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    if (['EEXIST', 'ENOENT'].includes((err as NodeJS.ErrnoException).code ?? '')) return false;
     throw err;
-  }
-  try {
-    writeSync(fd, `${process.pid}\n`);
   } finally {
-    closeSync(fd);
+    rmSync(temp, { force: true });
   }
-  return true;
 }
 
 /** The pid of a live holder; undefined once a stale lock was removed (or it was released meanwhile). */
 function liveHolder(file: string): number | undefined {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new UserError(`cannot read the lock ${file}: ${(err as Error).message}`, `If no limactl-autostart run is going on, remove ${file} and try again.`);
-  }
+  let fd: number | undefined;
   let pid: number;
   let st;
   try {
+    fd = openSync(file, 'r');
     st = fstatSync(fd);
     const bytes = Buffer.alloc(64);
     pid = Number(/^(\d+)\b/.exec(bytes.subarray(0, readSync(fd, bytes)).toString())?.[1] ?? 0);
   } catch (err) {
-    throw new UserError(`cannot read the lock ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, `If no limactl-autostart run is going on, remove ${file} and try again.`);
+    const { code, message } = err as NodeJS.ErrnoException;
+    if (code === 'ENOENT') return undefined;
+    throw new UserError(`cannot read the lock ${file}: ${code ?? message}`, `If no limactl-autostart run is going on, remove ${file} and try again.`);
   } finally {
-    closeSync(fd);
+    if (fd !== undefined) closeSync(fd);
   }
-  const beforeBoot = st.mtimeMs < Date.now() - os.uptime() * 1000;
-  if (pid > 0 && !beforeBoot && alive(pid)) return pid;
+  if (pid > 0 && st.mtimeMs >= Date.now() - os.uptime() * 1000 && alive(pid)) return pid;
   // Only the file that was judged: another run may have taken it over a moment ago.
   try {
     if (lstatSync(file).ino === st.ino) unlinkSync(file);
@@ -114,8 +115,7 @@ function alive(pid: number): boolean {
 
 /** The directories this lock made (from `dir` up to `top`), when empty: a run leaves nothing behind. */
 function removeMade(dir: string, top: string | undefined): void {
-  if (top === undefined) return;
-  for (let d = dir; d.startsWith(top); d = path.dirname(d)) {
+  for (let d = dir; top !== undefined && d.startsWith(top); d = path.dirname(d)) {
     try {
       rmdirSync(d);
     } catch {

@@ -1,13 +1,24 @@
-// Diagnostics go to stderr so stdout stays clean for machine output (--dry-run text, --json).
+// Diagnostics go to stderr so stdout stays clean for machine output (--dry-run text, --json). A
+// control character that came from outside (another program's stderr) is shown escaped: it could
+// move the cursor or retitle the terminal. A message that cannot be written is dropped: a reader
+// that left early must not turn a finished operation into a failure.
+
+export function printable(text: string): string {
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+function write(text: string): void {
+  process.stderr.write(printable(text));
+}
+
 export function info(message: string): void {
-  process.stderr.write(`info: ${message}\n`);
+  write(`info: ${message}\n`);
 }
 
 export function warn(message: string): void {
-  process.stderr.write(`warning: ${message}\n`);
+  write(`warning: ${message}\n`);
 }
 
 export function error(message: string, hint?: string): void {
-  process.stderr.write(`error: ${message}\n`);
-  if (hint) process.stderr.write(`  ${hint.replace(/\n/g, '\n  ')}\n`);
+  write(`error: ${message}\n${hint ? `  ${hint.replace(/\n/g, '\n  ')}\n` : ''}`);
 }

@@ -40,9 +40,8 @@ export interface Plan {
 
 export type Step =
   | { kind: 'mkdir'; path: string }
-  /** Written atomically. A `temporary` file is a staging copy, removed when apply ends. A Buffer
-   *  is a saved file put back byte for byte, with its owner. Never group/other-writable or set-id. */
-  | { kind: 'write'; path: string; content: string | Buffer; mode: number; temporary?: boolean; owner?: { uid: number; gid: number } }
+  /** Written atomically; a Buffer is a saved file put back byte for byte, with its owner. */
+  | { kind: 'write'; path: string; content: string | Buffer; mode: number; owner?: { uid: number; gid: number } }
   | { kind: 'symlink'; path: string; target: string }
   | { kind: 'remove'; path: string }
   /** Removes a directory if it is empty (the undo of a mkdir). */
@@ -53,6 +52,8 @@ export interface RunStep {
   kind: 'run';
   argv: string[];
   env?: Record<string, string>;
+  /** What it reads on stdin: a file's content that root writes (`sudo tee`), never a path the user could swap. */
+  input?: string | Buffer;
   /** Why a failure is expected and harmless: the plan goes on. */
   mayFail?: string;
   /** Likely causes, added to the error when it fails. */
@@ -169,6 +170,8 @@ export interface Facts {
   service: Place;
   /** launchd: someone is logged in at the GUI. */
   guiLogin?: boolean;
+  /** launchd: when the deciding file was last written (ms since the epoch): launchd loads it at the next login or boot after that. */
+  writtenAt?: number;
   /** launchd: the daemon plist's owner and mode. */
   daemonFile?: { uid: number; mode: number };
   /** systemd: its LoadState and UnitFileState. */
@@ -197,6 +200,8 @@ export interface StatusRow {
   condition: Condition | 'none';
   keepAlive: boolean | null;
   file: string | null;
+  /** Who wrote the file, as its reading tells. */
+  writtenBy: ReadableFile['writtenBy'] | null;
   manager: Manager;
   service: string;
   state: ServiceState;
@@ -226,6 +231,8 @@ export interface Backend {
   planDisable(request: DisableRequest): Promise<Plan>;
   /** Every registration file in Lima's locations, whether or not LIMA_HOME still holds its instance. */
   registrations(): Registration[];
+  /** What a registration's file says, read in its format. */
+  read(registration: Registration): ServiceFile;
   /** A fixed number of questions to the service manager, however many instances. */
   facts(instances: string[]): Promise<Facts[]>;
   /** The locks a change of the instance takes, in order: each file, and what it guards in words. */

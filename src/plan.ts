@@ -7,7 +7,7 @@ import { describeType, fileType, readRegularFile } from './files/fs.js';
 import type { Check, Plan, RunStep, Step } from './model.js';
 import { type Clock, poll } from './poll.js';
 import { Interrupted, interrupt } from './signals.js';
-import { LIMACTL_TIMEOUT_MS, POLL_INTERVAL_MS } from './tunables.js';
+import { LIMACTL_TIMEOUT_MS, POLL_INTERVAL_MS, SETTLE_INTERVAL_MS } from './tunables.js';
 import * as log from './log.js';
 
 // A plan (its types are in model.ts) is printed by --dry-run and executed by applyPlan, which
@@ -31,8 +31,7 @@ export function planOf(summary: string, parts: Part[], cannotRun?: Plan['cannotR
 }
 
 export function formatPlan(plan: Plan): string {
-  const lines = [`# ${plan.summary}`, '# dry run: nothing below was done'];
-  for (const step of plan.steps) lines.push(...formatStep(step));
+  const lines = [`# ${plan.summary}`, '# dry run: nothing below was done', ...plan.steps.flatMap(formatStep)];
   const undoable = plan.steps.filter((s): s is RunStep => s.kind === 'run' && (s.undo?.length ?? 0) > 0);
   if (undoable.length > 0) {
     lines.push('# if a step fails, the steps before it are undone: files are restored as they were, and');
@@ -41,21 +40,12 @@ export function formatPlan(plan: Plan): string {
   return `${lines.join('\n')}\n`;
 }
 
-export function formatStep(step: Step): string[] {
-  switch (step.kind) {
-    case 'mkdir':
-    case 'remove':
-    case 'rmdir':
-    case 'symlink':
-    case 'run':
-      return [describeStep(step)];
-    case 'write': {
-      const head = describeStep(step);
-      if (typeof step.content !== 'string') return [`${head} (${step.content.length} bytes saved earlier)`];
-      const body = step.content.endsWith('\n') ? step.content : `${step.content}\n`;
-      return [`${head} <<'EOF'`, ...body.slice(0, -1).split('\n'), 'EOF'];
-    }
-  }
+/** A step as --dry-run prints it: the content a step writes follows it as a here-document. */
+function formatStep(step: Step): string[] {
+  const content = step.kind === 'write' ? step.content : step.kind === 'run' ? step.input : undefined;
+  if (content === undefined) return [describeStep(step)];
+  if (typeof content !== 'string') return [`${describeStep(step)} (${content.length} bytes saved earlier)`];
+  return [`${describeStep(step)} <<'EOF'`, ...content.replace(/\n$/, '').split('\n'), 'EOF'];
 }
 
 /** One line per step, for dry-run output and error messages. */
@@ -69,6 +59,8 @@ export function describeStep(step: Step): string {
       return `rmdir ${shellQuote(step.path)}`;
     case 'symlink':
       return `ln -sfn ${shellQuote(step.target)} ${shellQuote(step.path)}`;
+    case 'write':
+      return `write ${shellQuote(step.path)} mode ${step.mode.toString(8).padStart(4, '0')}`;
     case 'run': {
       const env = Object.entries(step.env ?? {}).map(([k, v]) => `${k}=${shellQuote(v)} `).join('');
       const notes = [
@@ -78,16 +70,12 @@ export function describeStep(step: Step): string {
       ].filter(Boolean);
       return `${env}${formatArgv(step.argv)}${notes.length > 0 ? `  # ${notes.join('; ')}` : ''}`;
     }
-    case 'write': {
-      const mode = step.mode.toString(8).padStart(4, '0');
-      return `write ${shellQuote(step.path)} mode ${mode}${step.temporary ? ' (staging copy, removed afterwards)' : ''}`;
-    }
   }
 }
 
 const awaited = (checks: Check[]): string => checks.map((c) => c.awaited).join(' and ');
 
-/** What undoes one step that took effect. */
+/** What undoes one step that took effect; `last`: it loads a job from its file, so it runs after every file is back. */
 interface Undo {
   steps: Step[];
   last: boolean;
@@ -97,81 +85,57 @@ interface Undo {
 export class PlanError extends UserError {
   constructor(plan: Plan, stepNumber: number, cause: unknown, rollbackFailures: string[], undone: number) {
     const step = plan.steps[stepNumber - 1]!;
-    const hints: string[] = [];
-    if (cause instanceof UserError && cause.hint) hints.push(cause.hint);
-    if (rollbackFailures.length === 0) {
-      hints.push(undone === 0
-        ? 'Nothing had been changed yet.'
-        : `Rolled back: undid the ${undone === 1 ? 'earlier step' : `${undone} earlier steps`} that had changed something; files and jobs are as they were before.`);
-    } else {
-      hints.push(`The rollback was incomplete; fix these by hand, then run the command again:\n${rollbackFailures.map((f) => `- ${f}`).join('\n')}`);
-    }
+    const hints = cause instanceof UserError && cause.hint ? [cause.hint] : [];
+    if (rollbackFailures.length > 0) hints.push(`The rollback was incomplete; fix these by hand, then run the command again:\n${rollbackFailures.map((f) => `- ${f}`).join('\n')}`);
+    else if (undone === 0) hints.push('Nothing had been changed yet.');
+    else hints.push(`Rolled back: undid the ${undone === 1 ? 'earlier step' : `${undone} earlier steps`} that had changed something; files and jobs are as they were before.`);
     const what = step.kind === 'run' ? '' : `${describeStep(step)}: `;
-    const why = cause instanceof Error ? cause.message : String(cause);
-    super(`${plan.summary}: step ${stepNumber} of ${plan.steps.length} failed: ${what}${why}`, hints.join('\n'), cause instanceof Interrupted ? cause.exitCode : undefined);
+    super(`${plan.summary}: step ${stepNumber} of ${plan.steps.length} failed: ${what}${cause instanceof Error ? cause.message : String(cause)}`, hints.join('\n'), cause instanceof Interrupted ? cause.exitCode : undefined);
     this.name = 'PlanError';
   }
 }
 
-/** A step as apply runs it: `undoing` steps are part of a rollback, which no signal ends. */
-interface Context {
-  clock: Clock;
-  temporaries: Set<string>;
-  undoing: boolean;
-}
-
 /**
  * Runs the steps in order. When one fails, or a signal comes, every step before it that took
- * effect is undone in reverse order (files byte for byte, jobs loaded or stopped again), and the
- * error says which step failed and how. `failStep` (LIMA_AUTOSTART_FAIL_STEP, a test seam) makes
- * step N fail before it runs, so that the rollback of every step can be proved.
+ * effect is undone in reverse order (files byte for byte, jobs loaded or stopped again), and no
+ * signal ends the rollback. `failStep` (LIMA_AUTOSTART_FAIL_STEP, a test seam) makes step N fail
+ * before it runs, so that the rollback of every step can be proved.
  */
 export async function applyPlan(plan: Plan, clock: Clock, failStep?: number): Promise<void> {
+  // Every path a step replaces or removes is checked before the first step changes anything.
+  for (const step of plan.steps) if (step.kind === 'write' || step.kind === 'remove' || step.kind === 'symlink') replaceable(step.path);
   const journal: Undo[] = [];
-  const ctx: Context = { clock, temporaries: new Set(), undoing: false };
-  try {
-    for (const [index, step] of plan.steps.entries()) {
-      try {
-        if (failStep === index + 1) throw new Error(`fault injected before this step (LIMA_AUTOSTART_FAIL_STEP=${index + 1})`);
-        if (interrupt.aborted) throw interrupt.reason;
-        const undo = await applyStep(step, ctx);
-        if (undo) journal.push(undo);
-        if (step.kind === 'run' && step.settle && undo !== false) await settle(step.settle, ctx);
-        // A command that ended in time still took effect (its undo is in the journal): stop here.
-        if (interrupt.aborted) throw interrupt.reason;
-      } catch (err) {
-        const undone = journal.length;
-        const failures = await rollBack(journal, { ...ctx, undoing: true });
-        throw new PlanError(plan, index + 1, interrupt.aborted ? interrupt.reason : err, failures, undone);
+  for (const [index, step] of plan.steps.entries()) {
+    try {
+      if (failStep === index + 1) throw new Error(`fault injected before this step (LIMA_AUTOSTART_FAIL_STEP=${index + 1})`);
+      if (interrupt.aborted) throw interrupt.reason;
+      const undo = await applyStep(step, clock, false);
+      if (undo) journal.push(undo);
+      // After the undo is in the journal: a wait that gives up fails the step, and the job it
+      // booted out must still be loaded again.
+      if (step.kind === 'run' && step.settle && undo !== false) await settle(step.settle, clock, false);
+      // A command that ended in time still took effect (its undo is in the journal): stop here.
+      if (interrupt.aborted) throw interrupt.reason;
+    } catch (err) {
+      const reversed = journal.reverse();
+      const failures: string[] = [];
+      for (const s of [...reversed.filter((u) => !u.last), ...reversed.filter((u) => u.last)].flatMap((u) => u.steps)) {
+        try {
+          if ((await applyStep(s, clock, true)) !== false && s.kind === 'run' && s.settle) await settle(s.settle, clock, true);
+        } catch (undoErr) {
+          failures.push(`${describeStep(s)}: ${undoErr instanceof Error ? undoErr.message : String(undoErr)}`);
+        }
       }
-    }
-  } finally {
-    await Promise.all([...ctx.temporaries].map((p) => rm(p, { force: true }).catch(() => undefined)));
-  }
-}
-
-/** Undoes in reverse order; loading jobs again waits until every file is back. */
-async function rollBack(journal: Undo[], ctx: Context): Promise<string[]> {
-  const reversed = [...journal].reverse();
-  const failures: string[] = [];
-  for (const undo of [...reversed.filter((u) => !u.last), ...reversed.filter((u) => u.last)]) {
-    for (const step of undo.steps) {
-      try {
-        const done = await applyStep(step, ctx);
-        if (step.kind === 'run' && step.settle && done !== false) await settle(step.settle, ctx);
-      } catch (err) {
-        failures.push(`${describeStep(step)}: ${err instanceof Error ? err.message : String(err)}`);
-      }
+      throw new PlanError(plan, index + 1, interrupt.aborted ? interrupt.reason : err, failures, journal.length);
     }
   }
-  return failures;
 }
 
 /**
- * Does one step: what would undo it; undefined when it changed nothing; false for a command that
- * was allowed to fail and did (it changed nothing, and what comes after it does not wait for it).
+ * Does one step and returns what would undo it; undefined when it changed nothing; false for a
+ * command that was allowed to fail and did (it changed nothing, and nothing waits for it).
  */
-async function applyStep(step: Step, ctx: Context): Promise<Undo | undefined | false> {
+async function applyStep(step: Step, clock: Clock, undoing: boolean): Promise<Undo | undefined | false> {
   switch (step.kind) {
     case 'mkdir': {
       const created = await missingDirs(step.path);
@@ -179,52 +143,40 @@ async function applyStep(step: Step, ctx: Context): Promise<Undo | undefined | f
       return created.length > 0 ? { steps: created.map((dir) => ({ kind: 'rmdir', path: dir })), last: false } : undefined;
     }
     case 'rmdir':
-      try {
-        await rmdir(step.path);
-      } catch (err) {
-        // Something else put a file there meanwhile: it is not ours to remove.
-        if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
+      // Something else put a file there meanwhile: it is not ours to remove.
+      await rmdir(step.path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOTEMPTY' && err.code !== 'ENOENT') throw err;
+      });
       return undefined;
     case 'remove': {
       const saved = await save(step.path);
       await rm(step.path, { force: true });
       return saved ? { steps: [saved], last: false } : undefined;
     }
-    case 'run': {
-      const result = await runStep(step, ctx);
-      if (result.exitCode !== 0) return false;
-      return step.undo?.length ? { steps: step.undo, last: step.undoLast ?? false } : undefined;
-    }
-    case 'write': {
-      if (step.temporary) {
-        ctx.temporaries.add(step.path);
-        await writeExclusive(step.path, step.content, step.mode);
-        return undefined;
-      }
-      const saved = await save(step.path);
-      await writeAtomically(step.path, step.content, step.mode, step.owner);
-      return { steps: [saved ?? { kind: 'remove', path: step.path }], last: false };
-    }
+    case 'write':
     case 'symlink': {
       const saved = await save(step.path);
-      await replaceWithLink(step.path, step.target);
+      await (step.kind === 'write' ? writeAtomically(step.path, step.content, step.mode, step.owner) : replaceWithLink(step.path, step.target));
       return { steps: [saved ?? { kind: 'remove', path: step.path }], last: false };
+    }
+    case 'run': {
+      if ((await runStep(step, clock, undoing)).exitCode !== 0) return false;
+      return step.undo?.length ? { steps: step.undo, last: step.undoLast ?? false } : undefined;
     }
   }
 }
 
 /** A command, tried again while it answers one of `retry.codes`; throws as run() does once it gives up. */
-async function runStep(step: RunStep, ctx: Context): Promise<RunResult> {
-  const options = { env: step.env, hint: step.hint, uninterruptible: ctx.undoing };
+async function runStep(step: RunStep, clock: Clock, undoing: boolean): Promise<RunResult> {
+  const options = { env: step.env, input: step.input, hint: step.hint, uninterruptible: undoing };
   if (!step.retry) return run(step.argv, { ...options, mayFail: step.mayFail });
   const { codes, boundSec, why } = step.retry;
   let last: RunResult | undefined;
   const settled = await poll({
     boundSec,
     intervalMs: POLL_INTERVAL_MS,
-    clock: ctx.clock,
-    uninterruptible: ctx.undoing,
+    clock,
+    uninterruptible: undoing,
     ask: async () => {
       last = await run(step.argv, { ...options, mayFail: 'tried again or reported below' });
       return last.exitCode !== undefined && codes.includes(last.exitCode) ? undefined : true;
@@ -237,21 +189,18 @@ async function runStep(step: RunStep, ctx: Context): Promise<RunResult> {
 }
 
 /** Waits until every check holds: the job that was stopped has gone. */
-async function settle({ checks, boundSec }: NonNullable<RunStep['settle']>, ctx: Context): Promise<void> {
+async function settle({ checks, boundSec }: NonNullable<RunStep['settle']>, clock: Clock, undoing: boolean): Promise<void> {
   let pending: Check | undefined;
-  const holds = async (check: Check): Promise<boolean> => {
-    const answer = await run(check.argv, { mayFail: 'an answer either way', noInput: true, timeoutMs: LIMACTL_TIMEOUT_MS, uninterruptible: ctx.undoing });
-    return check.until === 'fails' ? answer.exitCode !== 0 : !answer.stdout.includes(check.until.lacks);
-  };
   const settled = await poll({
     boundSec,
-    intervalMs: POLL_INTERVAL_MS,
-    clock: ctx.clock,
-    uninterruptible: ctx.undoing,
+    intervalMs: SETTLE_INTERVAL_MS,
+    clock,
+    uninterruptible: undoing,
     ask: async () => {
       for (const check of checks) {
         pending = check;
-        if (!(await holds(check))) return undefined;
+        const answer = await run(check.argv, { mayFail: 'an answer either way', noInput: true, timeoutMs: LIMACTL_TIMEOUT_MS, uninterruptible: undoing });
+        if (check.until === 'fails' ? answer.exitCode === 0 : answer.stdout.includes(check.until.lacks)) return undefined;
       }
       return true;
     },
@@ -265,59 +214,37 @@ async function settle({ checks, boundSec }: NonNullable<RunStep['settle']>, ctx:
 /** The directories `mkdir -p dir` would create, deepest first (undone in that order). */
 async function missingDirs(dir: string): Promise<string[]> {
   const missing: string[] = [];
-  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
-    if (await exists(d)) return missing;
-    missing.push(d);
-    if (path.dirname(d) === d) return missing;
-  }
+  for (let d = path.resolve(dir); fileType(d) === 'none' && path.dirname(d) !== d; d = path.dirname(d)) missing.push(d);
+  return missing;
 }
 
 /**
  * A step that restores `file` exactly as it is now, or undefined when there is nothing there: a
- * symbolic link as the same link (dotfile managers make them; reading through it and writing a
- * file back would replace the link), a file with its bytes, mode and owner. Anything else in
- * the way (a directory, a FIFO) is not ours to replace.
+ * symbolic link as the same link (dotfile managers make them; writing through it would replace
+ * the link), a file with its bytes, mode and owner. Anything else in the way is not ours to replace.
  */
 async function save(file: string): Promise<Step | undefined> {
+  const type = replaceable(file);
+  if (type === 'none') return undefined;
+  if (type === 'symlink') return { kind: 'symlink', path: file, target: await readlink(file) };
+  const stat = await lstat(file);
+  return { kind: 'write', path: file, content: readRegularFile(file), mode: stat.mode & 0o7777, owner: { uid: stat.uid, gid: stat.gid } };
+}
+
+/** What is at `file`, refused when it is not ours to replace: a directory, a FIFO, a device. */
+function replaceable(file: string): 'none' | 'file' | 'symlink' {
   const type = fileType(file);
-  switch (type) {
-    case 'none':
-      return undefined;
-    case 'symlink':
-      return { kind: 'symlink', path: file, target: await readlink(file) };
-    case 'file': {
-      const stat = await lstat(file);
-      return { kind: 'write', path: file, content: readRegularFile(file), mode: stat.mode & 0o7777, owner: { uid: stat.uid, gid: stat.gid } };
-    }
-    default:
-      throw new UserError(`${file} is ${describeType(type)}, not a file`, 'Move it away (or remove it if it is not needed), then run the command again.');
-  }
+  if (type === 'none' || type === 'file' || type === 'symlink') return type;
+  throw new UserError(`${file} is ${describeType(type)}, not a file`, 'Move it away (or remove it if it is not needed), then run the command again.');
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function writeExclusive(file: string, content: string | Buffer, mode: number): Promise<void> {
-  // A staging copy in a shared temporary directory: refuse to follow anything already there.
-  const handle = await open(file, 'wx', mode);
-  try { await handle.writeFile(content); } finally { await handle.close(); }
-}
-
-/** Never writable by group or others, never set-id: whatever the mode asked for (a saved file's
- *  included), a service file others can rewrite would run their code as its owner. */
+/** Never writable by group or others, never set-id, whatever the mode asked for: others could rewrite what runs as its owner. */
 const SAFE_MODE = 0o1755;
 
 async function writeAtomically(file: string, content: string | Buffer, mode: number, owner?: { uid: number; gid: number }): Promise<void> {
   const temp = tempPath(file);
-  const safe = mode & SAFE_MODE;
   try {
-    const handle = await open(temp, 'wx', safe & 0o700);
+    const handle = await open(temp, 'wx', mode & SAFE_MODE & 0o700);
     try {
       await handle.writeFile(content);
       await handle.sync();
@@ -327,10 +254,11 @@ async function writeAtomically(file: string, content: string | Buffer, mode: num
     } finally {
       await handle.close();
     }
-    await chmod(temp, safe); // open()'s mode is filtered by the umask
+    await chmod(temp, mode & SAFE_MODE); // open()'s mode is filtered by the umask
     await rename(temp, file);
   } catch (err) {
-    await rm(temp, { force: true });
+    // The cleanup never hides the error that caused it.
+    await rm(temp, { force: true }).catch(() => undefined);
     throw err;
   }
 }
@@ -342,7 +270,7 @@ async function replaceWithLink(file: string, target: string): Promise<void> {
     await symlink(target, temp);
     await rename(temp, file);
   } catch (err) {
-    await rm(temp, { force: true });
+    await rm(temp, { force: true }).catch(() => undefined);
     throw err;
   }
 }

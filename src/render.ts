@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import Handlebars from 'handlebars';
 import { PACKAGE_ROOT } from './version.js';
 
 // Every value goes through the helper named for its format. Handlebars' HTML escaping is off
@@ -32,25 +31,19 @@ const helpers: Record<string, (...values: unknown[]) => string> = {
   systemdEnv: (name, value) => systemdQuote(`${String(name)}=${String(value)}`),
 };
 
-let hb: typeof Handlebars | undefined;
-const compiled = new Map<string, Handlebars.TemplateDelegate>();
-
-/** Renders templates/NAME.hbs with `view`. */
-export function render(name: string, view: object): string {
-  if (!hb) {
-    hb = Handlebars.create();
-    for (const [helper, fn] of Object.entries(helpers)) {
-      hb.registerHelper(helper, (...args: unknown[]) => {
-        const values = args.slice(0, -1); // the last one is Handlebars' options
-        if (values.some((v) => v === undefined || v === null)) throw new Error(`template helper ${helper} got no value`);
-        return fn(...values);
-      });
-    }
+/**
+ * Renders templates/NAME.hbs with `view`. Handlebars is loaded here, when a file is written: status,
+ * logs and --version never load it.
+ */
+export async function render(name: string, view: object): Promise<string> {
+  const { default: Handlebars } = await import('handlebars');
+  const hb = Handlebars.create();
+  for (const [helper, fn] of Object.entries(helpers)) {
+    hb.registerHelper(helper, (...args: unknown[]) => {
+      const values = args.slice(0, -1); // the last one is Handlebars' options
+      if (values.some((v) => v === undefined || v === null)) throw new Error(`template helper ${helper} got no value`);
+      return fn(...values);
+    });
   }
-  let template = compiled.get(name);
-  if (!template) {
-    template = hb.compile(readFileSync(path.join(PACKAGE_ROOT, 'templates', `${name}.hbs`), 'utf8'), { noEscape: true, strict: true, ignoreStandalone: true });
-    compiled.set(name, template);
-  }
-  return template(view);
+  return hb.compile(readFileSync(path.join(PACKAGE_ROOT, 'templates', `${name}.hbs`), 'utf8'), { noEscape: true, strict: true, ignoreStandalone: true })(view);
 }

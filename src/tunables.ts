@@ -17,6 +17,8 @@ export const SETTLE_TIMEOUT_SEC = STOP_TIMEOUT_SEC;
 export const BOOTSTRAP_RETRY_SEC = 30;
 /** The pause between two questions of every wait on launchd or Lima. */
 export const POLL_INTERVAL_MS = 1000;
+/** After a bootout: a VM takes tens of seconds to shut down, so launchd and Lima are asked less often. */
+export const SETTLE_INTERVAL_MS = 5000;
 /** How long a run waits for another one's lock: long enough for a sudo prompt. */
 export const LOCK_WAIT_SEC = 180;
 
@@ -26,3 +28,6 @@ export const WAIT_PROGRESS_MS = 5000;
 export const WAIT_LOG_LINES = 20;
 /** `logs`: the last lines shown, unless -n says. */
 export const LOG_LINES = 50;
+/** The most `logs -n` and `--wait` take: beyond, a number is a typo, not a wish. */
+export const LOG_LINES_MAX = 1_000_000;
+export const WAIT_MAX_SEC = 7 * 24 * 3600;

@@ -11,3 +11,8 @@ export function packageVersion(): string {
   cached ??= (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   return cached;
 }
+
+/** A file of the documentation, which the package ships: messages name it where it is installed. */
+export function docs(file: string): string {
+  return path.join(PACKAGE_ROOT, 'docs', file);
+}

@@ -72,7 +72,7 @@ class Progress {
   show(said: string, seconds: number): void {
     const line = `waiting for "${this.instance}": ${said} (${seconds} s)`;
     if (this.tty) {
-      process.stderr.write(`\r\x1b[K${line}`);
+      process.stderr.write(`\r\x1b[K${log.printable(line)}`);
       this.written = true;
       return;
     }

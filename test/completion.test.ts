@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { BIN, bashCompletions, findTool, show, type Sandbox } from './helpers.js';
+import { BIN, ROOT, bashCompletions, findTool, show, type Sandbox } from './helpers.js';
 import { ok, sandboxPool } from './pool.js';
 
-// Shell completion: `completion` prints yargs' script, and the script asks the real entry point
-// `limactl-autostart --get-yargs-completions WORDS…`. The answers are tested as the script gets
-// them, and the script itself in a real bash.
+// Shell completion: `completion` prints the script of templates/, and the script asks the real
+// entry point `limactl-autostart --get-yargs-completions WORDS…`. The answers are tested as the
+// script gets them, and the scripts themselves in a real bash (with the words bash makes, `=` a
+// word of its own) and a real zsh.
 
 const COMMANDS = ['enable', 'disable', 'status', 'logs', 'migrate', 'start-at-login', 'completion'];
 
@@ -39,13 +41,42 @@ describe('shell completion', () => {
   it('completion prints the bash script for bash and the zsh script for zsh, each calling limactl-autostart --get-yargs-completions', () => {
     const sb = sandbox();
     const bash = ok(sb.run(['completion'], { SHELL: '/bin/bash' }));
-    assert.match(bash.stdout, /^complete -o bashdefault -o default -F _limactl-autostart_yargs_completions limactl-autostart$/m);
-    assert.match(bash.stdout, /\blimactl-autostart --get-yargs-completions "\$\{args\[@\]\}"/);
+    assert.equal(bash.stdout, readFileSync(path.join(ROOT, 'templates', 'completion.bash'), 'utf8'));
+    assert.match(bash.stdout, /^complete -F _limactl_autostart limactl-autostart$/m);
+    assert.match(bash.stdout, /\blimactl-autostart --get-yargs-completions "\$\{words\[@\]\}"/);
     const zsh = ok(sb.run(['completion'], { SHELL: '/usr/bin/zsh' }));
     assert.match(zsh.stdout, /^#compdef limactl-autostart$/m);
-    assert.match(zsh.stdout, /\blimactl-autostart --get-yargs-completions "\$\{words\[@\]\}"/);
+    assert.equal(ok(sb.run(['completion', 'zsh'])).stdout, zsh.stdout, 'the shell can be named');
     assert.equal(bash.stderr + zsh.stderr, '');
     assert.deepEqual(sb.allCalls(), [], 'it runs nothing');
+    const fish = sb.run(['completion', 'fish']);
+    assert.equal(fish.code, 2, show(fish));
+    assert.match(fish.stderr, /^error: there is no completion script for "fish"/);
+  });
+
+  it('completion --help is help, not the script', () => {
+    const sb = sandbox();
+    const r = ok(sb.run(['completion', '--help']));
+    assert.match(r.stdout, /Print a completion script for bash or zsh/);
+    assert.doesNotMatch(r.stdout, /_limactl_autostart/);
+  });
+
+  it('--flag=value: the values of --condition, --keep-alive and --now after their `=`', () => {
+    const sb = sandbox();
+    assert.deepEqual(answers(sb, ['enable', 'alpha', '--condition=']), ['--condition=login', '--condition=boot']);
+    assert.deepEqual(answers(sb, ['enable', 'alpha', '--condition=b']), ['--condition=boot']);
+    assert.deepEqual(answers(sb, ['enable', 'alpha', '--keep-alive=']), ['--keep-alive=true', '--keep-alive=false']);
+    assert.deepEqual(answers(sb, ['disable', 'alpha', '--now=f']), ['--now=false']);
+    assert.deepEqual(answers(sb, ['enable', 'alpha', '--bogus=']), []);
+  });
+
+  it('only valid instance names are offered: a LIMA_HOME directory named like a command substitution is not', () => {
+    const sb = sandbox();
+    for (const name of ['$(touch pwned)', '`id`', 'a b']) {
+      mkdirSync(path.join(sb.limaHome, name));
+      writeFileSync(path.join(sb.limaHome, name, 'lima.yaml'), '');
+    }
+    assert.deepEqual(answers(sb, ['enable', '']).filter((w) => !w.startsWith('-')), ['alpha', 'beta']);
   });
 
   it('commands, then the flags of each command', () => {
@@ -129,5 +160,42 @@ describe('shell completion', () => {
     assert.deepEqual(offered(['enable', 'a']), ['alpha']);
     assert.deepEqual(offered(['disable', 'g']), ['gone']);
     assert.deepEqual(offered(['enable', 'g']), []);
+    // `=` is a word of its own in COMP_WORDS; bash completes what follows it.
+    assert.deepEqual(offered(['enable', 'alpha', '--condition', '=']), ['login', 'boot']);
+    assert.deepEqual(offered(['enable', 'alpha', '--condition', '=', 'bo']), ['boot']);
+    assert.deepEqual(offered(['enable', 'alpha', '--keep-alive', '=', '']), ['true', 'false']);
+    assert.deepEqual(offered(['enable', 'alpha', '--condition', 'b']), ['boot']);
+    // Nothing it offers is evaluated: no file appears, whatever LIMA_HOME holds.
+    mkdirSync(path.join(sb.limaHome, '$(touch pwned)'));
+    writeFileSync(path.join(sb.limaHome, '$(touch pwned)', 'lima.yaml'), '');
+    offered(['enable', '']);
+    assert.ok(!existsSync(path.join(sb.root, 'pwned')));
+  });
+
+  it('the zsh script in a real zsh without compinit loaded: no error, and it offers the values after `=`', function () {
+    const zsh = findTool('zsh');
+    if (!zsh) {
+      if (process.env.CI === 'true') throw new Error('zsh is not installed, and CI=true');
+      console.log('      skipped: zsh is not installed here');
+      this.skip();
+    }
+    const sb = sandbox();
+    const bin = path.join(sb.root, 'installed bin');
+    mkdirSync(bin);
+    symlinkSync(BIN, path.join(bin, 'limactl-autostart'));
+    const env = sb.env({ PATH: `${bin}:${sb.env().PATH}`, SHELL: zsh });
+    const script = ok(sb.run(['completion', 'zsh'])).stdout;
+    // compadd is zsh's own builtin for offering words; here it prints them instead.
+    const run = (words: string[]): { offered: string[]; stderr: string } => {
+      const program = `source =(print -r -- "$COMPLETION_SCRIPT"); compadd() { [[ $1 == -- ]] && shift; print -rl -- "$@"; }; words=(${words.map((w) => `'${w}'`).join(' ')} ); CURRENT=${words.length}; _limactl_autostart`;
+      const r = spawnSync(zsh, ['-f', '-c', program], { env: { ...env, COMPLETION_SCRIPT: script, HOME: sb.home, ZDOTDIR: sb.home }, encoding: 'utf8', input: '' });
+      assert.equal(r.status, 0, r.stderr);
+      return { offered: r.stdout.split('\n').filter(Boolean), stderr: r.stderr };
+    };
+    const condition = run(['limactl-autostart', 'enable', 'alpha', '--condition=b']);
+    assert.equal(condition.stderr, '');
+    assert.deepEqual(condition.offered, ['--condition=boot']);
+    assert.deepEqual(run(['limactl-autostart', 'dis']).offered, ['disable']);
+    assert.deepEqual(run(['limactl-autostart', 'enable', 'a']).offered, ['alpha']);
   });
 });

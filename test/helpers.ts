@@ -402,7 +402,7 @@ export function bashCompletions(script: string, env: Record<string, string>, wor
     'eval "$COMPLETION_SCRIPT"',
     // The words as bash splits a command line, the cursor on the last one.
     'COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}',
-    '_limactl-autostart_yargs_completions',
+    '_limactl_autostart',
     'printf "%s\\n" "${COMPREPLY[@]}"',
   ].join('\n');
   const r = spawnSync('bash', ['--norc', '--noprofile', '-c', program, 'bash', ...words], { env: { ...env, COMPLETION_SCRIPT: script }, input: '', encoding: 'utf8', timeout: RUN_LIMIT_MS });

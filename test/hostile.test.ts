@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -109,6 +109,42 @@ function failAfterWrite(sb: Sandbox): void {
 const BOTH: Platform[] = ['darwin', 'linux'];
 
 const ROWS: Row[] = [];
+
+// 0. Nothing privileged acts through a path the user can change: every sudo step names only
+// paths in root's own directories (the sysroot's LaunchDaemons here), and reads what it writes
+// from stdin, never from a file the user could swap before sudo reads it.
+function sudoPaths(sb: Sandbox): string[] {
+  return sb.calls().filter((c) => c[0] === 'sudo').flatMap((c) => c.filter((a) => a.startsWith('/')));
+}
+function onlyRootPaths(sb: Sandbox): void {
+  const daemons = path.join(sb.sysroot, 'Library', 'LaunchDaemons') + path.sep;
+  assert.deepEqual(sudoPaths(sb).filter((p) => !p.startsWith(daemons)), []);
+  assert.ok(sudoPaths(sb).length > 0, 'no sudo step ran');
+}
+for (const [what, first, args] of [
+  ['enable at boot', [], ['enable', 'default', '--condition=boot', '--now']],
+  ['a switch from login to boot', ['enable', 'default', '--now'], ['enable', 'default', '--condition=boot', '--now']],
+  ['a switch from boot to login', ['enable', 'default', '--condition=boot', '--now'], ['enable', 'default', '--condition=login', '--now']],
+  ['disable of a boot registration', ['enable', 'default', '--condition=boot', '--now'], ['disable', 'default', '--now']],
+] as const) {
+  ROWS.push({
+    name: `${what}: every sudo step names a path in root's LaunchDaemons only, a symlink planted at the daemon's log files is never followed`,
+    platform: 'darwin',
+    setup: (sb) => {
+      if (first.length > 0) assert.equal(sb.run([...first]).code, 0);
+      // A root file elsewhere, linked from where launchd writes the daemon's log.
+      for (const log of ['stdout', 'stderr']) linkToDotfile(sb, path.join(sb.limaHome, 'default', `launchd.${log}.log`), 'root\'s\n');
+      sb.clearCalls();
+    },
+    args: [...args],
+    code: 0,
+    message: /^(?![\s\S]*error)/,
+    changed: (sb, before) => {
+      onlyRootPaths(sb);
+      for (const file of Object.keys(before).filter((f) => f.startsWith(outside(sb)))) assert.equal(tree(sb)[file], before[file], file);
+    },
+  });
+}
 
 // 1. Rollback never weakens a file.
 for (const platform of BOTH) {
@@ -317,10 +353,10 @@ for (const { signal, code, group, how } of SIGNALS) {
   const undone = new RegExp(`interrupted by ${signal}[\\s\\S]*(Rolled back|Nothing had been changed yet)`);
   ROWS.push(
     {
-      name: `${how} at the sudo prompt of a switch from login to boot: the LaunchAgent stays, no LaunchDaemon, no staging copy, exit ${code}`,
+      name: `${how} at the sudo prompt of a switch from login to boot: the LaunchAgent stays, no LaunchDaemon, exit ${code}`,
       platform: 'darwin',
       setup: (sb) => { assert.equal(sb.run(['enable', 'default']).code, 0); },
-      args: (sb) => interruptAt(sb, ['enable', 'default', '--condition=boot'], 'sudo.install', signal, group),
+      args: (sb) => interruptAt(sb, ['enable', 'default', '--condition=boot'], 'sudo.tee', signal, group),
       code,
       message: undone,
     },
@@ -400,13 +436,13 @@ ROWS.push(
     changed: (sb, before) => assert.deepEqual(withoutOwners(tree(sb)), withoutOwners(before)),
   },
   {
-    name: 'enable at boot with a TMPDIR the user cannot write: exit 1, the staging path named, nothing left',
+    name: 'enable at boot with a TMPDIR the user cannot write: nothing is staged there, root writes the plist from stdin',
     platform: 'darwin',
     unless: noSetpriv,
     args: async (sb) => runUnprivileged(sb, ['enable', 'default', '--condition=boot'], [sb.tmp]),
-    code: 1,
-    message: /write .*limactl-autostart-[0-9a-f]+\.plist.*EACCES/,
-    changed: (sb, before) => assert.deepEqual(withoutOwners(tree(sb)), withoutOwners(before)),
+    code: 0,
+    message: /starts at boot/,
+    changed: (sb) => assert.ok(existsSync(sb.daemonPlist())),
   },
   {
     name: 'an instance directory the user cannot write: the lock cannot be made, exit 1, its path named',
@@ -572,6 +608,186 @@ async function closedStdout(sb: Sandbox, args: string[]): Promise<RunResult> {
   child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
   const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
   return { code, stdout: '', stderr };
+}
+
+// 7. Second round: everything a user or another program hands the program.
+for (const platform of BOTH) {
+  const unitOrPlist = (sb: Sandbox): string => serviceFile(sb);
+  ROWS.push(
+    {
+      name: 'a relative PATH entry is never where limactl is taken from: the limactl in the current directory is passed over',
+      platform,
+      setup: (sb) => writeFileSync(path.join(sb.root, 'limactl'), '#!/bin/sh\necho "limactl version 2.0.3"\n', { mode: 0o755 }),
+      args: ['enable', 'default'],
+      env: (sb) => ({ PATH: `.:${sb.env().PATH}` }),
+      code: 0,
+      message: /starts at login/,
+      changed: (sb) => {
+        const text = readFileSync(unitOrPlist(sb), 'utf8');
+        assert.ok(text.includes(path.join(sb.bin, 'limactl')), text);
+        assert.ok(!text.includes(path.join(sb.root, 'limactl')), text);
+      },
+    },
+    {
+      name: 'only relative PATH entries: limactl is not found, exit 1',
+      platform,
+      setup: (sb) => writeFileSync(path.join(sb.root, 'limactl'), '#!/bin/sh\n', { mode: 0o755 }),
+      args: ['enable', 'default'],
+      env: () => ({ PATH: '.:bin' }),
+      code: 1,
+      message: /limactl was not found on PATH/,
+    },
+    ...['--now.x=false', '--keep-alive.x=false', '--dry-run.x'].map((flag): Row => ({
+      name: `${flag}: an option that is not one of ours, whatever its spelling, is a usage error`,
+      platform,
+      args: ['enable', 'default', flag],
+      code: 2,
+      message: /^error: unknown option /m,
+    })),
+    ...[['disable', 'default', '--', '--dry-run'], ['enable', 'default', '--', 'extra'], ['status', '--', 'default'], ['enable', 'default', 'extra']].map((args): Row => ({
+      name: `\`${args.join(' ')}\`: a word no command uses is a usage error, after -- too`,
+      platform,
+      setup: (sb) => { if (args[0] === 'disable') assert.equal(sb.run(['enable', 'default']).code, 0); },
+      args,
+      code: 2,
+      message: /after "--" is not used|^error: unexpected "extra": enable takes one INSTANCE$/m,
+    })),
+    ...[['logs', 'default', '-n', '99999999999999999999999'], ['logs', 'default', '-n', '1e3'], ['logs', 'default', '-n', '0x10'], ['enable', 'default', '--now', '--wait=99999999999999999999']].map((args): Row => ({
+      name: `\`${args.join(' ')}\`: a number out of range or not in digits is a usage error`,
+      platform,
+      args,
+      code: 2,
+      message: /not a number of seconds up to|takes a whole number of lines up to/,
+    })),
+    {
+      name: 'a symbolic link loop at the service file: status says so, enable replaces it, no stack trace',
+      platform,
+      setup: (sb) => { mkdirSync(path.dirname(unitOrPlist(sb)), { recursive: true }); symlinkSync(unitOrPlist(sb), unitOrPlist(sb)); },
+      args: (sb) => {
+        const status = sb.run(['status']);
+        assert.equal(status.code, 0, show(status));
+        assert.match(status.stdout, /problem: cannot read .*ELOOP/, show(status));
+        return Promise.resolve(sb.run(['enable', 'default']));
+      },
+      code: 0,
+      message: /starts at login/,
+      changed: (sb) => assert.ok(lstatSync(unitOrPlist(sb)).isFile()),
+    },
+    {
+      name: 'a control character in what Lima says (the status word) is shown escaped in the table',
+      platform,
+      setup: (sb) => sb.limaList('{"name":"default","status":"Run\\u001b]0;pwned\\u0007ning"}\n'),
+      args: ['status'],
+      code: 0,
+      message: /^$/,
+      stdout: /^(?![\s\S]*[\x1b\x07])[\s\S]*Run\\x1b\]0;pwned\\x07ning/,
+    },
+    {
+      name: 'a LIMA_HOME directory whose name is no instance name (an escape sequence) is not listed, and nothing of it is printed raw',
+      platform,
+      setup: (sb) => sb.addInstance('\x1b]0;pwned\x07'),
+      args: ['status'],
+      code: 0,
+      message: /^$/,
+      stdout: /^(?![\s\S]*[\x1b\x07])[\s\S]*^default /m,
+    },
+    {
+      name: 'a 1 MB line in the service file: status, enable and migrate quote a bounded excerpt',
+      platform,
+      setup: (sb) => {
+        mkdirSync(path.dirname(unitOrPlist(sb)), { recursive: true });
+        writeFileSync(unitOrPlist(sb), `${'x'.repeat(1 << 20)}\n`);
+      },
+      args: (sb) => {
+        const status = sb.run(['status']);
+        const migrate = sb.run(['migrate']);
+        for (const r of [status, migrate]) assert.ok(r.stdout.length + r.stderr.length < 5000, `${r.stdout.length + r.stderr.length} characters`);
+        return Promise.resolve(sb.run(['enable', 'default', '--dry-run']));
+      },
+      code: 0,
+      message: /^(?![\s\S]{5000})/,
+    },
+    {
+      name: 'stdout on a full disk (`status >/dev/full`): one line that says so, exit 1, no stack trace',
+      platform,
+      unless: () => (existsSync('/dev/full') ? undefined : 'this system has no /dev/full'),
+      args: (sb) => runWithStdout(sb, ['status'], '/dev/full'),
+      code: 1,
+      message: /^error: cannot write to standard output: ENOSPC\n$/,
+    },
+    {
+      name: 'stderr closed early (`enable default 2>&1 >/dev/null | head -1`): a finished operation still exits 0',
+      platform,
+      args: (sb) => closedStderr(sb, ['enable', 'default']),
+      code: 0,
+      message: /^$/,
+      changed: (sb) => assert.ok(existsSync(unitOrPlist(sb))),
+    },
+  );
+}
+ROWS.push(
+  {
+    name: 'a symbolic link loop at the daemon\'s log file: refused before any step, exit 1, no sudo',
+    platform: 'darwin',
+    setup: (sb) => { const log = path.join(sb.limaHome, 'default', 'launchd.stdout.log'); symlinkSync(log, log); },
+    args: ['enable', 'default', '--condition=boot'],
+    code: 1,
+    message: /cannot read .*launchd\.stdout\.log: ELOOP/,
+  },
+  ...['a directory', 'a FIFO'].map((what): Row => ({
+    name: `disable with ${what} at the unit: refused before systemctl changes anything, the .wants link untouched`,
+    platform: 'linux',
+    setup: (sb) => {
+      assert.equal(sb.run(['enable', 'default']).code, 0);
+      rmSync(sb.unitFile());
+      if (what === 'a FIFO') mkfifo(sb.unitFile());
+      else mkdirSync(sb.unitFile());
+      sb.clearCalls();
+    },
+    args: ['disable', 'default'],
+    code: 1,
+    message: new RegExp(`is ${what}, not a file`),
+    changed: (sb, before) => {
+      assert.deepEqual(tree(sb), before);
+      assert.deepEqual(sb.calls().filter((c) => c[0] === 'systemctl' && !['show-environment', 'is-active'].includes(c[2]!)), []);
+    },
+  })),
+  {
+    name: 'SIGTERM while `limactl --version` hangs: the run ends with 143, and that limactl is gone too',
+    platform: 'linux',
+    args: async (sb) => {
+      const r = await interruptAt(sb, ['enable', 'default'], 'limactl.--version', 'SIGTERM', false);
+      const pid = Number(readFileSync(path.join(sb.fakeDir, 'hanging'), 'utf8'));
+      for (let i = 0; i < 100 && alive(pid); i++) await sleep(20);
+      assert.ok(!alive(pid), `limactl --version (pid ${pid}) outlived the run`);
+      return r;
+    },
+    code: 143,
+    message: /^$/,
+  },
+);
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs the program with its stdout opened on `file` (a full disk: /dev/full). */
+function runWithStdout(sb: Sandbox, args: string[], file: string): Promise<RunResult> {
+  const r = spawnSync('sh', ['-c', `exec "$@" >${file}`, 'sh', process.execPath, BIN, ...args], { env: sb.env(), cwd: sb.root, encoding: 'utf8', input: '' });
+  return Promise.resolve({ code: r.status ?? -1, stdout: '', stderr: r.stderr });
+}
+
+/** Runs the program with its stderr a pipe nobody reads, closed at once. */
+async function closedStderr(sb: Sandbox, args: string[]): Promise<RunResult> {
+  const child = spawn(process.execPath, [BIN, ...args], { env: sb.env(), cwd: sb.root, stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr.destroy();
+  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
+  return { code, stdout: '', stderr: '' };
 }
 
 function withoutOwners(t: Tree): Tree {

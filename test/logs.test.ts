@@ -127,9 +127,9 @@ describe('logs (macOS)', () => {
   for (const [args, message] of [
     [['logs'], /^error: logs needs INSTANCE, the name of a Lima instance\n/],
     [['logs', 'bad name'], /^error: invalid instance name "bad name"/],
-    [['logs', 'default', '-n', 'many'], /^error: -n \(--lines\) takes a whole number of lines, not "many"/],
-    [['logs', 'default', '-n', '-3'], /^error: -n \(--lines\) takes a whole number of lines, not "-3"/],
-    [['logs', 'default', '-n', '2', '-n', '3'], /^error: -n \(--lines\) takes a whole number of lines, not "2 3"/],
+    [['logs', 'default', '-n', 'many'], /^error: -n \(--lines\) takes a whole number of lines up to 1000000, not "many"/],
+    [['logs', 'default', '-n', '-3'], /^error: -n \(--lines\) takes a whole number of lines up to 1000000, not "-3"/],
+    [['logs', 'default', '-n', '2', '-n', '3'], /^error: -n \(--lines\) takes a whole number of lines up to 1000000, not "2 3"/],
     [['logs', 'default', '--follow=yes'], /^error: --follow takes true or false, not "yes"/],
   ] as const) {
     it(`${args.join(' ')}: usage error, exit 2`, () => {

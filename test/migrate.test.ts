@@ -43,7 +43,7 @@ describe('migrate on macOS', () => {
   const make = sandboxPool();
   const sandbox = (platform: Platform, instances = ['default', 'k3s']): Sandbox => make({ platform, instances });
 
-  it('rewrites Lima\'s LaunchAgent and LaunchDaemon as enable would, keeping their conditions; starts and stops nothing', () => {
+  it('rewrites Lima\'s LaunchAgent and LaunchDaemon as enable would, keeping their conditions and their keep-alive (none: never restarted); starts and stops nothing', () => {
     const sb = sandbox('darwin');
     placeFixture(sb, AGENT_FIXTURE, sb.agentPlist());
     placeFixture(sb, DAEMON_FIXTURE, sb.daemonPlist('k3s'));
@@ -53,23 +53,21 @@ describe('migrate on macOS', () => {
     const loaded = sb.loaded();
     const r = ok(sb.run(['migrate'], ALICE));
     assert.equal(r.stdout, '');
-    assert.equal(readFileSync(sb.agentPlist(), 'utf8'), freshlyEnabled(make, sb, ['default'], (f) => f.agentPlist(), ALICE));
-    assert.equal(readFileSync(sb.daemonPlist('k3s'), 'utf8'), freshlyEnabled(make, sb, ['k3s', '--condition=boot'], (f) => f.daemonPlist('k3s'), ALICE));
+    assert.equal(readFileSync(sb.agentPlist(), 'utf8'), freshlyEnabled(make, sb, ['default', '--keep-alive=false'], (f) => f.agentPlist(), ALICE));
+    assert.equal(readFileSync(sb.daemonPlist('k3s'), 'utf8'), freshlyEnabled(make, sb, ['k3s', '--condition=boot', '--keep-alive=false'], (f) => f.daemonPlist('k3s'), ALICE));
     // The new files are in place and enabled; the loaded jobs are left as they are, and never
     // `launchctl disable`d.
     assert.deepEqual(changes(sb).map((c) => c.slice(0, 3)), [
       ['launchctl', 'enable', `gui/${sb.uid}/io.lima-vm.autostart.default`],
-      ['sudo', 'install', '-m'],
-      // The daemon's log files, missing here: created as the account it runs as.
-      ['sudo', 'install', '-m'],
-      ['sudo', 'install', '-m'],
+      // The plist, written by root from stdin; the daemon's log files are left to launchd.
+      ['sudo', 'tee', '--'],
       ['sudo', 'launchctl', 'enable'],
       ['launchctl', 'enable', 'system/io.lima-vm.daemon.k3s'],
     ]);
     assert.deepEqual(sb.loaded(), loaded);
     assert.equal(sb.versionProbes(), 1);
-    assert.ok(r.stderr.includes(`info: rewriting the LaunchAgent ${sb.agentPlist()} (not written by limactl-autostart): condition=login, keep-alive=true (the default: the file does not say)\n`), show(r));
-    assert.ok(r.stderr.includes(`info: rewriting the LaunchDaemon ${sb.daemonPlist('k3s')} (not written by limactl-autostart): condition=boot, keep-alive=true (the default: the file does not say)\n`), show(r));
+    assert.ok(r.stderr.includes(`info: rewriting the LaunchAgent ${sb.agentPlist()} (not written by limactl-autostart): condition=login, keep-alive=false (it sets neither KeepAlive nor Restart=: never restarted)\n`), show(r));
+    assert.ok(r.stderr.includes(`info: rewriting the LaunchDaemon ${sb.daemonPlist('k3s')} (not written by limactl-autostart): condition=boot, keep-alive=false (it sets neither KeepAlive nor Restart=: never restarted)\n`), show(r));
     assert.ok(r.stderr.includes('info: migrate: rewrote 2, 0 up to date, left 0 alone\n'), show(r));
     assert.match(r.stderr, /keeps its old settings until it is loaded again/);
   });
@@ -100,7 +98,7 @@ describe('migrate on macOS', () => {
     const sb = sandbox('darwin');
     placeFixture(sb, 'hand-edited-path/io.lima-vm.autostart.default.plist', sb.agentPlist());
     ok(sb.run(['migrate']));
-    assert.equal(readFileSync(sb.agentPlist(), 'utf8'), freshlyEnabled(make, sb, ['default'], (f) => f.agentPlist()));
+    assert.equal(readFileSync(sb.agentPlist(), 'utf8'), freshlyEnabled(make, sb, ['default', '--keep-alive=false'], (f) => f.agentPlist()));
   });
 
   it('a PATH with a directory limactl-autostart would drop (MacPorts) is left alone', () => {
@@ -190,14 +188,14 @@ describe('migrate on macOS', () => {
     // The plans' headers, without the undo each command would get if a later step failed.
     const headers = r.stdout.split('\n').filter((l) => l.startsWith('# ') && !l.startsWith('# if a step fails') && !l.startsWith('#   after '));
     assert.deepEqual(headers, [
-      '# enable "default" at login (launchd, keep-alive true)',
+      '# enable "default" at login (launchd, keep-alive false)',
       '# dry run: nothing below was done',
-      '# enable "k3s" at boot (launchd, keep-alive true)',
+      '# enable "k3s" at boot (launchd, keep-alive false)',
       '# dry run: nothing below was done',
     ]);
     // The plist shown is the one a real run writes.
     const shown = /<<'EOF'\n([\s\S]*?)\nEOF/.exec(r.stdout)![1]!;
-    assert.deepEqual(parse(shown), parse(freshlyEnabled(make, sb, ['default'], (f) => f.agentPlist())));
+    assert.deepEqual(parse(shown), parse(freshlyEnabled(make, sb, ['default', '--keep-alive=false'], (f) => f.agentPlist())));
     assert.ok(r.stderr.includes('info: would rewrite the LaunchAgent '), show(r));
     assert.ok(r.stderr.includes('info: migrate: would rewrite 2, 0 up to date, left 0 alone\n'), show(r));
   });
@@ -211,16 +209,16 @@ describe('migrate on macOS', () => {
     assert.deepEqual(sb.calls(), []);
   });
 
-  it('a failure on one registration (sudo install) leaves that file as it was, migrates the others, and exits 1', () => {
+  it('a failure on one registration (sudo tee) leaves that file as it was, migrates the others, and exits 1', () => {
     const sb = sandbox('darwin');
     placeFixture(sb, AGENT_FIXTURE, sb.agentPlist());
     const daemon = placeFixture(sb, DAEMON_FIXTURE, sb.daemonPlist('k3s'));
-    sb.failAlways('sudo', 'install', 1);
+    sb.failAlways('sudo', 'tee', 1);
     const r = sb.run(['migrate'], ALICE);
     assert.equal(r.code, 1, show(r));
-    assert.equal(readFileSync(sb.agentPlist(), 'utf8'), freshlyEnabled(make, sb, ['default'], (f) => f.agentPlist(), ALICE));
+    assert.equal(readFileSync(sb.agentPlist(), 'utf8'), freshlyEnabled(make, sb, ['default', '--keep-alive=false'], (f) => f.agentPlist(), ALICE));
     assert.equal(readFileSync(sb.daemonPlist('k3s'), 'utf8'), daemon);
-    assert.match(r.stderr, /^error: enable "k3s" at boot \(launchd, keep-alive true\): step \d+ of \d+ failed: `sudo install -m 644 -o root -g wheel .* exited with code 1: sudo: failing with exit code 1, as the test asked$/m);
+    assert.match(r.stderr, /^error: enable "k3s" at boot \(launchd, keep-alive false\): step \d+ of \d+ failed: `sudo tee -- .* exited with code 1: sudo: failing with exit code 1, as the test asked$/m);
     assert.match(r.stderr, /^error: 1 of 2 registrations could not be rewritten; each was left as it was$/m);
     assert.doesNotMatch(r.stderr, /^\s+at /m);
   });
@@ -278,10 +276,10 @@ describe('migrate: bad input', () => {
   const sandbox = (platform: Platform, instances = ['default', 'k3s']): Sandbox => make({ platform, instances });
   it('an unknown flag or an argument: exit 2, nothing run', () => {
     const sb = sandbox('darwin');
-    for (const args of [['migrate', '--now'], ['migrate', 'default']]) {
-      const r = sb.run(args);
+    for (const [args, message] of [[['migrate', '--now'], /^error: unknown option "--now"$/m], [['migrate', 'default'], /^error: unexpected "default": migrate takes no other word$/m]] as const) {
+      const r = sb.run([...args]);
       assert.equal(r.code, 2, show(r));
-      assert.match(r.stderr, /^error: Unknown argument/m);
+      assert.match(r.stderr, message);
       assert.deepEqual(sb.allCalls(), []);
     }
   });

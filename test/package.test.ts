@@ -55,14 +55,14 @@ describe('packaging', () => {
     }
   });
 
-  it('the published package holds what runs and nothing else: bin/, the bundle, the templates, plugin.yaml, README, LICENSE', () => {
+  it('the published package holds what runs and nothing else: bin/, the bundle, the templates, the docs its messages name, plugin.yaml, README, LICENSE', () => {
     const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const files = (JSON.parse(r.stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path).sort();
     const bundle = readdirSync(path.join(ROOT, 'dist', 'bundle')).map((f) => `dist/bundle/${f}`);
     assert.ok(bundle.includes('dist/bundle/limactl-autostart.mjs'), bundle.join(', '));
-    const templates = readdirSync(path.join(ROOT, 'templates')).map((f) => `templates/${f}`);
-    const expected = ['LICENSE', 'README.md', 'bin/package.json', 'package.json', 'plugin.yaml', ...Object.values(pkg.bin), ...bundle, ...templates];
+    const dir = (name: string): string[] => readdirSync(path.join(ROOT, name)).map((f) => `${name}/${f}`);
+    const expected = ['LICENSE', 'README.md', 'bin/package.json', 'package.json', 'plugin.yaml', ...Object.values(pkg.bin), ...bundle, ...dir('templates'), ...dir('docs')];
     assert.deepEqual(files, expected.sort());
   });
 

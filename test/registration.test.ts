@@ -3,8 +3,13 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from './helpers.js';
 import { FIXTURES } from './fixture.js';
-import { readServiceText } from '../src/files/registration.js';
+import { readServiceText as readWith } from '../src/files/registration.js';
+import { plistSettings } from '../src/files/plist.js';
+import { unitSettings } from '../src/files/unit.js';
 import type { Registration } from '../src/model.js';
+
+/** The reader, with the format's settings as its backend hands them in. */
+const readServiceText = (r: Registration, content: Buffer) => readWith(r, content, r.kind === 'user unit' ? unitSettings(r.instance) : plistSettings(r));
 
 // The one reader of registration files answers every question about a file: which condition,
 // keep-alive (restarted after a crash) and where that comes from, which LIMA_HOME, who wrote it.
@@ -56,10 +61,10 @@ describe('registration files: one answer to each question', () => {
       { condition: 'login', keepAlive: false, keepAliveFrom: 'unsaid', limaHome: undefined, writtenBy: 'hand', differences: [] }],
     ['Lima\'s plist with keys added by hand', agent(), fixture('hand-edited-keys/io.lima-vm.autostart.default.plist'),
       { condition: 'login', keepAlive: false, keepAliveFrom: 'unsaid', limaHome: undefined, writtenBy: 'hand', differences: ['it has settings limactl-autostart does not write: AbandonProcessGroup, SoftResourceLimits'] }],
-    ['Lima\'s plist with LIMA_HOME added by hand', agent(), fixture(LIMA_AGENT).replace('<key>RunAtLoad</key>', '<key>EnvironmentVariables</key><dict><key>LIMA_HOME</key><string>/Volumes/vms/lima</string></dict><key>RunAtLoad</key>'),
-      { condition: 'login', keepAlive: false, keepAliveFrom: 'unsaid', limaHome: '/Volumes/vms/lima', writtenBy: 'hand', differences: [] }],
-    ['Lima\'s unit with LIMA_HOME added by hand', unit(false), fixture(LIMA_UNIT).replace('Type=simple', 'Type=simple\nEnvironment="LIMA_HOME=/srv/lima 100%%"'),
-      { condition: 'login', conditionFrom: 'lingering', keepAlive: true, keepAliveFrom: 'settings', limaHome: '/srv/lima 100%', writtenBy: 'hand', differences: [] }],
+    ['Lima\'s plist with LIMA_HOME, as Lima writes it since lima-vm/lima#5489', agent(), fixture(LIMA_AGENT).replace('<key>RunAtLoad</key>', '<key>EnvironmentVariables</key><dict><key>LIMA_HOME</key><string>/Volumes/vms/lima</string></dict><key>RunAtLoad</key>'),
+      { condition: 'login', keepAlive: false, keepAliveFrom: 'unsaid', limaHome: '/Volumes/vms/lima', writtenBy: 'lima', differences: [] }],
+    ['Lima\'s unit with LIMA_HOME, as Lima writes it since lima-vm/lima#5489', unit(false), fixture(LIMA_UNIT).replace('Type=simple', 'Type=simple\nEnvironment="LIMA_HOME=/srv/lima 100%%"'),
+      { condition: 'login', conditionFrom: 'lingering', keepAlive: true, keepAliveFrom: 'settings', limaHome: '/srv/lima 100%', writtenBy: 'lima', differences: [] }],
     ['our LaunchAgent, keep-alive', agent(), golden('io.lima-vm.autostart.default.keep-alive.plist'),
       { condition: 'login', keepAlive: true, keepAliveFrom: 'header', limaHome: OURS, writtenBy: 'limactl-autostart', differences: [] }],
     ['our LaunchAgent, no keep-alive', agent(), golden('io.lima-vm.autostart.default.no-keep-alive.plist'),
@@ -87,7 +92,7 @@ describe('registration files: one answer to each question', () => {
   it('a file of ours that no longer parses: unreadable, and still ours by its header', () => {
     const broken = golden('lima-vm@default.no-keep-alive.service').replace('[Service]', 'not a unit line');
     const file = readServiceText(unit(false), Buffer.from(broken));
-    assert.match(file.unreadable ?? '', /^it is not a unit file that can be read \(unit line \d+ is neither a section nor Key=value: not a unit line\)$/);
+    assert.match(file.unreadable ?? '', /^it is not a unit file that can be read \(unit line \d+ is neither a section nor Key=value: "not a unit line"\)$/);
     assert.deepEqual([file.condition, file.header?.condition, file.header?.keepAlive], ['boot', 'boot', false]);
   });
 

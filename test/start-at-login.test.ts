@@ -16,7 +16,7 @@ const WAYS: Way[] = [
 ];
 
 function deprecation(replacement: string): string {
-  return `warning: start-at-login is deprecated: use \`limactl autostart ${replacement}\` instead (\`limactl-autostart ${replacement}\` on Lima 2.2 and later)\n`;
+  return `warning: start-at-login is deprecated: use \`limactl-autostart ${replacement}\` instead\n`;
 }
 
 /**
@@ -91,8 +91,8 @@ describe('start-at-login: bad usage', () => {
   for (const way of WAYS) {
     for (const [args, message] of [
       [['--enabled=maybe'], /--enabled takes true or false, not "maybe"/],
-      [['default', 'k3s'], /Unknown argument: k3s/],
-      [['--now'], /Unknown argument: now/],
+      [['default', 'k3s'], /^error: unexpected "k3s": start-at-login takes one INSTANCE$/m],
+      [['--now'], /^error: unknown option "--now"$/m],
     ] as const) {
       it(`${way.name} ${args.join(' ')}: exit 2, a message, nothing written or run`, () => {
         const sb = make({ platform: 'darwin' });

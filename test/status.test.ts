@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { Sandbox, show, type Platform, type RunResult } from './helpers.js';
+import { ROOT, Sandbox, show, type Platform, type RunResult } from './helpers.js';
 
 // `status` end to end: the rows and problems it reports for states the stand-ins are told to
 // report, in JSON and as a table, and the number of questions it asks the service manager.
@@ -11,6 +12,7 @@ interface Row {
   condition: string;
   keepAlive: boolean | null;
   file: string | null;
+  writtenBy: string | null;
   manager: string;
   service: string;
   state: string;
@@ -34,6 +36,13 @@ function status(sb: Sandbox, args: string[] = [], env: Record<string, string> = 
   return JSON.parse(r.stdout) as Row[];
 }
 
+/** The table `status` prints. */
+function table(sb: Sandbox): string {
+  const r = sb.run(['status']);
+  assert.equal(r.code, 0, show(r));
+  return r.stdout;
+}
+
 function row(sb: Sandbox, name = 'default', env: Record<string, string> = {}): Row {
   const rows = status(sb, [name], env);
   assert.equal(rows.length, 1);
@@ -52,6 +61,12 @@ function setJob(sb: Sandbox, label: string, pid: string, lastExit: string): void
   writeFileSync(path.join(sb.fakeDir, 'launchd-jobs', label), `${pid} ${lastExit}\n`);
 }
 
+/** The file as written before the machine last booted: a boot (or a login since) should have loaded it. */
+function beforeLastBoot(file: string): void {
+  const then = new Date(Date.now() - os.uptime() * 1000 - 3600_000);
+  utimesSync(file, then, then);
+}
+
 function setUnit(sb: Sandbox, unit: string, props: string): void {
   mkdirSync(path.join(sb.fakeDir, 'systemd-show'), { recursive: true });
   writeFileSync(path.join(sb.fakeDir, 'systemd-show', unit), props);
@@ -66,7 +81,7 @@ describe('status (macOS)', () => {
 
   it('an instance with no registration: condition none, not loaded, no problems', () => {
     assert.deepEqual(row(sb), {
-      instance: 'default', condition: 'none', keepAlive: null, file: null, manager: 'launchd',
+      instance: 'default', condition: 'none', keepAlive: null, file: null, writtenBy: null, manager: 'launchd',
       service: `gui/${sb.uid}/${agent}`, state: 'not-loaded', pid: null, lastExitCode: null, problems: [], notes: [], lima: NOT_LISTED,
     });
   });
@@ -75,7 +90,7 @@ describe('status (macOS)', () => {
     ok(sb.run(['enable', 'default', '--now']));
     setJob(sb, agent, '4711', '-');
     assert.deepEqual(row(sb), {
-      instance: 'default', condition: 'login', keepAlive: true, file: sb.agentPlist(), manager: 'launchd',
+      instance: 'default', condition: 'login', keepAlive: true, file: sb.agentPlist(), writtenBy: 'limactl-autostart', manager: 'launchd',
       service: `gui/${sb.uid}/${agent}`, state: 'running', pid: 4711, lastExitCode: null, problems: [], notes: [], lima: NOT_LISTED,
     });
     setJob(sb, agent, '0', '1');
@@ -104,9 +119,13 @@ describe('status (macOS)', () => {
     assert.equal(boot.keepAlive, false);
     assert.equal(boot.file, sb.daemonPlist());
     assert.equal(boot.state, 'not-loaded');
-    // Registered for boot but not in the system domain: nothing restarts it until the next boot.
-    assert.deepEqual(boot.problems.map((p) => p.fix), ['limactl-autostart enable default --condition=boot --keep-alive=false --now']);
-    assert.match(boot.problems[0]!.problem, /registered for boot, but system\/io\.lima-vm\.daemon\.default is not loaded in launchd's system domain/);
+    // Registered for boot since the last boot, not in the system domain yet: what enable without
+    // --now promises, no problem. Registered before the last boot: the boot should have loaded it.
+    assert.deepEqual(boot.problems, []);
+    beforeLastBoot(sb.daemonPlist());
+    const stale = row(sb);
+    assert.deepEqual(stale.problems.map((p) => p.fix), ['limactl-autostart enable default --condition=boot --keep-alive=false --now']);
+    assert.match(stale.problems[0]!.problem, /^registered for boot since before the last boot, but system\/io\.lima-vm\.daemon\.default is not loaded in launchd's system domain/);
 
     ok(sb.run(['enable', 'default']));
     sb.markLoaded(`user/${sb.uid}/${agent}`);
@@ -131,9 +150,10 @@ describe('status (macOS)', () => {
     assert.equal(problem(row(sb), /written by limactl-autostart 0\.0\.1, older/).fix, fix);
     writeFileSync(sb.agentPlist(), text.replace(/<!--.*?-->\n/s, ''));
     const foreign = row(sb);
-    // Without the header, nothing in the file says keep-alive (it has no KeepAlive): the fix
-    // writes it as migrate would, with enable's default.
-    assert.equal(problem(foreign, /not written by limactl-autostart/).fix, 'limactl-autostart enable default --condition=login');
+    // Without the header, the file is one of ours edited by hand (it has a PATH, which Lima never
+    // writes); without KeepAlive it is never restarted, and the fix writes it so, as migrate would.
+    assert.equal(foreign.writtenBy, 'hand');
+    assert.equal(problem(foreign, /not written by limactl-autostart, and not as Lima writes it/).fix, fix);
     assert.ok(!foreign.problems.some((p) => /older/.test(p.problem)));
   });
 
@@ -165,7 +185,7 @@ describe('status (macOS)', () => {
     const restarted = row(sb);
     assert.deepEqual([restarted.state, restarted.pid, restarted.lastExitCode, restarted.problems], ['running', 4712, -9, []]);
     assert.equal(note(restarted), 'the host agent was killed by SIGKILL (as `limactl stop --force` does), which keep-alive counts as a crash: launchd started it again. '
-      + 'To stop the instance and keep it stopped: limactl-autostart disable default --now, or `limactl stop default` without --force (docs/troubleshooting.md: "The instance came back after limactl stop --force")');
+      + `To stop the instance and keep it stopped: limactl-autostart disable default --now, or \`limactl stop default\` without --force (${path.join(ROOT, 'docs', 'troubleshooting.md')}: "The instance came back after limactl stop --force")`);
     // Between the kill and the restart (ThrottleInterval): launchd has not started it yet.
     setJob(sb, agent, '0', '-9');
     assert.match(note(row(sb)) ?? '', /launchd starts it again shortly/);
@@ -188,12 +208,13 @@ describe('status (macOS)', () => {
     const quoted = logs.map((l) => `'${l}'`).join(' ');
     const p = problem(r, /exit 78, EX_CONFIG/);
     assert.equal(p.problem, `launchd could not set the job up (exit 78, EX_CONFIG), most likely because other cannot open its log files ${logs[0]} and ${logs[1]} (owned by someone else, in a directory other cannot write, or on a volume not mounted yet); launchd tries again every 30 s, for ever`);
-    assert.equal(p.fix, `sudo touch ${quoted} && sudo chown other ${quoted}   # launchd tries again within 30 s`);
+    // Removed, not given away with sudo: nothing privileged acts on a path in the user's directory.
+    assert.equal(p.fix, `rm -f ${quoted}   # launchd tries again within 30 s`);
     assert.ok(!r.problems.some((x) => /exited with code 78/.test(x.problem)), 'one problem for the exit, not two');
     // An agent opens them as the user; without keep-alive it must be started again.
     ok(sb.run(['enable', 'default', '--condition=login', '--keep-alive=false', '--now']));
     setJob(sb, agent, '0', '78');
-    assert.equal(problem(row(sb), /exit 78/).fix, `sudo touch ${quoted} && sudo chown limauser ${quoted} && launchctl kickstart gui/${sb.uid}/${agent}`);
+    assert.equal(problem(row(sb), /exit 78/).fix, `rm -f ${quoted} && launchctl kickstart gui/${sb.uid}/${agent}`);
   });
 
   it('an agent loaded in user/<uid> only: `limactl stop` cannot stop it; the fix is a daemon, or the agent again from a GUI login', () => {
@@ -213,13 +234,17 @@ describe('status (macOS)', () => {
     assert.deepEqual(row(sb).problems, []);
   });
 
-  it('registered but not loaded although someone is logged in at the GUI: the Background Items switch is a likely cause', () => {
+  it('registered and not loaded yet: a state (loads at next login), not a problem; registered before the last boot and still not loaded: the Background Items switch is a likely cause', () => {
     ok(sb.run(['enable', 'default']));
+    const fresh = row(sb);
+    assert.deepEqual([fresh.state, fresh.problems], ['not-loaded', []]);
+    assert.match(table(sb), /^default +login +yes +loads at next login +- +/m);
+    beforeLastBoot(sb.agentPlist());
     const r = row(sb);
     assert.equal(r.state, 'not-loaded');
-    const p = problem(r, /registered for login, but/);
-    assert.equal(p.problem, `registered for login, but gui/${sb.uid}/${agent} is not loaded in launchd's GUI login domain: launchd loads it at the next login; until then nothing restarts the instance. `
-      + 'If it was not loaded at the last login either, the "Allow in the Background" switch for limactl (System Settings › General › Login Items) is likely off: check with `sfltool dumpbtm` (docs/troubleshooting.md: "macOS: the job is registered but never runs")');
+    const p = problem(r, /registered for login since before the last boot, but/);
+    assert.equal(p.problem, `registered for login since before the last boot, but gui/${sb.uid}/${agent} is not loaded in launchd's GUI login domain, and nothing restarts the instance: `
+      + `the "Allow in the Background" switch for limactl (System Settings › General › Login Items) is likely off; check with \`sfltool dumpbtm\` (${path.join(ROOT, 'docs', 'troubleshooting.md')}: "macOS: the job is registered but never runs")`);
     assert.equal(p.fix, 'limactl-autostart enable default --condition=login --now');
     // With no GUI login the agent is not expected to be loaded: nothing to say.
     sb.noGuiLogin();
@@ -227,9 +252,10 @@ describe('status (macOS)', () => {
     assert.deepEqual([ssh.service, ssh.problems], [`user/${sb.uid}/${agent}`, []]);
     // A daemon: the same words, for boot (one problem for the fact, as before).
     ok(sb.run(['enable', 'default', '--condition=boot']));
+    beforeLastBoot(sb.daemonPlist());
     const boot = row(sb);
     assert.equal(boot.problems.length, 1);
-    assert.match(boot.problems[0]!.problem, /^registered for boot, but system\/io\.lima-vm\.daemon\.default is not loaded in launchd's system domain: .* at the last boot either, the "Allow in the Background" switch .* `sfltool dumpbtm`/);
+    assert.match(boot.problems[0]!.problem, /^registered for boot since before the last boot, but system\/io\.lima-vm\.daemon\.default is not loaded in launchd's system domain, .* the "Allow in the Background" switch .* `sfltool dumpbtm`/);
   });
 
   it('lists instances that LIMA_HOME no longer holds but that are still registered, with the fix', () => {
@@ -251,7 +277,7 @@ describe('status (Linux)', () => {
   it('login, running with its MainPID; restarting; start-limit-hit (systemd gave up); failed without keep-alive', () => {
     ok(sb.run(['enable', 'default', '--now']));
     assert.deepEqual(row(sb), {
-      instance: 'default', condition: 'login', keepAlive: true, file: sb.unitFile(), manager: 'systemd',
+      instance: 'default', condition: 'login', keepAlive: true, file: sb.unitFile(), writtenBy: 'limactl-autostart', manager: 'systemd',
       service: unit, state: 'running', pid: 4242, lastExitCode: null, problems: [], notes: [], lima: NOT_LISTED,
     });
     setUnit(sb, unit, 'ActiveState=activating\nSubState=auto-restart\nExecMainStatus=137\nMainPID=0\n');

@@ -1,83 +1,66 @@
 import { existsSync, lstatSync } from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import type { Backend, Condition, DisableRequest, EnableRequest, Facts, Job, LogSource, Plan, Registration, RunStep, ServiceState, Step } from '../model.js';
+import type { Backend, Condition, DisableRequest, EnableRequest, Facts, LogSource, Plan, Registration, RunStep, ServiceFile, ServiceState } from '../model.js';
 import { type Host, instanceLock, stateDir, systemPath } from '../host.js';
-import { probe, run, type RunResult } from '../exec.js';
+import { probe, run } from '../exec.js';
 import { render } from '../render.js';
 import { listDir, present } from '../files/fs.js';
 import { listRegistrations, readServiceFile, replacedNote } from '../files/registration.js';
-import { environmentOf, execArgv, parseUnit, unescapeSpecifiers, unitValues } from '../files/unit.js';
-import { headerLine, servicePath, unitFor, unitName, type ServiceInput } from '../service.js';
+import { environmentOf, execArgv, parseUnit, unescapeSpecifiers, unitSettings, unitValues } from '../files/unit.js';
+import { headerLine, servicePath, unitFor, unitName } from '../service.js';
 import { CommandError, UsageError, UserError } from '../errors.js';
 import { planOf, type Part } from '../plan.js';
 
-const UNIT_FILE = /^lima-vm@(.+)\.service$/;
-
 const BUS_HINT = 'If systemctl says "Failed to connect to bus", the user manager is not reachable: run this as the user who owns the instance (not under sudo or su), from a login session, or check that /run/user/<uid> exists (`loginctl enable-linger` keeps it).';
-
 const SHOW_PROPERTIES = ['Id', 'LoadState', 'ActiveState', 'SubState', 'Result', 'MainPID', 'ExecMainCode', 'ExecMainStatus', 'NRestarts', 'UnitFileState'];
 /** waitid(2)'s si_code for a process ended by a signal, as `systemctl show` prints ExecMainCode. */
 const CLD_KILLED = 2;
 
-/** No user manager answered `argv`: what enable, disable and status say before they change or show anything. */
-function noManager(argv: string[], out: RunResult, uid: number): NonNullable<Plan['cannotRun']> {
-  return {
-    message: `no systemd user manager answers: ${new CommandError(argv, out.exitCode, out.stderr).message}`,
-    hint: [
-      'A registration is a systemd user unit, and the user manager (`systemd --user`) is what starts it.',
-      `Run this as the user who owns the instance, from a login session (not under sudo or su), and check that /run/user/${uid} exists (\`loginctl enable-linger "$USER"\` keeps it).`,
-      'On WSL, turn systemd on: `systemd=true` under `[boot]` in /etc/wsl.conf, then `wsl --shutdown`.',
-      'Where systemd does not run (a container, a minimal host), nothing can start the instance at login or boot: start it with `limactl start`.',
-    ].join('\n'),
-  };
-}
-
 export class SystemdBackend implements Backend {
   readonly manager = 'systemd' as const;
   readonly rewriteTakesEffect = 'a running instance keeps running, and the new unit applies from its next start';
+  private readonly unitDir: string;
+  /** Notes that lingering was turned on by us, so that only we turn it off again. */
+  private readonly lingerMarker: string;
+  /** cron, su and some SSH setups leave XDG_RUNTIME_DIR unset, and systemctl --user then cannot find the bus. */
+  private readonly busEnv: Record<string, string> | undefined;
 
-  constructor(private readonly host: Host) {}
-
-  private get unitDir(): string {
-    return path.join(this.host.xdgConfigHome, 'systemd', 'user');
+  constructor(private readonly host: Host) {
+    this.unitDir = path.join(host.xdgConfigHome, 'systemd', 'user');
+    this.lingerMarker = path.join(stateDir(host), 'linger');
+    this.busEnv = host.env.XDG_RUNTIME_DIR ? undefined : { XDG_RUNTIME_DIR: `/run/user/${host.uid}` };
   }
 
   private unitPath(instance: string): string {
     return path.join(this.unitDir, unitName(instance));
   }
 
-  /** Where we note that lingering was turned on by us, so that only we turn it off again. */
-  private get lingerMarker(): string {
-    return path.join(stateDir(this.host), 'linger');
-  }
-
   private lingering(): boolean {
     return existsSync(systemPath(this.host, 'var', 'lib', 'systemd', 'linger', this.host.user));
   }
 
-  /** cron, su and some SSH setups leave XDG_RUNTIME_DIR unset, and systemctl --user then
-   *  cannot find the bus; /run/user/<uid> is where logind puts it. */
-  private get busEnv(): Record<string, string> | undefined {
-    return this.host.env.XDG_RUNTIME_DIR ? undefined : { XDG_RUNTIME_DIR: `/run/user/${this.host.uid}` };
-  }
-
   /** A systemctl step; with `undo`, undone by another systemctl call if a later step fails. */
   private systemctl(args: string[], undo?: string[], undoLast = false): RunStep {
-    const env = this.busEnv;
-    const step: RunStep = { kind: 'run', argv: ['systemctl', '--user', ...args], ...(env ? { env } : {}), hint: BUS_HINT };
+    const step: RunStep = { kind: 'run', argv: ['systemctl', '--user', ...args], ...(this.busEnv ? { env: this.busEnv } : {}), hint: BUS_HINT };
     return undo ? { ...step, undo: [this.systemctl(undo)], undoLast } : step;
   }
 
   /**
-   * Whether `systemctl --user` reaches a user manager. WSL without systemd, containers and minimal
-   * hosts have systemctl but no manager, and every plan runs at least `daemon-reload`, which needs
-   * one: asked once per plan, before any step (as Lima's own autostart checks that systemd runs).
+   * A read-only question to the user manager, and why none answers: WSL without systemd, containers
+   * and minimal hosts have systemctl but no user manager. Every plan runs at least `daemon-reload`,
+   * so a plan asks first, before any step, as Lima's own autostart does.
    */
-  private async managerMissing(): Promise<Plan['cannotRun']> {
-    const argv = ['systemctl', '--user', 'show-environment'];
+  private async ask(argv = ['systemctl', '--user', 'show-environment']): Promise<{ stdout: string; cannotRun?: Plan['cannotRun'] }> {
     const out = await run(argv, { env: this.busEnv, mayFail: 'no manager is an answer', noInput: true });
-    return out.exitCode === 0 ? undefined : noManager(argv, out, this.host.uid);
+    if (out.exitCode === 0) return { stdout: out.stdout };
+    return { stdout: '', cannotRun: {
+      message: `no systemd user manager answers: ${new CommandError(argv, out.exitCode, out.stderr).message}`,
+      hint: `A registration is a systemd user unit, and the user manager (\`systemd --user\`) is what starts it.
+Run this as the user who owns the instance, from a login session (not under sudo or su), and check that /run/user/${this.host.uid} exists (\`loginctl enable-linger "$USER"\` keeps it).
+On WSL, turn systemd on: \`systemd=true\` under \`[boot]\` in /etc/wsl.conf, then \`wsl --shutdown\`.
+Where systemd does not run (a container, a minimal host), nothing can start the instance at login or boot: start it with \`limactl start\`.`,
+    } };
   }
 
   private isActive(instance: string): Promise<boolean> {
@@ -86,7 +69,11 @@ export class SystemdBackend implements Backend {
 
   /** Enabled means linked from some target's .wants (or .requires) directory, as systemctl does it. */
   private isEnabled(instance: string): boolean {
-    return listDir(this.unitDir).some((dir) => /\.(wants|requires)$/.test(dir) && isLink(path.join(this.unitDir, dir, unitName(instance))));
+    return listDir(this.unitDir).some((dir) => /\.(wants|requires)$/.test(dir) && lstatSync(path.join(this.unitDir, dir, unitName(instance)), { throwIfNoEntry: false })?.isSymbolicLink());
+  }
+
+  read(registration: Registration): ServiceFile {
+    return readServiceFile(registration, unitSettings(registration.instance));
   }
 
   private registration(instance: string): Registration {
@@ -96,17 +83,14 @@ export class SystemdBackend implements Backend {
   /** The condition this program registered the unit for; 'foreign' for a unit it did not write. */
   private existingCondition(instance: string): Condition | 'foreign' | undefined {
     if (!present(this.unitPath(instance))) return undefined;
-    return readServiceFile(this.registration(instance)).header?.condition ?? 'foreign';
+    return this.read(this.registration(instance)).header?.condition ?? 'foreign';
   }
 
   async planEnable(request: EnableRequest): Promise<Plan> {
     const name = request.instance.name;
     const user = this.host.user;
     if (request.user !== undefined && request.user !== user) {
-      throw new UsageError(
-        `--user ${request.user}: on Linux the instance runs in the systemd user manager of the user who enables it (${user})`,
-        `Run limactl-autostart as ${request.user}, or leave out --user.`,
-      );
+      throw new UsageError(`--user ${request.user}: on Linux the instance runs in the systemd user manager of the user who enables it (${user})`, `Run limactl-autostart as ${request.user}, or leave out --user.`);
     }
     // systemd refuses an ExecStart= program path holding a quote or a backslash, however it is
     // quoted ("Executable name contains special characters"); arguments and values may hold them.
@@ -116,15 +100,12 @@ export class SystemdBackend implements Backend {
         'Put a symbolic link to limactl in a directory without those characters, first on PATH (for example ~/.local/bin), and enable again.',
       );
     }
-    const cannotRun = await this.managerMissing();
+    const { cannotRun } = await this.ask();
     const previous = this.existingCondition(name);
     const file = this.unitPath(name);
     const unit = unitName(name);
-    const content = renderUnit({
-      instance: name, dir: request.instance.dir, limaHome: request.instance.limaHome, limactl: request.limactl, platform: 'linux',
-      condition: request.condition, keepAlive: request.keepAlive,
-    });
-    const replaced = previous === undefined ? undefined : replacedNote(this.registration(name), servicePath('linux', request.limactl), this.host);
+    const content = await renderUnit({ instance: name, dir: request.instance.dir, limaHome: request.instance.limaHome, limactl: request.limactl, platform: 'linux', condition: request.condition, keepAlive: request.keepAlive });
+    const replaced = previous === undefined ? undefined : replacedNote(this.read(this.registration(name)), servicePath('linux', request.limactl), this.host);
     const parts: Part[] = [{
       done: replaced ? [replaced] : [],
       steps: [
@@ -133,11 +114,9 @@ export class SystemdBackend implements Backend {
         // Undone after the old file is back, so that systemd reads the old one again.
         this.systemctl(['daemon-reload'], ['daemon-reload'], true),
         previous === 'foreign'
-          // A unit this program did not write may have been enabled into other targets (Lima up to
-          // 1.0.1 wrote WantedBy=multi-user.target, a target the user manager does not have):
-          // reenable removes every link to the unit and makes the new [Install] links, in one call,
-          // without stopping a running unit. Its undo, once the old file is back, makes the old
-          // file's links again.
+          // A unit this program did not write may be enabled into other targets (Lima up to 1.0.1
+          // wrote WantedBy=multi-user.target, which the user manager does not have): reenable
+          // removes every link and makes the new [Install] links, without stopping a running unit.
           ? this.systemctl(['reenable', unit], [this.isEnabled(name) ? 'reenable' : 'disable', unit], true)
           : this.systemctl(['enable', unit], this.isEnabled(name) ? undefined : ['disable', unit]),
       ],
@@ -145,11 +124,14 @@ export class SystemdBackend implements Backend {
     if (request.condition === 'boot') parts.push(this.holdLinger());
     else if (previous === 'boot') parts.push(this.releaseLinger(name));
     if (request.now) {
+      const active = await this.isActive(name);
       // A unit that hit its start limit refuses even a manual start until reset-failed.
-      parts.push({ steps: [{ ...this.systemctl(['reset-failed', unit]), mayFail: 'the unit may not have failed' }, this.systemctl(['start', unit], (await this.isActive(name)) ? undefined : ['stop', unit])] });
+      parts.push({
+        steps: [{ ...this.systemctl(['reset-failed', unit]), mayFail: 'the unit may not have failed' }, this.systemctl(['start', unit], active ? undefined : ['stop', unit])],
+        done: [active ? `${unit} was already running: it keeps running, and the new unit applies from its next start` : `started ${unit}: the instance boots now`],
+      });
     }
-    const when = request.condition === 'boot' ? `at boot (lingering on for ${user})` : 'at login';
-    parts.push({ done: [`instance "${name}" starts ${when}: ${file}`] });
+    parts.push({ done: [`instance "${name}" starts ${request.condition === 'boot' ? `at boot (lingering on for ${user})` : 'at login'}: ${file}`] });
     return planOf(`enable "${name}" at ${request.condition} (systemd, keep-alive ${request.keepAlive})`, parts, cannotRun);
   }
 
@@ -160,9 +142,12 @@ export class SystemdBackend implements Backend {
     const summary = `disable "${name}" (systemd)`;
     if (previous === undefined) return planOf(summary, []);
     // Even without --now: `systemctl --user disable` and `daemon-reload` need the manager.
-    const cannotRun = await this.managerMissing();
+    const { cannotRun } = await this.ask();
     const parts: Part[] = [];
-    if (request.now) parts.push({ steps: [this.systemctl(['stop', unit], (await this.isActive(name)) ? ['start', unit] : undefined, true)] });
+    if (request.now) {
+      const active = await this.isActive(name);
+      parts.push({ steps: [this.systemctl(['stop', unit], active ? ['start', unit] : undefined, true)], done: active ? [`stopped ${unit}: the instance shuts down`] : [] });
+    }
     parts.push({
       steps: [
         // disable before the file goes: it reads [Install] to know which links to remove.
@@ -170,15 +155,16 @@ export class SystemdBackend implements Backend {
         { kind: 'remove', path: this.unitPath(name) },
         this.systemctl(['daemon-reload'], ['daemon-reload'], true),
       ],
+      done: [`removed ${this.unitPath(name)}`],
     });
     if (previous === 'boot') parts.push(this.releaseLinger(name));
-    parts.push({ done: [`removed ${this.unitPath(name)}`, ...(request.now ? [] : ['a running instance keeps running; add --now to stop it now'])] });
+    if (!request.now) parts.push({ done: ['a running instance keeps running; add --now to stop it now'] });
     return planOf(summary, parts, cannotRun);
   }
 
   registrations(): Registration[] {
     const lingering = this.lingering();
-    return listRegistrations(this.unitDir, UNIT_FILE, (instance, file) => ({ kind: 'user unit', instance, file, lingering }));
+    return listRegistrations(this.unitDir, /^lima-vm@(.+)\.service$/, (instance, file) => ({ kind: 'user unit', instance, file, lingering }));
   }
 
   /**
@@ -200,50 +186,37 @@ export class SystemdBackend implements Backend {
     };
   }
 
-  /**
-   * One `systemctl --user show` for every unit, however many there are; asked with none too, when
-   * it shows the manager: a failure means that no user manager answers, and status says so.
-   */
+  /** One `systemctl --user show` however many units; asked with none too: a failure means that no user manager answers. */
   async facts(instances: string[]): Promise<Facts[]> {
     const argv = ['systemctl', '--user', 'show', `--property=${SHOW_PROPERTIES.join(',')}`, '--', ...instances.map(unitName)];
-    const out = await run(argv, { env: this.busEnv, mayFail: 'said as no manager', noInput: true });
-    if (out.exitCode !== 0) {
-      const { message, hint } = noManager(argv, out, this.host.uid);
-      throw new UserError(message, hint);
-    }
-    const units = new Map<string, Map<string, string>>();
-    for (const block of out.stdout.split(/\n\s*\n/)) {
-      const props = new Map(block.split('\n').flatMap((line): [string, string][] => {
-        const eq = line.indexOf('=');
-        return eq > 0 ? [[line.slice(0, eq), line.slice(eq + 1)]] : [];
-      }));
-      const id = props.get('Id');
-      if (id) units.set(id, props);
-    }
+    const { stdout, cannotRun } = await this.ask(argv);
+    if (cannotRun) throw new UserError(cannotRun.message, cannotRun.hint);
+    const units = new Map(stdout.split(/\n\s*\n/).map((block) => {
+      const props = new Map(block.split('\n').flatMap((line): [string, string][] => (line.indexOf('=') > 0 ? [[line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]] : [])));
+      return [props.get('Id'), props] as const;
+    }));
     const lingering = this.lingering();
     return instances.map((name) => {
       const unit = unitName(name);
       // A file removed between the look and the read (a `disable` running meanwhile) is not registered.
-      const files = present(this.unitPath(name)) ? [readServiceFile(this.registration(name))].filter((f) => f.unreadable === undefined || present(this.unitPath(name))) : [];
+      const files = present(this.unitPath(name)) ? [this.read(this.registration(name))].filter((f) => f.unreadable === undefined || present(this.unitPath(name))) : [];
       const props = units.get(unit);
-      const keepAlive = files[0]?.unreadable === undefined && files[0]?.keepAlive === true;
       const place = { service: unit, label: unit, domain: 'user-manager' as const };
-      const state = unitState(props, keepAlive);
+      const state = unitState(props, files[0]?.unreadable === undefined && files[0]?.keepAlive === true);
       const exit = Number(props?.get('ExecMainStatus') ?? 0) || null;
-      const job: Job | undefined = props && {
-        ...place,
-        state,
-        pid: state === 'running' ? Number(props.get('MainPID') ?? 0) || null : null,
-        lastExitCode: exit,
-        // systemd keeps how the main process ended only until it starts the unit again: while it
-        // waits RestartSec (restarting), or after it gave up.
-        killed: props.get('ExecMainCode') === String(CLD_KILLED) && exit === 9,
-      };
       return {
         instance: name,
         manager: 'systemd',
         files,
-        jobs: job ? [job] : [],
+        jobs: props ? [{
+          ...place,
+          state,
+          pid: state === 'running' ? Number(props.get('MainPID') ?? 0) || null : null,
+          lastExitCode: exit,
+          // systemd keeps how the main process ended only until it starts the unit again: while it
+          // waits RestartSec (restarting), or after it gave up.
+          killed: props.get('ExecMainCode') === String(CLD_KILLED) && exit === 9,
+        }] : [],
         service: place,
         ...(props ? { unit: { loadState: props.get('LoadState') ?? '', fileState: props.get('UnitFileState') ?? '' } } : {}),
         lingering,
@@ -259,12 +232,7 @@ export class SystemdBackend implements Backend {
       steps: [
         { kind: 'mkdir', path: path.dirname(this.lingerMarker) },
         { kind: 'write', path: this.lingerMarker, content: `lingering for ${user} was turned on by limactl-autostart\n`, mode: 0o644 },
-        {
-          kind: 'run',
-          argv: ['loginctl', 'enable-linger', user],
-          hint: `Turning lingering on may need an administrator: run \`sudo loginctl enable-linger ${user}\`, then enable again.`,
-          undo: [{ kind: 'run', argv: ['loginctl', 'disable-linger', user] }],
-        },
+        { kind: 'run', argv: ['loginctl', 'enable-linger', user], hint: `Turning lingering on may need an administrator: run \`sudo loginctl enable-linger ${user}\`, then enable again.`, undo: [{ kind: 'run', argv: ['loginctl', 'disable-linger', user] }] },
       ],
     };
   }
@@ -273,22 +241,22 @@ export class SystemdBackend implements Backend {
     const user = this.host.user;
     if (!existsSync(this.lingerMarker)) return { done: this.lingering() ? [`lingering stays on for ${user}: it was on before limactl-autostart`] : [] };
     // Other instances whose units we registered for boot still need lingering.
-    const others = this.registrations().filter((r) => r.instance !== instance && readServiceFile(r).header?.condition === 'boot').map((r) => r.instance);
+    const others = this.registrations().filter((r) => r.instance !== instance && this.read(r).header?.condition === 'boot').map((r) => r.instance);
     if (others.length > 0) return { done: [`lingering stays on for ${user}: ${others.join(', ')} still ${others.length === 1 ? 'starts' : 'start'} at boot`] };
     return {
       done: [`lingering turned off for ${user}: limactl-autostart had turned it on`],
       steps: [
         { kind: 'run', argv: ['loginctl', 'disable-linger', user], undo: [{ kind: 'run', argv: ['loginctl', 'enable-linger', user] }] },
-        { kind: 'remove', path: this.lingerMarker } as Step,
+        { kind: 'remove', path: this.lingerMarker },
       ],
     };
   }
 }
 
 /** The unit must read back as the values that went in: anything else is a bug in the template or the escaping. */
-function renderUnit(input: ServiceInput): string {
+async function renderUnit(input: Parameters<typeof unitFor>[0]): Promise<string> {
   const values = unitFor(input);
-  const text = render('lima-vm@INSTANCE.service', { header: headerLine(input.condition, input.keepAlive), unit: unitName(input.instance), ...values });
+  const text = await render('lima-vm@INSTANCE.service', { header: headerLine(input.condition, input.keepAlive), unit: unitName(input.instance), ...values });
   const unit = parseUnit(text);
   const read = Object.fromEntries(Object.entries(values).map(([section, keys]) => [section, Object.fromEntries(Object.entries(keys).map(([key, value]) => {
     const said = unitValues(unit, section, key);
@@ -311,20 +279,11 @@ function unitState(props: Map<string, string> | undefined, keepAlive: boolean): 
       // auto-restart: waiting RestartSec before the next start after a failure.
       return props.get('SubState') === 'auto-restart' ? 'restarting' : 'running';
     case 'failed':
-      // With Restart=on-failure a unit ends up failed only when systemd gave up restarting it.
-      // systemd 252 keeps the last failure's Result (exit-code, signal) then, not start-limit-hit;
-      // its log alone says "Start request repeated too quickly".
+      // With Restart=on-failure a unit ends up failed only when systemd gave up restarting it;
+      // systemd 252 keeps the last failure's Result then, not start-limit-hit.
       return props.get('Result') === 'start-limit-hit' || keepAlive ? 'start-limit-hit' : 'failed';
     default:
       // A unit file removed while the unit ran is still active (above); once stopped, it is gone.
       return props.get('LoadState') === 'not-found' ? 'not-loaded' : 'loaded';
-  }
-}
-
-function isLink(file: string): boolean {
-  try {
-    return lstatSync(file).isSymbolicLink();
-  } catch {
-    return false;
   }
 }

@@ -2,7 +2,7 @@ import { findInstance, findLimactl, isInstanceName, readHost, type Host } from '
 import { backendFor } from '../backends/index.js';
 import type { Backend, Plan, Registration } from '../model.js';
 import { checkLimactl } from '../lima.js';
-import { readServiceFile, rewriteOf } from '../files/registration.js';
+import { rewriteOf } from '../files/registration.js';
 import { servicePath } from '../service.js';
 import { UserError } from '../errors.js';
 import { runPlan } from '../run-plan.js';
@@ -97,7 +97,7 @@ async function decide(f: Registration, ctx: Context): Promise<Decision> {
     return { kind: 'leave', why: `"${name}" is registered both at login and at boot. Keep one: \`limactl-autostart enable ${name} --condition=login\` (or =boot) replaces both` };
   }
   // Read here, not with the listing: that was made before this instance's lock was held.
-  const file = readServiceFile(f);
+  const file = ctx.backend.read(f);
   const rewrite = rewriteOf(file, servicePath(ctx.host.platform, ctx.limactl), ctx.host);
   const replace = `To replace it anyway: \`limactl-autostart enable ${name} --condition=${file.condition}\``;
   if (rewrite.loses.length > 0) return { kind: 'leave', why: `${rewrite.loses.join('; ')}. ${replace}` };
@@ -110,8 +110,8 @@ async function decide(f: Registration, ctx: Context): Promise<Decision> {
     if (!(err instanceof UserError)) throw err;
     return { kind: 'leave', why: `${err.message}. If it was deleted, \`limactl-autostart disable ${name}\` removes the registration` };
   }
-  const { keepAlive } = rewrite;
-  const keepAliveFrom = { header: 'from its header', settings: 'from its settings', unsaid: 'the default: the file does not say' }[file.keepAliveFrom];
+  const { keepAlive } = file;
+  const keepAliveFrom = { header: 'from its header', settings: 'from its settings', unsaid: 'it sets neither KeepAlive nor Restart=: never restarted' }[file.keepAliveFrom];
   let plan: Plan;
   try {
     plan = await ctx.backend.planEnable({ instance, condition: file.condition, keepAlive, user: file.userName, now: false, limactl: ctx.limactl });
@@ -119,8 +119,9 @@ async function decide(f: Registration, ctx: Context): Promise<Decision> {
     if (!(err instanceof UserError)) throw err;
     return { kind: 'leave', why: err.message };
   }
-  const written = plan.steps.find((s) => s.kind === 'write' && (s.path === f.file || s.temporary));
-  if (written?.kind === 'write' && written.content === file.text) return { kind: 'current' };
+  // The file's new content: an agent's write step, or a daemon's `sudo tee`.
+  const written = plan.steps.map((s) => (s.kind === 'write' && s.path === f.file ? s.content : s.kind === 'run' && s.argv.at(-1) === f.file ? s.input : undefined)).find((c) => c !== undefined);
+  if (written === file.text) return { kind: 'current' };
   const origin = file.header ? `written by limactl-autostart ${file.header.version}` : 'not written by limactl-autostart';
   const condition = `condition=${file.condition}${file.conditionFrom ? ` (lingering is ${f.lingering ? 'on' : 'off'} for ${ctx.host.user})` : ''}`;
   return { kind: 'rewrite', plan, what: `the ${f.kind} ${f.file} (${origin}): ${condition}, keep-alive=${keepAlive} (${keepAliveFrom})` };

@@ -15,7 +15,8 @@ export interface StartAtLoginArgs {
  */
 export async function startAtLogin(args: StartAtLoginArgs): Promise<void> {
   const replacement = args.enabled ? `enable ${args.instance} --condition=login` : `disable ${args.instance}`;
-  log.warn(`start-at-login is deprecated: use \`limactl autostart ${replacement}\` instead (\`limactl-autostart ${replacement}\` on Lima 2.2 and later)`);
+  // The spelling that works with every Lima: from 2.2 on, `limactl autostart` is Lima's own command.
+  log.warn(`start-at-login is deprecated: use \`limactl-autostart ${replacement}\` instead`);
   if (args.enabled) {
     await enable({ instance: args.instance, condition: 'login', keepAlive: true, user: undefined, now: false, wait: undefined, dryRun: false });
   } else {

@@ -59,7 +59,8 @@ function formatTable(rows: StatusRow[], color: boolean): string {
     r.condition,
     r.keepAlive === null ? '-' : r.keepAlive ? 'yes' : 'no',
     stateText(r),
-    r.lima.status ?? (r.lima.startedByService === null ? '?' : '-'),
+    // Lima's word, as another program printed it: escaped and bounded, like every line below.
+    r.lima.status === null ? (r.lima.startedByService === null ? '?' : '-') : log.printable(r.lima.status.slice(0, 40)),
     r.file ?? '-',
   ]);
   const head = ['INSTANCE', 'CONDITION', 'KEEP-ALIVE', 'STATE', 'LIMA', 'FILE'];
@@ -70,17 +71,33 @@ function formatTable(rows: StatusRow[], color: boolean): string {
     const text = line(cells[i]!);
     const stateStyle = row.state === 'running' ? 'green' : row.state === 'failed' || row.state === 'start-limit-hit' ? 'red' : undefined;
     out.push(stateStyle && color ? text.replace(cells[i]![3]!, paint(stateStyle, cells[i]![3]!)) : text);
+    // On a terminal, a problem or a note is wrapped to its width; a fix stays one line, to be
+    // pasted whole. Elsewhere each is one line, for grep.
     for (const p of row.problems) {
-      out.push(`  ${paint('yellow', 'problem:')} ${p.problem}`);
-      out.push(`    ${paint('dim', 'fix:')} ${p.fix}`);
+      out.push(`  ${paint('yellow', 'problem:')} ${wrap(p.problem, 11)}`);
+      out.push(`    ${paint('dim', 'fix:')} ${log.printable(p.fix)}`);
     }
-    for (const note of row.notes) out.push(`  ${paint('cyan', 'note:')} ${note}`);
+    for (const note of row.notes) out.push(`  ${paint('cyan', 'note:')} ${wrap(note, 8)}`);
   });
   return `${out.join('\n')}\n`;
 }
 
+/** Words from `indent` columns on, in lines as wide as the terminal, at most 100 columns. */
+function wrap(text: string, indent: number): string {
+  if (!process.stdout.isTTY) return log.printable(text);
+  const width = Math.max(60, Math.min(100, process.stdout.columns)) - indent;
+  const lines = [''];
+  for (const word of log.printable(text).split(' ')) {
+    if (lines.at(-1)!.length > 0 && lines.at(-1)!.length + 1 + word.length > width) lines.push(word);
+    else lines[lines.length - 1] = lines.at(-1) ? `${lines.at(-1)} ${word}` : word;
+  }
+  return lines.join(`\n${' '.repeat(indent)}`);
+}
+
 function stateText(row: StatusRow): string {
   if (row.state === 'running' && row.pid) return `running (pid ${row.pid})`;
+  // Registered and not loaded: what `enable` without --now leaves, until the next login or boot.
+  if (row.state === 'not-loaded' && row.condition !== 'none') return `loads at next ${row.condition}`;
   if ((row.state === 'failed' || row.state === 'start-limit-hit') && row.lastExitCode !== null) {
     // launchd gives a job killed by a signal as the negative signal number.
     return `${row.state} (${row.lastExitCode < 0 ? `signal ${-row.lastExitCode}` : `exit ${row.lastExitCode}`})`;

@@ -76,10 +76,9 @@ export function listDir(dir: string): string[] {
 
 /** The target of a symbolic link at `file` that points nowhere; undefined for anything else. */
 export function danglingTarget(file: string): string | undefined {
-  if (fileType(file) !== 'symlink' || statSync(file, { throwIfNoEntry: false })) return undefined;
   try {
-    return readlinkSync(file);
+    return fileType(file) === 'symlink' && !statSync(file, { throwIfNoEntry: false }) ? readlinkSync(file) : undefined;
   } catch {
-    return undefined;
+    return undefined; // a loop, or gone meanwhile
   }
 }

@@ -1,32 +1,26 @@
 import path from 'node:path';
 import type { Condition, GeneratedBy, ReadableFile, Registration, ServiceFile } from '../model.js';
-import { PLIST_KEYS, UNIT_KEYS, headerAge, readHeader } from '../service.js';
+import { headerAge, readHeader } from '../service.js';
 import { danglingTarget, listDir, readRegularFile } from './fs.js';
-import { parsePlist } from './plist.js';
-import { environmentOf, parseUnit, splitWords, unescapeSpecifiers, unitValues } from './unit.js';
+import { quote } from '../errors.js';
 
 // The one reader of registration files, written by this program (any version), by Lima
-// (`limactl start-at-login`, `limactl autostart`) or by hand: every question about such a file
-// (its condition, keep-alive, LIMA_HOME, who wrote it, what a rewrite would lose) is answered here.
+// (`limactl start-at-login`, `limactl autostart`, any version) or by hand: every question about
+// such a file (its condition, keep-alive, LIMA_HOME, who wrote it, what a rewrite would lose) is
+// answered here. What a format's keys say is read by files/plist.ts and files/unit.ts, which each
+// backend hands in: a Linux run never loads the plist parser.
 
-// Lima's unit has TimeoutSec=10, which this program replaces on purpose (it is also the stop timeout).
-const LIMA_UNIT_KEYS = ['Service.TimeoutSec'];
-// The environment this program writes; anything else was put there by someone, and would be dropped.
+/** What a format's reader finds in a file, beside what every file has. */
+export type Settings = Pick<ReadableFile, 'program' | 'limaHome' | 'searchPath' | 'userName' | 'logFiles' | 'differences'> & {
+  /** The setting that decides keep-alive: its name, whether the file has it, what it means. */
+  restart: { key: string; said: boolean; keepAlive: boolean };
+};
+
+// The environment this program writes (HOME for a daemon of the user's own); Lima writes LIMA_HOME
+// since lima-vm/lima#5489. Anything else was put there by someone, and would be dropped.
 const ENV_NAMES = new Set(['LIMA_HOME', 'PATH', 'HOME']);
 // `limactl start` options Lima's files add; dropping them changes nothing.
 const START_OPTIONS = new Set(['--foreground', '--progress']);
-
-/**
- * Keep-alive means: restarted after a crash (killed by a signal, or a non-zero exit).
- * - A unit's last `Restart=`: on-failure, on-abnormal, on-abort and always do; none is systemd's `no`.
- * - A plist's `KeepAlive`: <true/> restarts after every exit; a dictionary after a crash when it
- *   has Crashed <true/> or SuccessfulExit <false/>; absent or <false/> never.
- */
-const RESTARTS_AFTER_CRASH = new Set(['on-failure', 'on-abnormal', 'on-abort', 'always']);
-
-function keepAliveOfPlist(keepAlive: unknown): boolean {
-  return keepAlive === true || (isDict(keepAlive) && (keepAlive.Crashed === true || keepAlive.SuccessfulExit === false));
-}
 
 /** The files in `dir` whose names match `pattern` (the instance name is its first group). */
 export function listRegistrations(dir: string, pattern: RegExp, make: (instance: string, file: string) => Registration): Registration[] {
@@ -36,36 +30,35 @@ export function listRegistrations(dir: string, pattern: RegExp, make: (instance:
   });
 }
 
-/** What the file of a registration says, or why it cannot be read. */
-export function readServiceFile(registration: Registration): ServiceFile {
+/** What the file of a registration says, or why it cannot be read; `settings` reads its format. */
+export function readServiceFile(registration: Registration, settings: (content: Buffer) => Settings): ServiceFile {
   let content: Buffer;
   try {
     content = readRegularFile(registration.file);
   } catch (err) {
     const { code, message } = err as NodeJS.ErrnoException;
     const dangling = code === 'ENOENT' ? danglingTarget(registration.file) : undefined;
-    const cause = dangling !== undefined ? `it is a symbolic link to ${JSON.stringify(dangling)}, which does not exist` : message;
+    const cause = dangling !== undefined ? `it is a symbolic link to ${quote(dangling)}, which does not exist` : message;
     return { registration, condition: conditionOf(registration, undefined), header: undefined, unreadable: `it cannot be read (${code ?? message})`, cause, opened: false };
   }
-  return readServiceText(registration, content);
+  return readServiceText(registration, content, settings);
 }
 
-export function readServiceText(registration: Registration, content: Buffer): ServiceFile {
+export function readServiceText(registration: Registration, content: Buffer, settings: (content: Buffer) => Settings): ServiceFile {
   // A binary plist has no header: this program writes XML.
   const text = content.toString('utf8');
   const header = readHeader(text);
   const condition = conditionOf(registration, header);
   const conditionFrom = registration.kind === 'user unit' && !header ? { conditionFrom: 'lingering' as const } : {};
-  let settings: Settings;
+  let read: Settings;
   try {
-    settings = registration.kind === 'user unit' ? unitSettings(text, registration.instance) : plistSettings(content, registration);
+    read = settings(content);
   } catch (err) {
     const cause = (err as Error).message;
-    const unreadable = err === NOT_A_DICTIONARY ? 'it is not a property list with a dictionary' : `it is not ${registration.kind === 'user unit' ? 'a unit file' : 'a property list'} that can be read (${cause})`;
-    return { registration, condition, ...conditionFrom, header, unreadable, cause, opened: true };
+    return { registration, condition, ...conditionFrom, header, unreadable: `it is not ${registration.kind === 'user unit' ? 'a unit file' : 'a property list'} that can be read (${cause})`, cause, opened: true };
   }
-  const { restart, ...rest } = settings;
-  const differences = [...settings.differences];
+  const { restart, ...rest } = read;
+  const differences = [...read.differences];
   if (header && header.keepAlive !== restart.keepAlive) {
     // Edited by hand since: which of the two the user wants cannot be told.
     differences.push(`its header says keep-alive=${header.keepAlive}, but its ${restart.key} ${restart.said ? 'does' : 'is not set and does'}${restart.keepAlive ? '' : ' not'} restart the instance after a crash`);
@@ -78,8 +71,8 @@ export function readServiceText(registration: Registration, content: Buffer): Se
     differences,
     header,
     text,
-    // No template of Lima's (1.x start-at-login through 2.2's autostart) sets an environment.
-    writtenBy: header ? 'limactl-autostart' : differences.length > 0 || rest.searchPath !== undefined || rest.limaHome !== undefined ? 'hand' : 'lima',
+    // No template of Lima's sets anything it does not know, nor a PATH.
+    writtenBy: header ? 'limactl-autostart' : differences.length > 0 || rest.searchPath !== undefined ? 'hand' : 'lima',
     keepAlive: restart.keepAlive,
     keepAliveFrom: header ? 'header' : restart.said ? 'settings' : 'unsaid',
   };
@@ -91,97 +84,31 @@ function conditionOf(registration: Registration, header: GeneratedBy | undefined
   return header?.condition ?? (registration.lingering ? 'boot' : 'login');
 }
 
-type Settings = Pick<ReadableFile, 'program' | 'limaHome' | 'searchPath' | 'userName' | 'logFiles' | 'differences'> & {
-  /** The setting that decides keep-alive: its name, whether the file has it, what it means. */
-  restart: { key: string; said: boolean; keepAlive: boolean };
-};
-
-const NOT_A_DICTIONARY = new Error('its top level is not a dictionary');
-
-function plistSettings(content: Buffer, registration: Registration): Settings {
-  const plist = parsePlist(content);
-  if (!isDict(plist)) throw NOT_A_DICTIONARY;
-  const daemon = registration.kind === 'LaunchDaemon';
-  const differences: string[] = [];
-  const unknown = Object.keys(plist).filter((key) => !(PLIST_KEYS as readonly string[]).includes(key) || (key === 'UserName' && !daemon));
-  if (unknown.length > 0) differences.push(`it has settings limactl-autostart does not write: ${unknown.join(', ')}`);
-  if (plist.Label !== registration.label) differences.push(`its Label is ${JSON.stringify(plist.Label)}, not "${registration.label}"`);
-  const args = plist.ProgramArguments;
-  const argv = Array.isArray(args) && args.every((a): a is string => typeof a === 'string') ? args : [];
-  if (!startsInstance(argv, [registration.instance])) differences.push(`it does not run \`limactl start ${registration.instance} --foreground\``);
-  if (plist.RunAtLoad !== undefined && plist.RunAtLoad !== true) differences.push('its RunAtLoad is not true: it does not start the instance when loaded');
-  let environment: Record<string, unknown> = {};
-  if (isDict(plist.EnvironmentVariables)) environment = plist.EnvironmentVariables;
-  else if (plist.EnvironmentVariables !== undefined) differences.push('its EnvironmentVariables is not a dictionary');
-  differences.push(...foreignVariables(Object.keys(environment)));
-  const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
-  // A relative log path (Lima's) is opened in the job's WorkingDirectory, or in / without one.
-  const dir = str(plist.WorkingDirectory) !== undefined && path.isAbsolute(plist.WorkingDirectory as string) ? plist.WorkingDirectory as string : '/';
-  const logs = [plist.StandardOutPath, plist.StandardErrorPath].filter((f): f is string => typeof f === 'string' && f !== '');
-  return {
-    differences,
-    program: str(argv[0]),
-    limaHome: str(environment.LIMA_HOME),
-    searchPath: str(environment.PATH),
-    userName: daemon ? str(plist.UserName) : undefined,
-    logFiles: [...new Set(logs.map((f) => path.resolve(dir, f)))],
-    restart: { key: 'KeepAlive', said: plist.KeepAlive !== undefined, keepAlive: keepAliveOfPlist(plist.KeepAlive) },
-  };
+/**
+ * The limactl a service runs, when its command starts one of `names`: directly (`LIMACTL start
+ * NAME --foreground`, as Lima writes it) or through this program's script (`/bin/sh -c SCRIPT
+ * limactl-autostart LIMACTL NAME`); undefined for any other command.
+ */
+export function startedLimactl(argv: string[], names: string[]): string | undefined {
+  if (argv[0] === '/bin/sh' && argv[1] === '-c' && argv[3] === 'limactl-autostart' && argv.length === 6 && names.includes(argv[5]!)) return argv[4];
+  const [program, verb, name, ...options] = argv;
+  const direct = verb === 'start' && name !== undefined && names.includes(name) && options.includes('--foreground') && options.every((o) => START_OPTIONS.has(o));
+  return direct ? program : undefined;
 }
 
-function unitSettings(text: string, instance: string): Settings {
-  const unit = parseUnit(text);
-  const known = new Set([...Object.entries(UNIT_KEYS).flatMap(([section, keys]) => keys.map((key) => `${section}.${key}`)), ...LIMA_UNIT_KEYS]);
-  const differences: string[] = [];
-  const unknown = [...unit].flatMap(([section, keys]) => [...keys.keys()].map((key) => `${section}.${key}`).filter((key) => !known.has(key)));
-  if (unknown.length > 0) differences.push(`it has settings limactl-autostart does not write: ${unknown.join(', ')}`);
-  const execStart = unitValues(unit, 'Service', 'ExecStart');
-  let argv: string[] = [];
-  try {
-    // As written: Lima's unit is a template that names the instance as %i.
-    argv = execStart.length === 1 ? splitWords(execStart[0]!) : [];
-  } catch {
-    // an ExecStart that cannot be split is neither this program's nor Lima's
-  }
-  if (!startsInstance(argv, [instance, '%i'])) differences.push(`it does not run \`limactl start ${instance} --foreground\``);
-  let environment = new Map<string, string>();
-  try {
-    environment = new Map(environmentOf(unit).map((e) => [e.name, e.value]));
-  } catch (err) {
-    differences.push(`its Environment= cannot be read (${(err as Error).message})`);
-  }
-  differences.push(...foreignVariables([...environment.keys()]));
-  const restart = unitValues(unit, 'Service', 'Restart').at(-1);
-  let program: string | undefined;
-  try {
-    program = argv[0] === undefined ? undefined : unescapeSpecifiers(argv[0]);
-  } catch {
-    // a specifier systemd would expand: the path cannot be checked
-  }
-  return {
-    differences,
-    program,
-    limaHome: environment.get('LIMA_HOME'),
-    searchPath: environment.get('PATH'),
-    userName: undefined,
-    logFiles: [],
-    restart: { key: 'Restart=', said: restart !== undefined, keepAlive: restart !== undefined && RESTARTS_AFTER_CRASH.has(restart) },
-  };
+/** The differences of a service's command and environment, the same for both formats. */
+export function commandDifferences(argv: string[], names: string[], environment: string[]): string[] {
+  const foreign = environment.filter((name) => !ENV_NAMES.has(name));
+  return [
+    ...(startedLimactl(argv, names) === undefined ? [`it does not run \`limactl start ${names[0]} --foreground\``] : []),
+    ...(foreign.length > 0 ? [`it sets environment variables limactl-autostart does not set: ${list(foreign)}`] : []),
+  ];
 }
 
-/** `LIMACTL start INSTANCE --foreground`, with only the start options Lima adds. */
-function startsInstance(argv: string[], names: string[]): boolean {
-  const [, verb, name, ...options] = argv;
-  return verb === 'start' && name !== undefined && names.includes(name) && options.includes('--foreground') && options.every((o) => START_OPTIONS.has(o));
-}
-
-function foreignVariables(names: string[]): string[] {
-  const foreign = names.filter((name) => !ENV_NAMES.has(name));
-  return foreign.length > 0 ? [`it sets environment variables limactl-autostart does not set: ${foreign.join(', ')}`] : [];
-}
-
-function isDict(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date) && !(value instanceof Uint8Array);
+/** Names from a file: each quoted when it is not a plain word, and no more than ten. */
+export function list(names: string[]): string {
+  const shown = names.slice(0, 10).map((n) => (/^[\w./:@+-]+$/.test(n) ? n : quote(n, 40)));
+  return `${shown.join(', ')}${names.length > 10 ? ` and ${names.length - 10} more` : ''}`;
 }
 
 /** The LIMA_HOME the service uses: the one it sets, else Lima's default, resolved as the job would. */
@@ -195,21 +122,21 @@ export interface Rewrite {
   loses: string[];
   /** Why migrate must leave it alone although nothing is lost. */
   leave?: string;
-  /** The keep-alive it gets (keepAliveToWrite). */
-  keepAlive: boolean;
 }
 
 /**
  * `servicePath` is the PATH this program gives the service: a file that did not come from this
- * program loses the directories of its own PATH that are not in it.
+ * program loses the directories of its own PATH that are not in it. Keep-alive is kept as the
+ * file has it: a file without KeepAlive or Restart= never restarts the instance, and a rewrite
+ * does not either (Lima writes none for --keep-alive=false since lima-vm/lima#5086).
  */
 export function rewriteOf(file: ServiceFile, servicePath: string, host: { home: string; limaHome: string }): Rewrite {
-  if (file.unreadable !== undefined) return { loses: [file.unreadable], keepAlive: true };
+  if (file.unreadable !== undefined) return { loses: [file.unreadable] };
   const loses = [...file.differences];
   if (!file.header && file.searchPath !== undefined) {
     const kept = new Set(servicePath.split(':'));
     const dropped = file.searchPath.split(':').filter((dir) => dir && !kept.has(dir));
-    if (dropped.length > 0) loses.push(`its PATH has directories limactl-autostart would drop: ${dropped.join(', ')}`);
+    if (dropped.length > 0) loses.push(`its PATH has directories limactl-autostart would drop: ${list(dropped)}`);
   }
   const limaHome = serviceLimaHome(file, host.home);
   const leave = file.header && headerAge(file.header) === 'newer'
@@ -217,23 +144,17 @@ export function rewriteOf(file: ServiceFile, servicePath: string, host: { home: 
     : limaHome !== host.limaHome
       ? `it starts the instance in LIMA_HOME=${limaHome}, and this run's LIMA_HOME is ${host.limaHome}. Run \`LIMA_HOME=${limaHome} limactl-autostart migrate\``
       : undefined;
-  return { loses, ...(leave ? { leave } : {}), keepAlive: keepAliveToWrite(file) };
-}
-
-/** The keep-alive a rewrite gets: what the file says, else the default of `enable` (a Lima plist could not choose). */
-export function keepAliveToWrite(file: ReadableFile): boolean {
-  return file.keepAliveFrom === 'unsaid' ? true : file.keepAlive;
+  return { loses, ...(leave ? { leave } : {}) };
 }
 
 /**
  * What `enable` says when it replaces an existing file: who wrote it, and what of it is lost.
  * Undefined for a file of this very version, and for one it cannot open (a root-only LaunchDaemon).
  */
-export function replacedNote(registration: Registration, servicePath: string, host: { home: string; limaHome: string }): string | undefined {
-  const where = registration.file;
+export function replacedNote(file: ServiceFile, servicePath: string, host: { home: string; limaHome: string }): string | undefined {
+  const where = file.registration.file;
   const dangling = danglingTarget(where);
-  if (dangling !== undefined) return `replaced ${where}, a symbolic link to ${JSON.stringify(dangling)}, which does not exist`;
-  const file = readServiceFile(registration);
+  if (dangling !== undefined) return `replaced ${where}, a symbolic link to ${quote(dangling)}, which does not exist`;
   if (file.unreadable !== undefined && !file.opened) return undefined;
   const { loses } = rewriteOf(file, servicePath, host);
   const notCarried = loses.length > 0 ? `; not carried over: ${loses.join('; ')}` : '';

@@ -1,4 +1,6 @@
-import type { EnvVar } from '../service.js';
+import { quote } from '../errors.js';
+import { UNIT_KEYS, type EnvVar } from '../service.js';
+import { commandDifferences, list, startedLimactl, type Settings } from './registration.js';
 
 /**
  * Reads a systemd unit back the way systemd does for the settings we write: sections,
@@ -23,7 +25,7 @@ export function parseUnit(text: string): UnitFile {
       continue;
     }
     const eq = line.indexOf('=');
-    if (!section || eq < 1) throw new Error(`unit line ${index + 1} is neither a section nor Key=value: ${raw}`);
+    if (!section || eq < 1) throw new Error(`unit line ${index + 1} is neither a section nor Key=value: ${quote(raw, 100)}`);
     const key = line.slice(0, eq).trim();
     const values = section.get(key);
     if (values) values.push(line.slice(eq + 1).trim());
@@ -40,7 +42,7 @@ export function unitValues(unit: UnitFile, section: string, key: string): string
 export function unescapeSpecifiers(value: string): string {
   return value.replace(/%(.?)/g, (_, c: string) => {
     if (c === '%') return '%';
-    throw new Error(`unexpected systemd specifier %${c} in ${JSON.stringify(value)}`);
+    throw new Error(`unexpected systemd specifier %${c} in ${quote(value)}`);
   });
 }
 
@@ -54,10 +56,10 @@ const SPACES = /\s+/y;
 export function splitWords(value: string): string[] {
   const words: string[] = [];
   let word: string | undefined;
-  let quote: '"' | "'" | '' = '';
+  let open: '"' | "'" | '' = '';
   let i = 0;
   while (i < value.length) {
-    const plain: RegExp = PLAIN[quote]!;
+    const plain: RegExp = PLAIN[open]!;
     plain.lastIndex = i;
     if (plain.test(value)) {
       word = (word ?? '') + value.slice(i, plain.lastIndex);
@@ -67,14 +69,14 @@ export function splitWords(value: string): string[] {
     const c: string = value[i]!;
     if (c === '\\') {
       const next = value[i + 1];
-      if (next === undefined || !(next in C_ESCAPES)) throw new Error(`unsupported escape \\${next ?? ''} in ${JSON.stringify(value)}`);
+      if (next === undefined || !(next in C_ESCAPES)) throw new Error(`unsupported escape \\${next ?? ''} in ${quote(value)}`);
       word = (word ?? '') + C_ESCAPES[next];
       i += 2;
-    } else if (quote) {
-      quote = ''; // the closing quote: PLAIN stops only there or at a backslash
+    } else if (open) {
+      open = ''; // the closing quote: PLAIN stops only there or at a backslash
       i++;
     } else if (c === '"' || c === "'") {
-      quote = c;
+      open = c;
       word ??= '';
       i++;
     } else {
@@ -85,7 +87,7 @@ export function splitWords(value: string): string[] {
       i = SPACES.lastIndex;
     }
   }
-  if (quote) throw new Error(`unterminated quote in ${JSON.stringify(value)}`);
+  if (open) throw new Error(`unterminated quote in ${quote(value)}`);
   if (word !== undefined) words.push(word);
   return words;
 }
@@ -98,7 +100,7 @@ export function execArgv(value: string): string[] {
     command,
     ...args.map((arg) => arg.replace(/\$(\$|\{?[A-Za-z_]?)/g, (m: string, c: string) => {
       if (c === '$') return '$';
-      throw new Error(`unescaped ${m} in Exec argument ${JSON.stringify(arg)}: systemd would expand it`);
+      throw new Error(`unescaped ${m} in Exec argument ${quote(arg)}: systemd would expand it`);
     })),
   ];
 }
@@ -109,4 +111,45 @@ export function environmentOf(unit: UnitFile): EnvVar[] {
       const eq = assignment.indexOf('=');
       return { name: assignment.slice(0, eq), value: assignment.slice(eq + 1) };
     }));
+}
+
+// Lima's unit has TimeoutSec=10, which this program replaces on purpose (it is also the stop timeout).
+const LIMA_UNIT_KEYS = ['Service.TimeoutSec'];
+/** Restart= values that restart a unit after a crash; without any, systemd's default is `no`. */
+const RESTARTS_AFTER_CRASH = new Set(['on-failure', 'on-abnormal', 'on-abort', 'always']);
+
+/** What a user unit's keys say (files/registration.ts reads the rest). */
+export function unitSettings(instance: string): (content: Buffer) => Settings {
+  return (content) => {
+    const unit = parseUnit(content.toString('utf8'));
+    const known = new Set([...Object.entries(UNIT_KEYS).flatMap(([section, keys]) => keys.map((key) => `${section}.${key}`)), ...LIMA_UNIT_KEYS]);
+    const differences: string[] = [];
+    const unknown = [...unit].flatMap(([section, keys]) => [...keys.keys()].map((key) => `${section}.${key}`).filter((key) => !known.has(key)));
+    if (unknown.length > 0) differences.push(`it has settings limactl-autostart does not write: ${list(unknown)}`);
+    const execStart = unitValues(unit, 'Service', 'ExecStart');
+    let argv: string[] = [];
+    try {
+      // As systemd runs it; Lima's unit is a template that names the instance as %i.
+      argv = execStart.length === 1 ? execArgv(execStart[0]!.replace(/%i/g, '%%i')) : [];
+    } catch {
+      // an ExecStart that cannot be split is neither this program's nor Lima's
+    }
+    let environment = new Map<string, string>();
+    try {
+      environment = new Map(environmentOf(unit).map((e) => [e.name, e.value]));
+    } catch (err) {
+      differences.push(`its Environment= cannot be read (${(err as Error).message})`);
+    }
+    differences.push(...commandDifferences(argv, [instance, '%i'], [...environment.keys()]));
+    const restart = unitValues(unit, 'Service', 'Restart').at(-1);
+    return {
+      differences,
+      program: startedLimactl(argv, [instance, '%i']),
+      limaHome: environment.get('LIMA_HOME'),
+      searchPath: environment.get('PATH'),
+      userName: undefined,
+      logFiles: [],
+      restart: { key: 'Restart=', said: restart !== undefined, keepAlive: restart !== undefined && RESTARTS_AFTER_CRASH.has(restart) },
+    };
+  };
 }
