@@ -85,8 +85,11 @@ export class Sandbox {
       cpSync(path.join(FAKES, tool), path.join(this.bin, tool));
     }
     cpSync(path.join(FAKES, 'record.sh'), path.join(this.bin, 'record.sh'));
+    cpSync(path.join(FAKES, 'hostagent.mjs'), path.join(this.bin, 'hostagent.mjs'));
     // For a stand-in started by a real service manager, which passes only the unit's environment.
     writeFileSync(path.join(this.bin, 'fake-dir'), this.fakeDir);
+    // The Lima-like host agent is JavaScript, and a service's PATH need not lead to a node.
+    writeFileSync(path.join(this.bin, 'node-path'), process.execPath);
     for (const name of options.instances ?? ['default']) this.addInstance(name);
   }
 
@@ -279,6 +282,121 @@ export class Sandbox {
     writeFileSync(path.join(this.fakeDir, 'lima-list.hang'), '');
   }
 
+  /**
+   * Makes the limactl stand-in behave as Lima itself from now on (test/fakes/hostagent.mjs):
+   * `start NAME --foreground` moves its output into NAME's ha.stdout.log and ha.stderr.log and
+   * becomes a host agent (ha.pid, ha.sock with /v1/info, an SSH port, a driver in qemu.pid);
+   * `list --json` and `stop` inspect and stop it as Lima does.
+   */
+  limaLike(): void {
+    writeFileSync(path.join(this.fakeDir, 'lima-like'), '');
+  }
+
+  /** Lima's directory of an instance: where its pid files, socket and logs are. */
+  instanceDir(instance = 'default'): string {
+    return path.join(this.limaHome, instance);
+  }
+
+  /** The environment a service gives the stand-in: LIMA_HOME and PATH, nothing of the test's. */
+  serviceEnv(extra: Record<string, string> = {}): Record<string, string> {
+    return { LIMA_HOME: this.limaHome, PATH: `${this.bin}:/usr/bin:/bin`, ...extra };
+  }
+
+  /** Runs the limactl stand-in itself (not the program), by default with a service's environment. */
+  runLimactl(args: string[], env: Record<string, string> = this.serviceEnv()): RunResult {
+    const r = spawnSync(this.limactl, args, { env, encoding: 'utf8', cwd: this.root, input: '', timeout: RUN_LIMIT_MS });
+    if (r.error) throw new Error(`limactl ${args.join(' ')}: ${r.error.message} (killed after ${RUN_LIMIT_MS} ms?)\n${r.stderr ?? ''}`);
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /**
+   * Starts the limactl stand-in without waiting, stdin not a terminal, as launchd or systemd
+   * start `limactl start NAME --foreground`; by default with a service's environment.
+   */
+  startLimactl(args: string[], env: Record<string, string> = this.serviceEnv()): Started {
+    return new Started(spawn(this.limactl, args, { env, cwd: this.root, stdio: ['ignore', 'pipe', 'pipe'] }));
+  }
+
+  /** What the Lima-like host agent of an instance logged (ha.stderr.log), or '' before it exists. */
+  haLog(instance = 'default'): string {
+    const file = path.join(this.instanceDir(instance), 'ha.stderr.log');
+    return existsSync(file) ? readFileSync(file, 'utf8') : '';
+  }
+
+  /** The `msg` of each JSON line of ha.stderr.log, in order. */
+  haMessages(instance = 'default'): string[] {
+    return this.haLog(instance).split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { msg: string }).msg);
+  }
+
+  /** The pid in an instance's ha.pid (`ha`) or qemu.pid (`driver`), or undefined without one. */
+  pidFile(which: 'ha' | 'driver', instance = 'default'): number | undefined {
+    const file = path.join(this.instanceDir(instance), which === 'ha' ? 'ha.pid' : 'qemu.pid');
+    if (!existsSync(file)) return undefined;
+    const text = readFileSync(file, 'utf8').trim();
+    return text === '' ? undefined : Number(text);
+  }
+
+  /**
+   * Writes a pid file as an unclean shutdown leaves it: after a reboot its pid may name a dead
+   * process or another one entirely (pass the pid of a process the test started).
+   */
+  plantPidFile(which: 'ha' | 'driver', pid: number, instance = 'default'): void {
+    writeFileSync(path.join(this.instanceDir(instance), which === 'ha' ? 'ha.pid' : 'qemu.pid'), `${pid}\n`);
+  }
+
+  /**
+   * Ends the Lima-like driver (the "VM") of an instance: SIGKILL is a VM crash, SIGTERM a guest
+   * that powers off (the driver exits 0). Returns its pid.
+   */
+  killDriver(signal: 'SIGKILL' | 'SIGTERM', instance = 'default'): number {
+    const pid = this.pidFile('driver', instance);
+    if (pid === undefined) throw new Error(`${instance} has no qemu.pid: no driver runs`);
+    const cmdline = readProcText(pid, 'cmdline');
+    if (!cmdline?.includes(this.instanceDir(instance))) throw new Error(`pid ${pid} of qemu.pid is not ${instance}'s driver: ${cmdline}`);
+    process.kill(pid, signal);
+    return pid;
+  }
+
+  /**
+   * Makes the Lima-like host agent of an instance misbehave while `on`: `info`, it accepts GET
+   * /v1/info and never answers; `ssh`, its SSH port accepts and never greets. Takes effect at
+   * the next request or connection, also for a host agent already running.
+   */
+  silence(what: 'info' | 'ssh', on = true, instance = 'default'): void {
+    const file = path.join(this.fakeDir, `ha-${what}.silent.${instance}`);
+    if (on) writeFileSync(file, '');
+    else rmSync(file, { force: true });
+  }
+
+  /** How many /v1/info requests (`info`) or SSH connections (`ssh`) were left unanswered so far. */
+  silenced(what: 'info' | 'ssh', instance = 'default'): number {
+    const file = path.join(this.fakeDir, `ha-${what}.silenced.${instance}`);
+    return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0;
+  }
+
+  /**
+   * The processes the Lima-like stand-in started (host agents, drivers) that still run. A pid
+   * counts only while its command line names this sandbox, so a pid reused by another process
+   * is never taken for one of them.
+   */
+  limaLikeProcesses(): number[] {
+    const file = path.join(this.fakeDir, 'lima-like.pids');
+    if (!existsSync(file)) return [];
+    const pids = [...new Set(readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number))];
+    return pids.filter((pid) => processRuns(pid) && (readProcText(pid, 'cmdline')?.includes(this.root) ?? false));
+  }
+
+  /** SIGKILL to every process limaLikeProcesses() names: what a failed test left running. */
+  killLimaLike(): void {
+    for (const pid of this.limaLikeProcesses()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone in between.
+      }
+    }
+  }
+
   /** The pids of the limactl stand-in's `start --foreground` processes, in the order they started. */
   hostAgentPids(): number[] {
     const file = path.join(this.fakeDir, 'host-agent.pids');
@@ -328,6 +446,7 @@ export class Sandbox {
   }
 
   cleanup(): void {
+    this.killLimaLike();
     rmSync(this.root, { recursive: true, force: true });
   }
 }
@@ -366,6 +485,27 @@ export class Started {
   kill(signal: NodeJS.Signals): void {
     this.child.kill(signal);
   }
+
+  /** The process's pid: for a stand-in that execs, also the pid of what it became. */
+  get pid(): number {
+    if (this.child.pid === undefined) throw new Error('the process did not start');
+    return this.child.pid;
+  }
+}
+
+/** A file of /proc/PID with its NULs as spaces, or undefined when the process is gone. */
+function readProcText(pid: number, file: 'cmdline' | 'stat'): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a process runs: not gone, and not a zombie (exited, its parent has not reaped it yet). */
+export function processRuns(pid: number): boolean {
+  const stat = readProcText(pid, 'stat');
+  return stat !== undefined && stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
 }
 
 export interface RunResult {
