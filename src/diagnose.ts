@@ -4,9 +4,10 @@ import path from 'node:path';
 import type { Condition, Facts, Job, LimaView, Problem, ServiceFile, StatusRow } from './model.js';
 import type { Host } from './host.js';
 import type { LimaList } from './lima.js';
+import type { Reach } from './reach.js';
 import { headerAge, launchdLogPaths } from './service.js';
 import { serviceLimaHome } from './files/registration.js';
-import { formatArgv } from './errors.js';
+import { formatArgv, quote } from './errors.js';
 import { docs, packageVersion } from './version.js';
 import { LAUNCHD_THROTTLE_INTERVAL } from './tunables.js';
 
@@ -27,7 +28,7 @@ export function logHint(instance: string): string {
 }
 
 /** One status row: the facts, Lima's view of the instance, and every problem the two show together. */
-export function diagnose(host: Host, facts: Facts, list: LimaList): StatusRow {
+export function diagnose(host: Host, facts: Facts, list: LimaList, reached?: Reach): StatusRow {
   const name = facts.instance;
   const file = facts.files.at(0);
   const condition = file?.condition ?? 'none';
@@ -37,6 +38,8 @@ export function diagnose(host: Host, facts: Facts, list: LimaList): StatusRow {
   const notes: string[] = [];
   // launchd lists a job's last exit status while it runs again; systemd keeps it while it waits to restart.
   if (keepAlive && job?.killed && (facts.manager === 'launchd' || job.state === 'restarting')) notes.push(sigkillNote(facts.manager, name, job.pid !== null));
+  // The host agent exits 0 when the VM dies; the service's script made that a failure, and said so.
+  if (keepAlive && facts.vmStopped) notes.push(`the VM stopped on its own, and keep-alive ${job?.state === 'running' ? 'started it again' : 'starts it again'}: the service said ${quote(facts.vmStopped, 300)}`);
   const service = job?.service ?? facts.service.service;
   const row: StatusRow = {
     instance: name,
@@ -51,7 +54,7 @@ export function diagnose(host: Host, facts: Facts, list: LimaList): StatusRow {
     lastExitCode: job?.lastExitCode ?? null,
     problems,
     notes,
-    lima: limaView(list, name, job?.label ?? facts.service.label),
+    lima: limaView(list, name, job?.label ?? facts.service.label, reached),
   };
   row.problems.push(...joinedProblems(row, facts.writtenAt !== undefined && facts.writtenAt < Date.now() - os.uptime() * 1000));
   return row;
@@ -65,11 +68,11 @@ function deciding(facts: Facts, condition: Condition | 'none'): Job | undefined 
   return condition === 'boot' ? daemon : condition === 'login' ? agent : (daemon ?? agent);
 }
 
-function limaView(list: LimaList, name: string, label: string): LimaView {
-  if (!list.answered) return { status: null, hostAgentPID: null, startedByService: null };
+function limaView(list: LimaList, name: string, label: string, reached: Reach | undefined): LimaView {
+  if (!list.answered) return { status: null, hostAgentPID: null, startedByService: null, reachable: null };
   const instance = list.instances.get(name);
-  if (!instance) return { status: null, hostAgentPID: null, startedByService: false };
-  return { status: instance.status, hostAgentPID: instance.hostAgentPID, startedByService: instance.autoStartedIdentifier === label };
+  if (!instance) return { status: null, hostAgentPID: null, startedByService: false, reachable: null };
+  return { status: instance.status, hostAgentPID: instance.hostAgentPID, startedByService: instance.autoStartedIdentifier === label, reachable: reached ?? null };
 }
 
 /** Problems visible in the file itself, the same for launchd and systemd. */
@@ -112,6 +115,18 @@ function launchdProblems(host: Host, facts: Facts, job: Job | undefined, keepAli
   }
   if (condition === 'none' && job) {
     problems.push({ problem: `${job.service} is loaded but has no file: it will not start again after a reboot`, fix: formatArgv(['limactl-autostart', 'disable', name, '--now']) });
+  }
+  if (facts.unattended?.fileVault) {
+    problems.push({
+      problem: 'FileVault is on: after a reboot this Mac waits at the unlock screen, and no LaunchDaemon runs until someone unlocks it',
+      fix: 'sudo fdesetup authrestart   # for a planned reboot; to start unattended after any reboot, turn FileVault off',
+    });
+  }
+  if (facts.unattended?.vmnet) {
+    problems.push({
+      problem: `its lima.yaml uses the socket_vmnet network "${facts.unattended.vmnet}", which needs Lima's sudoers file to start without a terminal: at boot the start fails`,
+      fix: 'limactl sudoers >etc_sudoers.d_lima && sudo install -o root etc_sudoers.d_lima /private/etc/sudoers.d/lima',
+    });
   }
   const agents = facts.jobs.filter((j) => j.domain !== 'system');
   if (agents.length > 1) {
@@ -208,10 +223,16 @@ function sigkillNote(manager: Facts['manager'], instance: string, restarted: boo
  */
 function joinedProblems(row: StatusRow, writtenBeforeBoot: boolean): Problem[] {
   const { instance: name, manager, lima } = row;
-  if (row.condition === 'none') return [];
   const problems: Problem[] = [];
+  const startNow = row.condition === 'none' ? formatArgv(['limactl', 'start', name]) : reEnable(name, row.condition, row.keepAlive, true);
+  if (lima.reachable?.ok === false) {
+    problems.push({
+      problem: `Lima says the instance is Running, but ${lima.reachable.reason}: the VM may be hung, or still booting; ${logHint(name)}`,
+      fix: `limactl shell ${name} true   # if it stays unanswered: ${formatArgv(['limactl', 'stop', name])} && ${startNow}`,
+    });
+  }
+  if (row.condition === 'none') return problems;
   const jobRuns = row.state === 'running' || row.state === 'restarting';
-  const startNow = reEnable(name, row.condition, row.keepAlive, true);
   if (jobRuns && (lima.status === 'Stopped' || lima.status === 'Broken')) {
     const restart = manager === 'systemd' ? `systemctl --user restart ${row.service}` : `${row.service.startsWith('system/') ? 'sudo ' : ''}launchctl kickstart -k ${row.service}`;
     problems.push({

@@ -170,6 +170,10 @@ export interface Facts {
   service: Place;
   /** launchd: someone is logged in at the GUI. */
   guiLogin?: boolean;
+  /** The last line in which the service's script said that the VM stopped on its own, and keep-alive restarts it. */
+  vmStopped?: string;
+  /** launchd, a boot registration: what would keep the Mac from starting the instance unattended. */
+  unattended?: { fileVault: boolean; vmnet: string | undefined };
   /** launchd: when the deciding file was last written (ms since the epoch): launchd loads it at the next login or boot after that. */
   writtenAt?: number;
   /** launchd: the daemon plist's owner and mode. */
@@ -192,6 +196,8 @@ export interface LimaView {
   hostAgentPID: number | null;
   /** Lima says its launchd job or unit started it; null when Lima did not answer. */
   startedByService: boolean | null;
+  /** Whether an instance Lima says is Running answers (its host agent, then the guest's SSH); null when not asked. */
+  reachable: { ok: true } | { ok: false; reason: string } | null;
 }
 
 /** One row of `status`. */

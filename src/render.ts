@@ -6,8 +6,9 @@ import { PACKAGE_ROOT } from './version.js';
 // (noEscape): it fits neither format. strict: a field the view lacks is a bug, not an empty string.
 // ignoreStandalone: only the `~` marks decide which whitespace goes.
 
+/** Element content, where quotes need no escape (the service's script stays readable). */
 export function escapeXml(value: string): string {
-  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;')
+  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
     // C1 controls and U+2028/U+2029: XML 1.1 readers (@xmldom among them) take some for line ends.
     .replace(/[\u0080-\u009f\u2028\u2029]/g, (c) => `&#x${c.charCodeAt(0).toString(16).toUpperCase()};`);
 }
@@ -17,9 +18,9 @@ export function systemdPath(value: string): string {
   return value.replace(/%/g, '%%');
 }
 
-/** A double-quoted systemd word: C escapes for `\` and `"`, `%%` for `%`. */
+/** A double-quoted systemd word: C escapes for `\`, `"` and a line end (a unit's value is one line), `%%` for `%`. */
 export function systemdQuote(value: string): string {
-  return `"${systemdPath(value.replace(/\\/g, '\\\\').replace(/"/g, '\\"'))}"`;
+  return `"${systemdPath(value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n'))}"`;
 }
 
 const helpers: Record<string, (...values: unknown[]) => string> = {

@@ -51,13 +51,15 @@ export async function printLog(source: LogSource, lines: number): Promise<void> 
 }
 
 /**
- * `logs -f`: the command, or `tail -F` over the files (through rotation, and a file that does not
- * exist yet once it appears), until a signal ends it and the run.
+ * `logs -f`: the command and `tail -F` over the files (through rotation, and a file that does not
+ * exist yet once it appears), side by side, until a signal ends them and the run.
  */
 export async function followLog(source: LogSource, lines: number): Promise<void> {
   // tail puts headings over several files only: one file gets the same heading from here.
-  if (!source.command && source.files.length === 1) process.stdout.write(`${heading(source.files[0]!)}\n`);
-  const argv = source.command ?? ['tail', '-n', String(lines), '-F', ...source.files];
-  const result = await run(argv, { noInput: true, passOutput: true, mayFail: 'reported below' });
-  if (result.exitCode !== 0) throw new CommandError(argv, result.exitCode, result.stderr);
+  if (source.files.length === 1) process.stdout.write(`${heading(source.files[0]!)}\n`);
+  const commands = [...(source.command ? [source.command] : []), ...(source.files.length > 0 ? [['tail', '-n', String(lines), '-F', ...source.files]] : [])];
+  await Promise.all(commands.map(async (argv) => {
+    const result = await run(argv, { noInput: true, passOutput: true, mayFail: 'reported below' });
+    if (result.exitCode !== 0) throw new CommandError(argv, result.exitCode, result.stderr);
+  }));
 }

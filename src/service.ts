@@ -1,7 +1,8 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { compare, valid } from 'semver';
 import type { Condition, GeneratedBy } from './model.js';
-import { packageVersion } from './version.js';
+import { PACKAGE_ROOT, packageVersion } from './version.js';
 import { LAUNCHD_THROTTLE_INTERVAL, STOP_TIMEOUT_SEC, SYSTEMD_RESTART_SEC, SYSTEMD_START_LIMIT_BURST, SYSTEMD_START_LIMIT_INTERVAL_SEC } from './tunables.js';
 
 // What every service runs, and the shape of each file this program writes: one values object
@@ -37,9 +38,15 @@ export function servicePath(platform: 'darwin' | 'linux', limactl: string): stri
   return [...new Set([path.dirname(limactl), ...HOMEBREW_DIRS[platform], ...SYSTEM_DIRS])].join(':');
 }
 
-/** In the foreground: launchd and systemd kill or loop a program that daemonizes. */
+/**
+ * `limactl start INSTANCE --foreground` (launchd and systemd kill or loop a program that
+ * daemonizes), run by the script in templates/service.sh: a POSIX shell, in the file itself, so
+ * that the service keeps working when this program is upgraded or removed. Its comments stay in
+ * templates/: the service file gets the commands.
+ */
 export function serviceCommand(limactl: string, instance: string): string[] {
-  return [limactl, 'start', instance, '--foreground'];
+  const script = readFileSync(path.join(PACKAGE_ROOT, 'templates', 'service.sh'), 'utf8').split('\n').filter((line) => line.trim() !== '' && !/^\s*#/.test(line));
+  return ['/bin/sh', '-c', `${script.join('\n')}\n`, 'limactl-autostart', limactl, instance];
 }
 
 function environment(s: ServiceInput): EnvVar[] {

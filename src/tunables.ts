@@ -31,3 +31,5 @@ export const LOG_LINES = 50;
 /** The most `logs -n` and `--wait` take: beyond, a number is a typo, not a wish. */
 export const LOG_LINES_MAX = 1_000_000;
 export const WAIT_MAX_SEC = 7 * 24 * 3600;
+/** `status`: how long the host agent's API and the guest's SSH get to answer, each. */
+export const REACH_TIMEOUT_MS = 2000;

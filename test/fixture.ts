@@ -5,9 +5,9 @@ import { ROOT, type Sandbox } from './helpers.js';
 /** Registration files as older Lima versions wrote them (see test/fixtures/README.md). */
 export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
 
-/** A fixture's text with alice's home (macOS or Linux) replaced by the sandbox's. */
+/** A fixture's text with its user's home (alice's or lima's, macOS or Linux) replaced by the sandbox's. */
 export function fixtureText(sb: Sandbox, name: string): string {
-  return readFileSync(path.join(FIXTURES, name), 'utf8').replaceAll('/Users/alice', sb.home).replaceAll('/home/alice', sb.home);
+  return readFileSync(path.join(FIXTURES, name), 'utf8').replace(/\/(Users|home)\/(alice|lima)(?=\/|<|\n|$)/g, sb.home);
 }
 
 /** Puts a fixture where Lima put it, mode 0644 as Lima wrote it; returns the text written. */
@@ -23,7 +23,7 @@ export function normalizedSnapshot(sb: Sandbox): Record<string, string> {
   return Object.fromEntries(Object.entries(sb.snapshot()).map(([file, text]) => [file.replaceAll(sb.root, '/ROOT'), text.replaceAll(sb.root, '/ROOT')]));
 }
 
-/** The recorded calls with the sandbox root and the random name of a daemon's staging copy replaced. */
+/** The recorded calls with the sandbox root replaced. */
 export function normalizedCalls(sb: Sandbox): string[][] {
-  return sb.calls().map((call) => call.map((arg) => arg.replaceAll(sb.root, '/ROOT').replace(/limactl-autostart-[0-9a-f]{12}\.plist$/, '<staging>')));
+  return sb.calls().map((call) => call.map((arg) => arg.replaceAll(sb.root, '/ROOT')));
 }

@@ -19,7 +19,7 @@ export const START_AT_LOGIN_BIN = path.join(ROOT, 'bin', 'limactl-start-at-login
 const RUN_LIMIT_MS = 20_000;
 const VERSION_PROBE = ['limactl', '--version'];
 const FAKES = path.join(ROOT, 'test', 'fakes');
-const STAND_INS = ['launchctl', 'systemctl', 'loginctl', 'sudo', 'limactl', 'journalctl'];
+const STAND_INS = ['launchctl', 'systemctl', 'loginctl', 'sudo', 'limactl', 'journalctl', 'fdesetup'];
 
 export type Platform = 'darwin' | 'linux' | 'win32';
 
@@ -60,6 +60,18 @@ export function binaryLimactlUnavailable(): string | undefined {
  * directory whose name has a space, and stand-in executables first on PATH. Nothing outside
  * the root is touched; tests never see the real HOME, /Library or ~/.config.
  */
+/** One instance as `limactl list --json` prints it. */
+export interface Listed {
+  name: string;
+  status: string;
+  dir: string;
+  vmType: string;
+  sshLocalPort?: number;
+  hostAgentPID?: number;
+  driverPID?: number;
+  autoStartedIdentifier?: string;
+}
+
 export class Sandbox {
   readonly root: string;
   readonly home: string;
@@ -317,6 +329,14 @@ export class Sandbox {
     return new Started(spawn(this.limactl, args, { env, cwd: this.root, stdio: ['ignore', 'pipe', 'pipe'] }));
   }
 
+  /** `limactl list --json NAME` of the stand-in: the one object it prints for NAME, and its stderr. */
+  listed(instance = 'default', env?: Record<string, string>): Listed & { stderr: string } {
+    const r = this.runLimactl(['list', '--json', instance], env);
+    const lines = r.stdout.split('\n').filter(Boolean);
+    assert.ok(r.code === 0 && lines.length === 1, show(r));
+    return { ...(JSON.parse(lines[0]!) as Listed), stderr: r.stderr };
+  }
+
   /** What the Lima-like host agent of an instance logged (ha.stderr.log), or '' before it exists. */
   haLog(instance = 'default'): string {
     const file = path.join(this.instanceDir(instance), 'ha.stderr.log');
@@ -548,6 +568,15 @@ export function bashCompletions(script: string, env: Record<string, string>, wor
   const r = spawnSync('bash', ['--norc', '--noprofile', '-c', program, 'bash', ...words], { env: { ...env, COMPLETION_SCRIPT: script }, input: '', encoding: 'utf8', timeout: RUN_LIMIT_MS });
   assert.equal(r.status, 0, `bash: exit ${r.status}\n${r.stderr}`);
   return { offered: r.stdout.split('\n').filter(Boolean), stderr: r.stderr };
+}
+
+/**
+ * What a registration runs for an instance: the script of templates/service.sh without its
+ * comment lines, by /bin/sh, with limactl's path and the instance as its arguments.
+ */
+export function serviceArgv(limactl: string, instance = 'default'): string[] {
+  const script = readFileSync(path.join(ROOT, 'templates', 'service.sh'), 'utf8').split('\n').filter((l) => l.trim() !== '' && !l.trim().startsWith('#'));
+  return ['/bin/sh', '-c', `${script.join('\n')}\n`, 'limactl-autostart', limactl, instance];
 }
 
 /** Formats a RunResult for assertion messages. */

@@ -5,13 +5,12 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { needTool, processRuns, Sandbox, show, type RunResult, type Started } from './helpers.js';
-import { UserManager } from './harness/user-manager.js';
 
-// The limactl stand-in in its Lima-like mode (sb.limaLike(), test/fakes/hostagent.mjs): what the
-// tests of a service wrapper will lean on, run the way launchd and systemd run it (stdin not a
-// terminal, only LIMA_HOME and PATH, or HOME for launchd). Every wait is for an event (a file, a
-// line, an exit) and is bounded; the only clock is Lima's own 3 s bound on /v1/info, which the
-// stand-in keeps.
+// The limactl stand-in in its Lima-like mode (sb.limaLike(), test/fakes/hostagent.mjs), which
+// test/keep-alive.test.ts leans on, run the way launchd and systemd run it (stdin not a terminal,
+// only LIMA_HOME and PATH, or HOME for launchd). Every wait is for an event (a file, a line, an
+// exit) and is bounded; the only clock is Lima's own 3 s bound on /v1/info, which the stand-in
+// keeps.
 
 /** Bound on a wait for something the stand-in does at once: a hang fails, it does not measure. */
 const BOUND_MS = 20_000;
@@ -24,28 +23,9 @@ async function until(what: string, check: () => boolean, detail: () => string = 
   }
 }
 
-interface Listed {
-  name: string;
-  status: string;
-  dir: string;
-  vmType: string;
-  sshLocalPort?: number;
-  hostAgentPID?: number;
-  driverPID?: number;
-  autoStartedIdentifier?: string;
-}
-
 function ok(r: RunResult): RunResult {
   assert.equal(r.code, 0, show(r));
   return r;
-}
-
-/** `limactl list --json NAME`: the one object Lima prints for NAME. */
-function listed(sb: Sandbox, env?: Record<string, string>): Listed & { stderr: string } {
-  const r = ok(sb.runLimactl(['list', '--json', 'default'], env));
-  const lines = r.stdout.split('\n').filter(Boolean);
-  assert.equal(lines.length, 1, show(r));
-  return { ...(JSON.parse(lines[0]!) as Listed), stderr: r.stderr };
 }
 
 /** GET /v1/info on the instance's ha.sock, as Lima's client asks it. */
@@ -154,7 +134,7 @@ describe('the limactl stand-in, Lima-like (sb.limaLike())', function () {
     await s.until('limactl to say it runs the host agent', () => s.stderr.includes('Running the host agent in the foreground'));
     assert.match(s.stderr, /^time="[^"]+" level=info msg="Starting the instance `default` with internal VM driver `qemu`"$/m);
 
-    const { stderr, sshLocalPort: port, ...l } = listed(sb);
+    const { stderr, sshLocalPort: port, ...l } = sb.listed();
     assert.deepEqual(l, { name: 'default', status: 'Running', dir: sb.instanceDir(), vmType: 'qemu', hostAgentPID: s.pid, driverPID: driver });
     assert.equal(stderr, '');
     assert.ok(port !== undefined && port > 0);
@@ -189,7 +169,7 @@ describe('the limactl stand-in, Lima-like (sb.limaLike())', function () {
     const note = 'This log file is not used because `limactl start` was launched in the terminal with the `--foreground` option.';
     assert.equal(sb.haLog(), note);
     assert.equal(readFileSync(path.join(sb.instanceDir(), 'ha.stdout.log'), 'utf8'), note);
-    assert.equal(listed(sb).status, 'Running');
+    assert.equal(sb.listed().status, 'Running');
     process.kill(sb.pidFile('ha')!, 'SIGINT');
     assert.equal(await closed, 0);
     assert.match(out, /"msg":"Received SIGINT, shutting down the host agent"/);
@@ -199,7 +179,7 @@ describe('the limactl stand-in, Lima-like (sb.limaLike())', function () {
   it('as launchd runs it (HOME, no LIMA_HOME, XPC_SERVICE_NAME): LIMA_HOME is ~/.lima, and Lima reports the job as autoStartedIdentifier', async () => {
     const env = { HOME: sb.home, PATH: `${sb.bin}:/usr/bin:/bin`, XPC_SERVICE_NAME: 'io.lima-vm.autostart.default' };
     const s = await up(env);
-    const l = listed(sb, { HOME: sb.home, PATH: env.PATH });
+    const l = sb.listed('default', { HOME: sb.home, PATH: env.PATH });
     assert.equal(l.status, 'Running');
     assert.equal(l.autoStartedIdentifier, 'io.lima-vm.autostart.default');
     assert.equal((await info(sb)).body, `{"autoStartedIdentifier":"io.lima-vm.autostart.default","sshLocalPort":${l.sshLocalPort}}`);
@@ -239,7 +219,7 @@ describe('the limactl stand-in, Lima-like (sb.limaLike())', function () {
       assert.ok(!processRuns(driver), `the driver ${driver} still runs`);
       const events = readFileSync(path.join(sb.instanceDir(), 'ha.stdout.log'), 'utf8').trim().split('\n');
       assert.deepEqual((JSON.parse(events.at(-1)!) as { status: object }).status, { exiting: true });
-      assert.equal(listed(sb).status, 'Stopped');
+      assert.equal(sb.listed().status, 'Stopped');
       await nothingLeft();
     });
   }
@@ -274,7 +254,7 @@ describe('the limactl stand-in, Lima-like (sb.limaLike())', function () {
     assert.ok(sb.haLog().includes('{"level":"info","msg":"Driver stopped due to error: `signal: killed`","time":"'));
     assertLogrusJSON(sb.haLog());
     assert.deepEqual(haFiles(sb), []);
-    assert.equal(listed(sb).status, 'Stopped');
+    assert.equal(sb.listed().status, 'Stopped');
     await nothingLeft();
   });
 
@@ -301,7 +281,7 @@ describe('the limactl stand-in, Lima-like (sb.limaLike())', function () {
     writeFileSync(path.join(sb.instanceDir(), 'lima.yaml.tmp'), '');
     const sock = path.join(sb.instanceDir(), 'ha.sock');
 
-    const l = listed(sb);
+    const l = sb.listed();
     assert.equal(l.status, 'Broken');
     assert.equal(l.hostAgentPID, other.pid);
     assert.match(l.stderr, /level=warning msg="instance `default` has errors" errors="\[failed to get Info from `[^`]+\/ha\.sock`: Get \\"http:\/\/lima-hostagent\/v1\/info\\": dial unix [^"]+: connect: no such file or directory\]"/);
@@ -318,11 +298,11 @@ describe('the limactl stand-in, Lima-like (sb.limaLike())', function () {
     assert.deepEqual(haFiles(sb), []);
     assert.ok(!existsSync(path.join(sb.instanceDir(), 'lima.yaml.tmp')));
     assert.ok(existsSync(path.join(sb.instanceDir(), 'lima.yaml')));
-    assert.equal(listed(sb).status, 'Stopped');
+    assert.equal(sb.listed().status, 'Stopped');
 
     // Recovered: it starts again.
     const s = await up();
-    assert.equal(listed(sb).status, 'Running');
+    assert.equal(sb.listed().status, 'Running');
     s.kill('SIGINT');
     assert.equal((await s.result).code, 0);
     await nothingLeft();
@@ -332,7 +312,7 @@ describe('the limactl stand-in, Lima-like (sb.limaLike())', function () {
     const dead = spawn('true', { stdio: 'ignore' });
     await new Promise((resolve) => dead.on('exit', resolve));
     sb.plantPidFile('ha', dead.pid!);
-    assert.equal(listed(sb).status, 'Stopped');
+    assert.equal(sb.listed().status, 'Stopped');
     assert.equal(sb.pidFile('ha'), undefined);
   });
 
@@ -344,7 +324,7 @@ describe('the limactl stand-in, Lima-like (sb.limaLike())', function () {
     assert.deepEqual(haFiles(sb), ['ha.pid', 'ha.sock', 'qemu.pid']);
     assert.ok(processRuns(driver));
 
-    const l = listed(sb);
+    const l = sb.listed();
     assert.equal(l.status, 'Broken');
     assert.equal(l.hostAgentPID, undefined);
     assert.equal(l.driverPID, driver);
@@ -356,7 +336,7 @@ describe('the limactl stand-in, Lima-like (sb.limaLike())', function () {
     ok(sb.runLimactl(['stop', '-f', 'default']));
     await until('the driver to die', () => !processRuns(driver));
     assert.deepEqual(haFiles(sb), []);
-    assert.equal(listed(sb).status, 'Stopped');
+    assert.equal(sb.listed().status, 'Stopped');
     await nothingLeft();
   });
 
@@ -369,14 +349,14 @@ describe('the limactl stand-in, Lima-like (sb.limaLike())', function () {
     assert.equal(end.code, -1, show(end));
     assert.deepEqual(haFiles(sb), []);
     await until('the driver to die', () => !processRuns(driver));
-    assert.equal(listed(sb).status, 'Stopped');
+    assert.equal(sb.listed().status, 'Stopped');
     await nothingLeft();
   });
 
   it('a silent /v1/info (accepted, never answered): Broken after Lima\'s 3 s, start refuses; Running again once the switch is gone', async () => {
     const s = await up();
     sb.silence('info');
-    const l = listed(sb);
+    const l = sb.listed();
     assert.equal(l.status, 'Broken');
     assert.match(l.stderr, /errors="\[failed to get Info from `[^`]+`: Get \\"http:\/\/lima-hostagent\/v1\/info\\": context deadline exceeded\]"/);
     assert.equal(sb.silenced('info'), 1);
@@ -384,7 +364,7 @@ describe('the limactl stand-in, Lima-like (sb.limaLike())', function () {
     assert.equal(start.code, 1, show(start));
     assert.match(start.stderr, /msg="errors inspecting instance: \[failed to get Info from .*context deadline exceeded\]"/);
     sb.silence('info', false);
-    assert.equal(listed(sb).status, 'Running');
+    assert.equal(sb.listed().status, 'Running');
     s.kill('SIGINT');
     assert.equal((await s.result).code, 0);
     await nothingLeft();
@@ -392,7 +372,7 @@ describe('the limactl stand-in, Lima-like (sb.limaLike())', function () {
 
   it('a silent SSH port: it accepts and never greets; it greets again once the switch is gone', async () => {
     const s = await up();
-    const port = listed(sb).sshLocalPort!;
+    const port = sb.listed().sshLocalPort!;
     sb.silence('ssh');
     const quiet = net.connect(port, '127.0.0.1');
     let heard = '';
@@ -406,58 +386,10 @@ describe('the limactl stand-in, Lima-like (sb.limaLike())', function () {
     assert.equal(await sshGreeting(port), 'SSH-2.0-OpenSSH_9.6\r\n');
     assert.equal(heard, '');
     assert.ok(!quiet.destroyed && quiet.readyState === 'open');
-    assert.equal(listed(sb).status, 'Running');
+    assert.equal(sb.listed().status, 'Running');
     quiet.destroy();
     s.kill('SIGINT');
     assert.equal((await s.result).code, 0);
     await nothingLeft();
-  });
-});
-
-describe('the Lima-like limactl stand-in under a real systemd --user', function () {
-  this.timeout(60_000);
-  let sb: Sandbox | undefined;
-  let manager: UserManager | undefined;
-
-  before(function () {
-    const why = UserManager.unavailable();
-    if (!why) return;
-    if (process.env.CI === 'true') throw new Error(`CI=true, and the real-systemd tests cannot run: ${why}`);
-    console.log(`    skipped, the real-systemd test of the Lima-like stand-in: ${why}`);
-    this.skip();
-  });
-
-  afterEach(async () => {
-    const left = manager ? await manager.stop() : [];
-    sb?.killLimaLike();
-    sb?.cleanup();
-    manager = undefined;
-    sb = undefined;
-    assert.deepEqual(left, [], 'the user manager left something behind');
-  });
-
-  it('enable --now: the unit\'s main process is the host agent, reported as started by the unit; a VM crash ends it with exit 0, which Restart=on-failure does not restart', async () => {
-    // The real systemctl: its stand-in is left out.
-    sb = new Sandbox({ platform: 'linux', without: ['systemctl', 'launchctl', 'sudo'] });
-    sb.limaLike();
-    manager = await UserManager.start({ home: sb.home, runtimeDir: path.join(sb.root, 'run'), log: path.join(sb.root, 'systemd-user.log') });
-    const unit = 'lima-vm@default.service';
-    ok(sb.run(['enable', 'default', '--now'], manager.env));
-    const s = sb;
-    const m = manager;
-    await until('the instance to be up (qemu.pid)', () => s.pidFile('driver') !== undefined, () => m.logTail(15));
-    const view = m.unit(unit);
-    assert.equal(view.ActiveState, 'active');
-    assert.equal(view.MainPID, sb.pidFile('ha'));
-    const l = listed(sb);
-    assert.equal(l.status, 'Running');
-    assert.equal(l.autoStartedIdentifier, unit);
-
-    sb.killDriver('SIGKILL');
-    await until(`${unit} to end`, () => m.unit(unit).ActiveState !== 'active', () => m.logTail(15));
-    const after = m.unit(unit);
-    assert.deepEqual({ ActiveState: after.ActiveState, Result: after.Result, NRestarts: after.NRestarts }, { ActiveState: 'inactive', Result: 'success', NRestarts: 0 });
-    assert.ok(sb.haMessages().includes('Driver stopped due to error: `signal: killed`'), sb.haLog());
-    assert.equal(listed(sb).status, 'Stopped');
   });
 });

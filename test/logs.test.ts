@@ -5,7 +5,8 @@ import { Sandbox, show, type RunResult } from './helpers.js';
 import { placeFixture } from './fixture.js';
 
 // `logs` end to end: on macOS the files the registration names and Lima's ha.stderr.log, read
-// here or followed by the real tail(1); on Linux the journal, through the journalctl stand-in.
+// here or followed by the real tail(1); on Linux the journal, through the journalctl stand-in, and
+// ha.stderr.log the same way.
 
 function ok(result: RunResult): RunResult {
   assert.equal(result.code, 0, show(result));
@@ -150,25 +151,32 @@ describe('logs (Linux)', () => {
 
   const journalctl = (sb: Sandbox): string[][] => sb.calls().filter((c) => c[0] === 'journalctl');
 
-  it('journalctl --user -u lima-vm@INSTANCE.service, with -n passed on, its output as it is', () => {
+  it('journalctl --user -u lima-vm@INSTANCE.service, with -n passed on, its output as it is; then the last lines of the host agent\'s ha.stderr.log', () => {
     ok(sb.run(['enable', 'default']));
     sb.journal('Nov 27 10:00:00 host limactl[42]: booting\n');
+    const haLog = path.join(sb.limaHome, 'default', 'ha.stderr.log');
+    writeFileSync(haLog, Array.from({ length: 10 }, (_, i) => `{"level":"info","msg":"line ${i}"}\n`).join(''));
     const r = ok(sb.run(['logs', 'default', '-n', '7']));
-    assert.equal(r.stdout, 'Nov 27 10:00:00 host limactl[42]: booting\n');
+    const last7 = Array.from({ length: 7 }, (_, i) => `{"level":"info","msg":"line ${i + 3}"}\n`).join('');
+    assert.equal(r.stdout, `Nov 27 10:00:00 host limactl[42]: booting\n==> ${haLog} <==\n${last7}`);
     assert.deepEqual(journalctl(sb), [['journalctl', '--user', '-u', 'lima-vm@default.service', '-n', '7', '--no-pager']]);
     ok(sb.run(['logs', 'default']));
     assert.deepEqual(journalctl(sb).at(-1), ['journalctl', '--user', '-u', 'lima-vm@default.service', '-n', '50', '--no-pager']);
   });
 
-  it('an instance without a unit: the journal all the same', () => {
+  it('an instance without a unit: the journal all the same, and a host agent log not written yet', () => {
     const r = ok(sb.run(['logs', 'default']));
-    assert.equal(r.stdout, '-- No entries --\n');
+    assert.equal(r.stdout, `-- No entries --\n==> ${path.join(sb.limaHome, 'default', 'ha.stderr.log')} <==\n(no such file: nothing was written to it yet)\n`);
   });
 
-  it('-f: journalctl -f, until a signal ends it and it (exit 128 + the signal)', async () => {
+  it('-f: journalctl -f and tail -F of ha.stderr.log side by side, until a signal ends them and it (exit 128 + the signal)', async () => {
     sb.journal('booting\n');
+    const haLog = path.join(sb.limaHome, 'default', 'ha.stderr.log');
+    writeFileSync(haLog, '{"msg":"first"}\n');
     const run = sb.start(['logs', 'default', '-f']);
-    await run.until('journalctl printed the journal', () => run.stdout.includes('booting\n'));
+    await run.until('journalctl printed the journal, tail the log', () => run.stdout.includes('booting\n') && run.stdout.includes('{"msg":"first"}\n'));
+    appendFileSync(haLog, '{"msg":"later"}\n');
+    await run.until('tail -F printed the line written later', () => run.stdout.includes('{"msg":"later"}\n'));
     run.kill('SIGTERM');
     const r = await run.result;
     assert.equal(r.code, 143, show(r));

@@ -17,15 +17,16 @@ describe('test/macos/live.sh', () => {
   });
 
   // What it greps for must be what the program says, or it would fail on a Mac for the wrong reason.
-  it('checks the words the program prints: the user/<uid> warning, the user-domain problem, the SIGKILL note', () => {
+  it('checks the words the program prints: the user/<uid> warning, the user-domain problem, the SIGKILL and VM-death notes', () => {
     const script = readFileSync(LIVE, 'utf8');
-    const program = ['backends/launchd.ts', 'diagnose.ts'].map((f) => readFileSync(path.join(ROOT, 'src', f), 'utf8')).join('');
-    for (const words of ['will not be able to stop this job', "is loaded in launchd's user domain", 'the host agent was killed by SIGKILL']) {
+    const program = ['src/backends/launchd.ts', 'src/diagnose.ts', 'src/commands/status.ts', 'templates/service.sh'].map((f) => readFileSync(path.join(ROOT, f), 'utf8')).join('');
+    for (const words of ['will not be able to stop this job', "is loaded in launchd's user domain", 'the host agent was killed by SIGKILL', 'the VM stopped on its own', 'not answering']) {
       assert.ok(script.includes(words), `live.sh does not check ${JSON.stringify(words)}`);
       assert.ok(program.includes(words), `the program does not say ${JSON.stringify(words)}`);
     }
-    // The switch both ways ends with the instance running under the new job, and the daemon's logs are checked.
-    assert.equal(script.match(/^running_under "\$/gm)?.length, 2);
+    // Each restart and the switch both ways end with the instance running under the new job, and the daemon's logs are checked.
+    assert.ok((script.match(/^\s*running_under "\$/gm)?.length ?? 0) >= 5, 'running_under after each restart and switch');
+    assert.match(script, /grep "limactl-autostart: \$instance: the VM stopped" "\$dir\/launchd.stderr.log"/);
     assert.match(script, /stat -f %Su "\$log"/);
   });
 

@@ -72,6 +72,16 @@ describe('migrate on macOS', () => {
     assert.match(r.stderr, /keeps its old settings until it is loaded again/);
   });
 
+  for (const [fixture, keepAlive] of [['lima-pr5086/io.lima-vm.autostart.default.plist', true], ['lima-pr5086-no-keep-alive/io.lima-vm.autostart.default.plist', false]] as const) {
+    it(`Lima's own LaunchAgent written with --keep-alive${keepAlive ? '' : '=false'} (lima-vm/lima#5086) keeps its keep-alive`, () => {
+      const sb = sandbox('darwin');
+      placeFixture(sb, fixture, sb.agentPlist());
+      const r = ok(sb.run(['migrate']));
+      assert.equal(readFileSync(sb.agentPlist(), 'utf8'), freshlyEnabled(make, sb, ['default', `--keep-alive=${keepAlive}`], (f) => f.agentPlist()));
+      assert.ok(r.stderr.includes(`keep-alive=${keepAlive} (${keepAlive ? 'from its settings' : 'it sets neither KeepAlive nor Restart=: never restarted'})`), show(r));
+    });
+  }
+
   it('a second migrate finds everything up to date: no file changes, nothing but read-only calls', () => {
     const sb = sandbox('darwin');
     placeFixture(sb, AGENT_FIXTURE, sb.agentPlist());

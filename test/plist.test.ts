@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'plist';
-import { needTool, Sandbox, show, type SandboxOptions } from './helpers.js';
+import { needTool, Sandbox, show, type SandboxOptions, serviceArgv } from './helpers.js';
 import { launchdProblems } from './launchd-keys.js';
 import { readTypedPlist } from './plist-typed.js';
 
@@ -95,7 +95,7 @@ describe('plists, read by two parsers and checked against launchd.plist(5)', () 
         // And it holds what went in, hostile characters and all.
         const values = parse(text) as Record<string, unknown>;
         const dir = path.join(sb.limaHome, 'default');
-        assert.deepStrictEqual(values.ProgramArguments, [sb.limactl, 'start', 'default', '--foreground']);
+        assert.deepStrictEqual(values.ProgramArguments, serviceArgv(sb.limactl));
         assert.equal((values.EnvironmentVariables as Record<string, string>).LIMA_HOME, sb.limaHome);
         assert.equal(values.WorkingDirectory, dir);
         assert.equal(values.StandardErrorPath, path.join(dir, 'launchd.stderr.log'));

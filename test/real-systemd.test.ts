@@ -107,12 +107,30 @@ function statusAgrees(lab: Lab, view: UnitView): void {
   );
 }
 
-/** Waits until the unit runs a main process (other than `not`), and returns systemd's view. */
-function running(lab: Lab, not?: number): Promise<UnitView> {
+/** systemd's view of a running unit, and the host agent its main process (the wrapper) started. */
+type Running = UnitView & { hostAgent: number };
+
+/**
+ * Waits until the unit runs a main process (other than `not`) whose child is the host agent, and
+ * returns systemd's view with the host agent's pid.
+ */
+function running(lab: Lab, not?: number): Promise<Running> {
   return waitFor(`${UNIT} to run a main process${not ? ` other than ${not}` : ''}`, () => {
     const view = lab.manager.unit(UNIT);
-    return view.ActiveState === 'active' && view.SubState === 'running' && view.MainPID > 0 && view.MainPID !== not && lab.sb.hostAgentPids().includes(view.MainPID) ? view : undefined;
+    if (view.ActiveState !== 'active' || view.SubState !== 'running' || view.MainPID <= 0 || view.MainPID === not) return undefined;
+    const hostAgent = childOf(view.MainPID);
+    return hostAgent !== undefined && lab.sb.hostAgentPids().includes(hostAgent) ? { ...view, hostAgent } : undefined;
   }, 15000, () => `${JSON.stringify(lab.manager.unit(UNIT))}\n${lab.manager.logTail(15)}`);
+}
+
+/** The one child of a process, from /proc/PID/task/PID/children. */
+function childOf(pid: number): number | undefined {
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
+    return children.length === 1 ? children[0] : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function until(lab: Lab, what: string, check: (view: UnitView) => boolean): Promise<UnitView> {
@@ -127,22 +145,9 @@ function starts(sb: Sandbox): number {
   return sb.calls().filter((c) => c.join('\t') === ['limactl', 'start', INSTANCE, '--foreground'].join('\t')).length;
 }
 
-function dropInDir(sb: Sandbox): string {
-  return path.join(sb.home, '.config', 'systemd', 'user', `${UNIT}.d`);
-}
-
-/**
- * Lowers RestartSec, and only RestartSec, with a drop-in. Written before `enable`, so the
- * daemon-reload that enable runs reads it.
- */
-function fastRestarts(sb: Sandbox): void {
-  mkdirSync(dropInDir(sb), { recursive: true });
-  writeFileSync(path.join(dropInDir(sb), 'restart-sec.conf'), `[Service]\nRestartSec=${RESTART_SEC}\n`);
-}
-
 /** Enables the instance with --now and lowered RestartSec, and waits until its host agent runs. */
-async function enabledAndRunning(l: Lab, ...flags: string[]): Promise<UnitView> {
-  fastRestarts(l.sb);
+async function enabledAndRunning(l: Lab, ...flags: string[]): Promise<Running> {
+  l.manager.restartSec(UNIT, RESTART_SEC);
   run(l, ['enable', INSTANCE, '--now', ...flags]);
   return running(l);
 }
@@ -164,12 +169,15 @@ function processOf(pid: number): ProcessView {
 }
 
 /**
- * The main process is the limactl stand-in, run as `limactl start INSTANCE --foreground`, in the
- * environment and directory the unit promised, with the manager's HOME.
+ * The main process is the wrapper (templates/service.sh) for the unit's limactl and instance; its
+ * child, the host agent, is the limactl stand-in run as `limactl start INSTANCE --foreground`, in
+ * the environment and directory the unit promised, with the manager's HOME.
  */
-function checkHostAgent(lab: Lab, pid: number): void {
+function checkHostAgent(lab: Lab, view: Running): void {
   const { sb } = lab;
-  const proc = processOf(pid);
+  const main = processOf(view.MainPID);
+  assert.deepEqual([...main.argv.slice(0, 2), ...main.argv.slice(3)], ['/bin/sh', '-c', 'limactl-autostart', sb.limactl, INSTANCE]);
+  const proc = processOf(view.hostAgent);
   // The stand-in is a #!/bin/sh script: the kernel runs /bin/sh with the script's path first.
   assert.deepEqual(proc.argv, ['/bin/sh', sb.limactl, 'start', INSTANCE, '--foreground']);
   const unit = parseUnit(readFileSync(sb.unitFile(), 'utf8'));
@@ -200,7 +208,7 @@ describe('systemd --user, for real', function () {
   describe('enable at login, keep-alive on', () => {
     const lab = withUserManager();
 
-    it('enable: is-enabled says enabled; started, the main process is `limactl start default --foreground` with the unit\'s LIMA_HOME, PATH and directory', async () => {
+    it('enable: is-enabled says enabled; started, the main process runs `limactl start default --foreground` with the unit\'s LIMA_HOME, PATH and directory', async () => {
       const l = lab();
       run(l, ['enable', INSTANCE]);
       const enabled = l.manager.systemctl('is-enabled', UNIT);
@@ -213,7 +221,7 @@ describe('systemd --user, for real', function () {
       assert.equal(start.code, 0, start.stderr);
       const view = await running(l);
       expectUnit(l, { ActiveState: 'active', SubState: 'running', NRestarts: 0, MainPID: view.MainPID });
-      checkHostAgent(l, view.MainPID);
+      checkHostAgent(l, view);
       assert.equal(starts(l.sb), 1);
     });
 
@@ -226,7 +234,7 @@ describe('systemd --user, for real', function () {
       assert.equal(before.StartLimitBurst, '5');
       assert.equal(before.StartLimitIntervalUSec, '10min');
       assert.equal(before.Restart, 'on-failure');
-      fastRestarts(l.sb);
+      l.manager.restartSec(UNIT, RESTART_SEC);
       const reload = l.manager.systemctl('daemon-reload');
       assert.equal(reload.code, 0, reload.stderr);
       const after = l.manager.show(UNIT, properties);
@@ -234,21 +242,21 @@ describe('systemd --user, for real', function () {
       assert.deepEqual({ ...after, RestartUSec: before.RestartUSec }, before);
     });
 
-    it('kill -9 of the main process: a new main process, NRestarts=1', async () => {
+    it('kill -9 of the host agent: a new main process, NRestarts=1', async () => {
       const l = lab();
       const first = await enabledAndRunning(l);
-      process.kill(first.MainPID, 'SIGKILL');
+      process.kill(first.hostAgent, 'SIGKILL');
       const second = await running(l, first.MainPID);
       expectUnit(l, { ActiveState: 'active', SubState: 'running', NRestarts: 1, MainPID: second.MainPID });
       assert.ok(gone(first.MainPID), `the killed process ${first.MainPID} is still there`);
-      checkHostAgent(l, second.MainPID);
+      checkHostAgent(l, second);
       assert.equal(starts(l.sb), 2);
     });
 
     it('a clean exit 0 (SIGINT, as `limactl stop` sends the host agent) is not restarted', async () => {
       const l = lab();
       const first = await enabledAndRunning(l);
-      process.kill(first.MainPID, 'SIGINT');
+      process.kill(first.hostAgent, 'SIGINT');
       await until(l, `${UNIT} to stop`, (v) => v.ActiveState === 'inactive');
       await sleep(QUIET_MS);
       expectUnit(l, { ActiveState: 'inactive', SubState: 'dead', Result: 'success', NRestarts: 0, MainPID: 0, UnitFileState: 'enabled' });
@@ -258,7 +266,7 @@ describe('systemd --user, for real', function () {
     for (const [label, mode] of [['fails at once (exit 1)', { exit: 1 }], ['crashes at once (SIGKILL)', 'crash']] as const) {
       it(`a host agent that ${label}: started exactly StartLimitBurst times, then given up on (a manual start is refused too); enable --now starts it again`, async () => {
         const l = lab();
-        fastRestarts(l.sb);
+        l.manager.restartSec(UNIT, RESTART_SEC);
         l.sb.hostAgent(mode);
         run(l, ['enable', INSTANCE, '--now']);
         const declared = unitValues(parseUnit(readFileSync(l.sb.unitFile(), 'utf8')), 'Unit', 'StartLimitBurst');
@@ -284,7 +292,7 @@ describe('systemd --user, for real', function () {
         l.sb.hostAgent('stay');
         run(l, ['enable', INSTANCE, '--now']);
         const view = await running(l);
-        checkHostAgent(l, view.MainPID);
+        checkHostAgent(l, view);
         assert.equal(starts(l.sb), burst + 1);
       });
     }
@@ -293,10 +301,10 @@ describe('systemd --user, for real', function () {
   describe('enable at login, keep-alive off', () => {
     const lab = withUserManager();
 
-    it('kill -9 of the main process: the unit stays failed', async () => {
+    it('kill -9 of the host agent: the unit stays failed', async () => {
       const l = lab();
       const first = await enabledAndRunning(l, '--keep-alive=false');
-      process.kill(first.MainPID, 'SIGKILL');
+      process.kill(first.hostAgent, 'SIGKILL');
       await until(l, `${UNIT} to fail`, (v) => v.ActiveState === 'failed');
       await sleep(QUIET_MS);
       expectUnit(l, { ActiveState: 'failed', SubState: 'failed', Result: 'signal', NRestarts: 0, MainPID: 0 });
@@ -328,7 +336,7 @@ describe('systemd --user, for real', function () {
       run(l, ['enable', INSTANCE, '--now']);
       expectUnit(l, { LoadState: 'loaded', UnitFileState: 'enabled', ActiveState: 'active', SubState: 'running' });
       const view = await running(l);
-      checkHostAgent(l, view.MainPID);
+      checkHostAgent(l, view);
     });
 
     it('enable --now --wait: waits while the started unit\'s host agent boots, and exits 0 once Lima reports it Running', async () => {
@@ -348,8 +356,8 @@ describe('systemd --user, for real', function () {
       const r = await enable.result;
       assert.equal(r.code, 0, show(r));
       assert.match(r.stderr, new RegExp(`info: "${INSTANCE}" is Running \\(after \\d+ s\\)\n$`));
-      // What Lima reported Running is the process systemd runs as the unit's main process.
-      assert.equal(Number(readFileSync(path.join(l.sb.fakeDir, `lima-running.${INSTANCE}`), 'utf8')), view.MainPID);
+      // What Lima reported Running is the host agent the unit's main process started.
+      assert.equal(Number(readFileSync(path.join(l.sb.fakeDir, `lima-running.${INSTANCE}`), 'utf8')), view.hostAgent);
       assert.deepEqual(l.sb.calls().filter((c) => c[0] === 'systemctl'), []);
       expectUnit(l, { UnitFileState: 'enabled', ActiveState: 'active', SubState: 'running', MainPID: view.MainPID });
     });
@@ -399,10 +407,10 @@ describe('systemd --user, for real', function () {
       const l = lab();
       assert.match(l.manager.home, /%h 100% \$HOME$/);
       const first = await enabledAndRunning(l);
-      checkHostAgent(l, first.MainPID);
-      process.kill(first.MainPID, 'SIGKILL');
+      checkHostAgent(l, first);
+      process.kill(first.hostAgent, 'SIGKILL');
       const second = await running(l, first.MainPID);
-      checkHostAgent(l, second.MainPID);
+      checkHostAgent(l, second);
       expectUnit(l, { NRestarts: 1 });
     });
   });

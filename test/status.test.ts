@@ -3,6 +3,7 @@ import { chmodSync, chownSync, cpSync, mkdirSync, readFileSync, rmSync, utimesSy
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, Sandbox, show, type Platform, type RunResult } from './helpers.js';
+import { placeFixture } from './fixture.js';
 
 // `status` end to end: the rows and problems it reports for states the stand-ins are told to
 // report, in JSON and as a table, and the number of questions it asks the service manager.
@@ -20,11 +21,11 @@ interface Row {
   lastExitCode: number | null;
   problems: { problem: string; fix: string }[];
   notes: string[];
-  lima: { status: string | null; hostAgentPID: number | null; startedByService: boolean | null };
+  lima: { status: string | null; hostAgentPID: number | null; startedByService: boolean | null; reachable: { ok: boolean; reason?: string } | null };
 }
 
 /** Lima's view of an instance that `limactl list --json` does not list. */
-const NOT_LISTED = { status: null, hostAgentPID: null, startedByService: false };
+const NOT_LISTED = { status: null, hostAgentPID: null, startedByService: false, reachable: null };
 
 function ok(result: RunResult): RunResult {
   assert.equal(result.code, 0, show(result));
@@ -155,6 +156,16 @@ describe('status (macOS)', () => {
     assert.equal(foreign.writtenBy, 'hand');
     assert.equal(problem(foreign, /not written by limactl-autostart, and not as Lima writes it/).fix, fix);
     assert.ok(!foreign.problems.some((p) => /older/.test(p.problem)));
+  });
+
+  it('a file Lima wrote: status says whose it is, and what its keep-alive does and does not', () => {
+    for (const [fixture, restarts] of [['lima-pr5086/io.lima-vm.autostart.default.plist', 'restarted after a host agent crash only, not after the VM dies'], ['lima-2.1/io.lima-vm.autostart.default.plist', 'never restarted']] as const) {
+      placeFixture(sb, fixture, sb.agentPlist());
+      const r = row(sb);
+      assert.equal(r.writtenBy, 'lima');
+      const p = problem(r, /^written by Lima/);
+      assert.equal(p.problem, `written by Lima (\`limactl start-at-login\` or \`limactl autostart\`): ${restarts}, and without a PATH for Homebrew's QEMU. Lima 2.2 and later write this file too: each program replaces the other's`);
+    }
   });
 
   it('problems: both an agent and a daemon; a daemon plist with the wrong mode and owner; a loaded job without a file', () => {
@@ -310,6 +321,19 @@ describe('status (Linux)', () => {
     assert.deepEqual(row(sb).notes, []);
   });
 
+  it('the VM stopped on its own and the unit was restarted (NRestarts > 0): a note quoting what the service said, escaped; none before a restart', () => {
+    ok(sb.run(['enable', 'default', '--now']));
+    const said = '2026-12-05T10:00:00Z limactl-autostart: default: the VM stopped (Driver stopped due to error: `signal: killed`\x1b[2J): exit 1, so that keep-alive starts it again';
+    sb.journal(`booting\n${said}\nbooting again\n`);
+    sb.clearCalls();
+    assert.deepEqual(row(sb).notes, []);
+    assert.deepEqual(sb.calls().filter((c) => c[0] === 'journalctl'), [], 'the journal was read without a restart');
+    setUnit(sb, unit, 'NRestarts=1\n');
+    assert.deepEqual(row(sb).notes, [`the VM stopped on its own, and keep-alive started it again: the service said ${JSON.stringify(said)}`]);
+    assert.deepEqual(sb.calls().filter((c) => c[0] === 'journalctl'), [['journalctl', '--user', '-u', unit, '-n', '200', '-o', 'cat', '--no-pager']]);
+    assert.match(ok(sb.run(['status'])).stdout, /the VM stopped on its own.*\\u001b\[2J/);
+  });
+
   it('problems: not enabled, not read by systemd, lingering off for a boot unit', () => {
     ok(sb.run(['enable', 'default', '--condition=boot']));
     assert.deepEqual(row(sb).problems, []);
@@ -368,7 +392,7 @@ describe('status: output and arguments', () => {
   });
 
   for (const platform of ['darwin', 'linux'] as Platform[]) {
-    it(`${platform}: 50 instances cost ${platform === 'darwin' ? 'three launchctl calls (one per domain)' : 'one systemctl call'}, not one per instance`, () => {
+    it(`${platform}: 50 instances cost ${platform === 'darwin' ? 'three launchctl calls (one per domain) and one fdesetup' : 'one systemctl call'}, not one per instance`, () => {
       const names = Array.from({ length: 50 }, (_, i) => `vm${String(i).padStart(2, '0')}`);
       sb = new Sandbox({ platform, instances: names });
       for (const name of names.slice(0, 10)) ok(sb.run(['enable', name, ...(name.endsWith('1') ? ['--condition=boot'] : [])]));
@@ -378,8 +402,8 @@ describe('status: output and arguments', () => {
       assert.equal(rows.filter((r) => r.condition !== 'none').length, 10);
       const calls = sb.calls();
       if (platform === 'darwin') {
-        // Asked at the same time, so in any order.
-        assert.deepEqual(calls.map((c) => c.join(' ')).sort(), [...[`gui/${sb.uid}`, 'system', `user/${sb.uid}`].map((d) => `launchctl print ${d}`), 'limactl list --json']);
+        // Asked at the same time, so in any order. fdesetup: boot daemons are registered.
+        assert.deepEqual(calls.map((c) => c.join(' ')).sort(), ['fdesetup isactive', ...[`gui/${sb.uid}`, 'system', `user/${sb.uid}`].map((d) => `launchctl print ${d}`), 'limactl list --json']);
       } else {
         // Asked at the same time, so in any order.
         calls.sort((a, b) => a[0]!.localeCompare(b[0]!));
@@ -414,7 +438,7 @@ describe('status asks Lima too', () => {
         running(sb);
         sb.limaList([{ name: 'default', status: 'Running', hostAgentPID: 4711, autoStartedIdentifier: label }, { name: 'other', status: 'Stopped' }]);
         const r = row(sb);
-        assert.deepEqual(r.lima, { status: 'Running', hostAgentPID: 4711, startedByService: true });
+        assert.deepEqual(r.lima, { status: 'Running', hostAgentPID: 4711, startedByService: true, reachable: null });
         assert.deepEqual(r.problems, []);
         const table = ok(sb.run(['status'])).stdout.split('\n');
         const col = table[0]!.indexOf('LIMA');
@@ -485,8 +509,8 @@ describe('status asks Lima too', () => {
           const r = ok(sb.run(['status', '--json']));
           const rows = JSON.parse(r.stdout) as Row[];
           assert.deepEqual(rows.map((x) => [x.instance, x.state, x.lima]), [
-            ['default', 'running', { status: null, hostAgentPID: null, startedByService: null }],
-            ['web', 'not-loaded', { status: null, hostAgentPID: null, startedByService: null }],
+            ['default', 'running', { status: null, hostAgentPID: null, startedByService: null, reachable: null }],
+            ['web', 'not-loaded', { status: null, hostAgentPID: null, startedByService: null, reachable: null }],
           ], what);
           const warnings = r.stderr.split('\n').filter((l) => l.startsWith('warning:'));
           assert.equal(warnings.length, 1, `${what}: ${r.stderr}`);
@@ -501,4 +525,35 @@ describe('status asks Lima too', () => {
       });
     });
   }
+});
+
+describe('status asks a Running instance whether it answers (the Lima-like stand-in)', function () {
+  this.timeout(60_000);
+  let sb: Sandbox;
+  afterEach(() => {
+    sb.killLimaLike();
+    sb.cleanup();
+  });
+
+  it('answering: reachable; its SSH silent: "not answering", a problem with the fix; answering again once it speaks', async () => {
+    sb = new Sandbox({ platform: 'linux' });
+    sb.limaLike();
+    const hostAgent = sb.startLimactl(['start', 'default', '--foreground']);
+    await hostAgent.until('the VM to run (qemu.pid)', () => sb.pidFile('driver') !== undefined);
+    const first = row(sb);
+    assert.deepEqual([first.lima.status, first.lima.reachable, first.problems], ['Running', { ok: true }, []]);
+
+    sb.silence('ssh');
+    const silent = row(sb);
+    assert.equal(silent.lima.reachable?.ok, false);
+    const p = problem(silent, /^Lima says the instance is Running, but the guest's SSH on 127\.0\.0\.1:\d+ does not answer \(silent for 2 s\): the VM may be hung, or still booting/);
+    assert.equal(p.fix, 'limactl shell default true   # if it stays unanswered: limactl stop default && limactl start default');
+    assert.match(ok(sb.run(['status'])).stdout, /^default .* Running, not answering +-$/m);
+    assert.ok(sb.silenced('ssh') >= 2, 'the SSH port was not asked');
+
+    sb.silence('ssh', false);
+    assert.deepEqual(row(sb).lima.reachable, { ok: true });
+    ok(sb.runLimactl(['stop', 'default']));
+    assert.equal((await hostAgent.result).code, 0);
+  });
 });

@@ -6,7 +6,7 @@ import { type Host, hostAgentLog, instanceLock, systemPath } from '../host.js';
 import { run } from '../exec.js';
 import { listInstances } from '../lima.js';
 import { render } from '../render.js';
-import { fileType, present, readRegularFile } from '../files/fs.js';
+import { fileType, present, readRegularFile, readRegularFileEnd } from '../files/fs.js';
 import { parsePlist, plistSettings } from '../files/plist.js';
 import { listRegistrations, readServiceFile, replacedNote, serviceLimaHome } from '../files/registration.js';
 import { agentLabel, daemonLabel, headerLine, launchdLogPaths, plistFor, servicePath } from '../service.js';
@@ -172,21 +172,27 @@ export class LaunchdBackend implements Backend {
    * system` needs no root. A domain that does not exist (no GUI login) answers non-zero.
    */
   async facts(instances: string[]): Promise<Facts[]> {
-    const outputs = await Promise.all(DOMAINS.map((d) => run(['launchctl', 'print', this.domainName(d)], { mayFail: 'the domain may not exist', noInput: true })));
+    // A daemon first: it starts the instance at boot, before any login. A file removed between
+    // the look and the read (a `disable` running meanwhile) is not registered.
+    const read = instances.map((name) => (['system', 'gui'] as const).map((d) => this.registration(name, d)).filter((r) => present(r.file)).map((r) => this.read(r))
+      .filter((f) => f.unreadable === undefined || present(f.registration.file)));
+    const anyBoot = read.some((files) => files[0]?.condition === 'boot');
+    const [fileVault, ...outputs] = await Promise.all([
+      // A Mac with FileVault on waits at the unlock screen after a reboot: no daemon runs until then.
+      anyBoot ? run(['fdesetup', 'isactive'], { mayFail: 'off, or unknown', noInput: true }) : undefined,
+      ...DOMAINS.map((d) => run(['launchctl', 'print', this.domainName(d)], { mayFail: 'the domain may not exist', noInput: true })),
+    ]);
     const jobs = new Map<string, Job>();
     outputs.forEach((out, i) => {
-      if (out.exitCode !== 0) return;
-      for (const { label, pid, lastExitCode } of parseServices(out.stdout)) {
+      if (out!.exitCode !== 0) return;
+      for (const { label, pid, lastExitCode } of parseServices(out!.stdout)) {
         const service = `${this.domainName(DOMAINS[i]!)}/${label}`;
         jobs.set(service, { service, label, domain: DOMAINS[i]!, state: pid ? 'running' : lastExitCode ? 'failed' : 'loaded', pid, lastExitCode, killed: lastExitCode === -9 });
       }
     });
     const guiLogin = outputs[0]!.exitCode === 0;
-    return instances.map((name) => {
-      // A daemon first: it starts the instance at boot, before any login. A file removed between
-      // the look and the read (a `disable` running meanwhile) is not registered.
-      const files = (['system', 'gui'] as const).map((d) => this.registration(name, d)).filter((r) => present(r.file)).map((r) => this.read(r))
-        .filter((f) => f.unreadable === undefined || present(f.registration.file));
+    return instances.map((name, i) => {
+      const files = read[i]!;
       const boot = files[0]?.condition === 'boot';
       const st = files[0] ? lstatSync(files[0].registration.file, { throwIfNoEntry: false }) : undefined;
       // Not loaded: where enable --now would load it.
@@ -200,8 +206,26 @@ export class LaunchdBackend implements Backend {
         guiLogin,
         ...(st ? { writtenAt: st.mtimeMs } : {}),
         ...(st && boot ? { daemonFile: { uid: st.uid, mode: st.mode } } : {}),
+        ...vmStopped(files[0]?.unreadable === undefined ? files[0]?.logFiles.at(-1) : undefined, name),
+        ...(boot ? { unattended: { fileVault: fileVault?.exitCode === 0 && fileVault.stdout.trim() === 'true', vmnet: this.vmnetWithoutSudoers(name) } } : {}),
       };
     });
+  }
+
+  /**
+   * A socket_vmnet network (`networks: - lima: shared`, bridged, host: any but user-v2) needs
+   * Lima's sudoers file to start without a terminal, as at boot: the network's name when that
+   * file is missing. lima.yaml is read line by line: a `lima:` network entry is all that counts.
+   */
+  private vmnetWithoutSudoers(name: string): string | undefined {
+    let yaml = '';
+    try {
+      yaml = readRegularFile(path.join(this.host.limaHome, name, 'lima.yaml')).toString('utf8');
+    } catch {
+      return undefined;
+    }
+    const network = [...yaml.matchAll(/^\s*-\s*lima:\s*["']?([\w.-]+)/gm)].map((m) => m[1]!).find((n) => n !== 'user-v2');
+    return network !== undefined && !present(systemPath(this.host, 'private', 'etc', 'sudoers.d', 'lima')) ? network : undefined;
   }
 
   /**
@@ -264,6 +288,16 @@ export class LaunchdBackend implements Backend {
     } catch (err) {
       return { steps: [], warnings: [`cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): if a later step fails, it cannot be restored`] };
     }
+  }
+}
+
+/** The service script's last word on a VM that stopped, from the end of the job's stderr file. */
+function vmStopped(stderr: string | undefined, name: string): { vmStopped?: string } {
+  try {
+    const line = stderr && readRegularFileEnd(stderr, 16 * 1024).bytes.toString('utf8').split('\n').filter((l) => l.includes(`limactl-autostart: ${name}: the VM stopped`)).at(-1);
+    return line ? { vmStopped: line } : {};
+  } catch {
+    return {};
   }
 }
 

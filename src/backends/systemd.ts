@@ -2,11 +2,11 @@ import { existsSync, lstatSync } from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Backend, Condition, DisableRequest, EnableRequest, Facts, LogSource, Plan, Registration, RunStep, ServiceFile, ServiceState } from '../model.js';
-import { type Host, instanceLock, stateDir, systemPath } from '../host.js';
+import { type Host, hostAgentLog, instanceLock, stateDir, systemPath } from '../host.js';
 import { probe, run } from '../exec.js';
 import { render } from '../render.js';
 import { listDir, present } from '../files/fs.js';
-import { listRegistrations, readServiceFile, replacedNote } from '../files/registration.js';
+import { listRegistrations, readServiceFile, replacedNote, serviceLimaHome } from '../files/registration.js';
 import { environmentOf, execArgv, parseUnit, unescapeSpecifiers, unitSettings, unitValues } from '../files/unit.js';
 import { headerLine, servicePath, unitFor, unitName } from '../service.js';
 import { CommandError, UsageError, UserError } from '../errors.js';
@@ -92,14 +92,6 @@ Where systemd does not run (a container, a minimal host), nothing can start the 
     if (request.user !== undefined && request.user !== user) {
       throw new UsageError(`--user ${request.user}: on Linux the instance runs in the systemd user manager of the user who enables it (${user})`, `Run limactl-autostart as ${request.user}, or leave out --user.`);
     }
-    // systemd refuses an ExecStart= program path holding a quote or a backslash, however it is
-    // quoted ("Executable name contains special characters"); arguments and values may hold them.
-    if (/["'\\]/.test(request.limactl)) {
-      throw new UserError(
-        `systemd cannot run limactl from ${JSON.stringify(request.limactl)}: it refuses a program path that contains a quote or a backslash`,
-        'Put a symbolic link to limactl in a directory without those characters, first on PATH (for example ~/.local/bin), and enable again.',
-      );
-    }
     const { cannotRun } = await this.ask();
     const previous = this.existingCondition(name);
     const file = this.unitPath(name);
@@ -176,12 +168,18 @@ Where systemd does not run (a container, a minimal host), nothing can start the 
     return [instanceLock(this.host, instance), { file: path.join(stateDir(this.host), 'lingering.lock'), what: `lingering for ${this.host.user}` }];
   }
 
-  /** The journal holds both what `limactl start` and what the host agent say. */
+  /**
+   * The unit's journal holds what `limactl start` says; the host agent, which it becomes without a
+   * terminal, writes Lima's own ha.stderr.log (pkg/instance/start_unix.go), in the LIMA_HOME the unit sets.
+   */
   logs(instance: string, lines: number, follow: boolean): LogSource {
+    const registration = this.registrations().find((r) => r.instance === instance);
+    const file = registration && this.read(registration);
+    const limaHome = file?.unreadable === undefined && file ? serviceLimaHome(file, this.host.home) : this.host.limaHome;
     return {
-      files: [],
+      files: [hostAgentLog(limaHome, instance)],
       command: ['journalctl', '--user', '-u', unitName(instance), '-n', String(lines), '--no-pager', ...(follow ? ['-f'] : [])],
-      registered: this.registrations().some((r) => r.instance === instance),
+      registered: registration !== undefined,
       notes: [],
     };
   }
@@ -196,6 +194,11 @@ Where systemd does not run (a container, a minimal host), nothing can start the 
       return [props.get('Id'), props] as const;
     }));
     const lingering = this.lingering();
+    // The service script's last word on a VM that stopped, asked of the journal of a restarted unit only.
+    const stopped = new Map(await Promise.all(instances.filter((name) => Number(units.get(unitName(name))?.get('NRestarts')) > 0).map(async (name) => {
+      const out = await run(['journalctl', '--user', '-u', unitName(name), '-n', '200', '-o', 'cat', '--no-pager'], { env: this.busEnv, mayFail: 'the journal may be off', noInput: true });
+      return [name, out.stdout.split('\n').filter((l) => l.includes(`limactl-autostart: ${name}: the VM stopped`)).at(-1)] as const;
+    })));
     return instances.map((name) => {
       const unit = unitName(name);
       // A file removed between the look and the read (a `disable` running meanwhile) is not registered.
@@ -219,6 +222,7 @@ Where systemd does not run (a container, a minimal host), nothing can start the 
         }] : [],
         service: place,
         ...(props ? { unit: { loadState: props.get('LoadState') ?? '', fileState: props.get('UnitFileState') ?? '' } } : {}),
+        ...(stopped.get(name) ? { vmStopped: stopped.get(name) } : {}),
         lingering,
       };
     });

@@ -3,6 +3,8 @@ import { backendFor } from '../backends/index.js';
 import type { StatusRow } from '../model.js';
 import { listInstances, type LimaList } from '../lima.js';
 import { diagnose } from '../diagnose.js';
+import { reach } from '../reach.js';
+import path from 'node:path';
 import * as log from '../log.js';
 import { UserError } from '../errors.js';
 
@@ -36,7 +38,10 @@ export async function status(args: StatusArgs): Promise<void> {
   // Lima and the service manager are asked at the same time: one question each, however many instances.
   const [facts, list] = await Promise.all([backend.facts(names), askLima(host)]);
   if (!list.answered) log.warn(`Lima's view of the instances is missing (${args.json ? 'lima.status is null' : 'the LIMA column says ?'}): ${list.reason}`);
-  const rows = facts.map((f) => diagnose(host, f, list));
+  // An instance Lima says runs is asked whether it answers, all at once.
+  const running = list.answered ? names.filter((n) => list.instances.get(n)?.status === 'Running') : [];
+  const reached = new Map(await Promise.all(running.map(async (n) => [n, await reach(path.join(host.limaHome, n))] as const)));
+  const rows = facts.map((f) => diagnose(host, f, list, reached.get(f.instance)));
   process.stdout.write(args.json ? `${JSON.stringify(rows, null, 2)}\n` : formatTable(rows, useColor(host)));
 }
 
@@ -60,7 +65,7 @@ function formatTable(rows: StatusRow[], color: boolean): string {
     r.keepAlive === null ? '-' : r.keepAlive ? 'yes' : 'no',
     stateText(r),
     // Lima's word, as another program printed it: escaped and bounded, like every line below.
-    r.lima.status === null ? (r.lima.startedByService === null ? '?' : '-') : log.printable(r.lima.status.slice(0, 40)),
+    r.lima.status === null ? (r.lima.startedByService === null ? '?' : '-') : `${log.printable(r.lima.status.slice(0, 40))}${r.lima.reachable?.ok === false ? ', not answering' : ''}`,
     r.file ?? '-',
   ]);
   const head = ['INSTANCE', 'CONDITION', 'KEEP-ALIVE', 'STATE', 'LIMA', 'FILE'];

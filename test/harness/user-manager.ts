@@ -238,6 +238,17 @@ export class UserManager {
   }
 
   /** `systemctl --user ARGS` against this manager, with the real systemctl. */
+  /**
+   * Lowers RestartSec of a unit, and only RestartSec, with a drop-in in HOME: a test waits for a
+   * restart without waiting the unit's own RestartSec. Written before the unit is loaded (the
+   * daemon-reload of an enable reads it) or followed by a daemon-reload.
+   */
+  restartSec(unit: string, value: string): void {
+    const dir = path.join(this.home, '.config', 'systemd', 'user', `${unit}.d`);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'restart-sec.conf'), `[Service]\nRestartSec=${value}\n`);
+  }
+
   systemctl(...args: string[]): CommandResult {
     const r = spawnSync(SYSTEMCTL, ['--user', '--no-pager', ...args], {
       encoding: 'utf8',

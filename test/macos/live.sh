@@ -5,12 +5,19 @@
 #   npm ci && npm run build
 #   test/macos/live.sh             # a stand-in limactl in a temporary LIMA_HOME: no VM starts
 #   test/macos/live.sh INSTANCE    # your Lima instance INSTANCE: started, its host agent
-#                                  # killed with SIGKILL and brought back, then stopped
+#                                  # and its VM killed with SIGKILL and brought back, stopped
+#                                  # with `limactl stop` (stays down), then disabled
+#   test/macos/live.sh INSTANCE --after-reboot
+#                                  # after `enable INSTANCE --condition=boot` and a reboot with
+#                                  # nobody logged in (over SSH): the instance is up and answers
 #
 # Steps: enable --now at login (over SSH without a GUI login: into user/<uid>, with the warning
 # that `limactl stop` cannot stop it, and `status` reporting it); `launchctl print` shows the job
-# running; kill -9 of the host agent; launchd starts a new one (ThrottleInterval is 30 s, so this
-# takes up to about 30 s) and `status` notes the SIGKILL; switch to boot with --now (a root-owned
+# running: the service's /bin/sh, whose child is the host agent; kill -9 of the host agent;
+# launchd starts a new one (ThrottleInterval is 30 s, so this takes up to about 30 s) and `status`
+# notes the SIGKILL; with a real QEMU instance, kill -9 of the VM process: the service says so in
+# launchd.stderr.log, launchd starts it again, and `status` notes it; `limactl stop` of a boot
+# daemon: it stays down; switch to boot with --now (a root-owned
 # daemon log file left in the way is given to you, both log files are yours) and back, each time
 # ending with the instance running under the new job only; disable --now; the job, the plist and
 # the process are gone. On exit, also after a failure, it disables the instance again and removes
@@ -23,6 +30,8 @@ cli=$repo/bin/limactl-autostart
 [ -f "$repo/dist/src/cli.js" ] || { echo "live.sh: run 'npm ci && npm run build' in $repo first" >&2; exit 2; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/limactl-autostart-live.XXXXXX")
 instance=${1:-}
+after_reboot=
+[ "${2:-}" = --after-reboot ] && after_reboot=1
 if [ -z "$instance" ]; then
   instance=autostart-live-$$
   export LIMA_HOME=$work/lima
@@ -54,15 +63,41 @@ trap cleanup EXIT
 
 dir=${LIMA_HOME:-$HOME/.lima}/$instance
 
-# The instance runs under the job whose pid is $1: that process is `limactl start INSTANCE
-# --foreground`, and a real instance is Running in Lima's eyes (up to 3 minutes to boot).
+# The host agent: the child of the job's /bin/sh that runs `limactl start INSTANCE --foreground`
+# (Lima execs the host agent in that process). Up to 10 s for the shell to start it.
+host_agent() {
+  local c
+  for _ in $(seq 1 10); do
+    for c in $(pgrep -P "$1"); do
+      ps -o args= -p "$c" | grep -q "limactl start $instance --foreground" && { echo "$c"; return; }
+    done
+    sleep 1
+  done
+}
+# The instance runs under the job whose pid is $1: that process is the service's /bin/sh, its
+# child the host agent, and a real instance is Running in Lima's eyes (up to 3 minutes to boot).
 running_under() {
-  ps -o args= -p "$1" | grep -q "limactl start $instance --foreground" || fail "pid $1 is not limactl start $instance --foreground"
+  case $(ps -o comm= -p "$1") in */sh | sh) ;; *) fail "pid $1 is not the service's /bin/sh" ;; esac
+  [ -n "$(host_agent "$1")" ] || fail "pid $1 has no child limactl start $instance --foreground"
   [ -n "$real" ] || return 0 # the stand-in limactl has no `list`
   for _ in $(seq 1 180); do [ "$(limactl list --format '{{.Status}}' "$instance")" = Running ] && return 0; sleep 1; done
   fail "Lima does not report $instance Running under the new job"
 }
 real=${1:-}
+
+if [ -n "$after_reboot" ]; then
+  # Run over SSH, with nobody logged in at the GUI, after enable --condition=boot and a reboot.
+  trap - EXIT
+  step "after the reboot: $instance under system/io.lima-vm.daemon.$instance, Running, answering"
+  dpid=$(wait_pid "system/io.lima-vm.daemon.$instance")
+  [ -n "$dpid" ] || fail "launchd runs no process for system/io.lima-vm.daemon.$instance"
+  running_under "$dpid"
+  "$cli" status "$instance" | tee "$work/status"
+  grep -q "not answering" "$work/status" && fail "status says the instance is not answering"
+  rm -rf "$work"
+  printf '\nlive.sh: OK (after reboot)\n'
+  exit 0
+fi
 
 step "enable $instance --now (LIMA_HOME=${LIMA_HOME:-$HOME/.lima})"
 "$cli" enable "$instance" --now 2>"$work/enable.err" || { cat "$work/enable.err" >&2; fail "enable --now"; }
@@ -82,14 +117,35 @@ pid=$(wait_pid "$target")
 launchctl print "$target" | grep -E '^[[:space:]]*(state|pid|program|path) = ' || true
 [ -n "$pid" ] || fail "launchd runs no process for $target"
 
-step "kill -9 $pid (the host agent): launchd must start a new one"
-kill -9 "$pid"
-new=
-for _ in $(seq 1 60); do new=$(pid_of); [ -n "$new" ] && [ "$new" != "$pid" ] && break; new=; sleep 1; done
-[ -n "$new" ] || fail "no new host agent within 60 s"
+running_under "$pid"
+# A new process for the job, other than $1, within 60 s (ThrottleInterval is 30 s).
+restarted() {
+  local new=
+  for _ in $(seq 1 60); do new=$(pid_of); [ -n "$new" ] && [ "$new" != "$1" ] && break; new=; sleep 1; done
+  [ -n "$new" ] || fail "launchd started no new process within 60 s"
+  echo "$new"
+}
+agent=$(host_agent "$pid")
+step "kill -9 $agent (the host agent): launchd must start the job again"
+kill -9 "$agent"
+new=$(restarted "$pid")
 echo "restarted: pid $pid -> $new"
 launchctl print "$target" | grep -E 'last (exit code|terminating signal)' || true
 "$cli" status "$instance" | grep -q "note: the host agent was killed by SIGKILL" || fail "status does not note the SIGKILL restart"
+running_under "$new"
+
+if [ -n "$real" ] && [ -f "$dir/qemu.pid" ]; then
+  vm=$(cat "$dir/qemu.pid")
+  step "kill -9 $vm (the VM, QEMU): the host agent exits 0, the service exits 1, launchd starts it again"
+  kill -9 "$vm"
+  pid=$new
+  new=$(restarted "$pid")
+  grep "limactl-autostart: $instance: the VM stopped" "$dir/launchd.stderr.log" || fail "launchd.stderr.log does not say that the VM stopped"
+  "$cli" status "$instance" | grep -q "the VM stopped on its own" || fail "status does not note the VM's death"
+  running_under "$new"
+elif [ -n "$real" ]; then
+  echo "(no qemu.pid: a vz instance's VM runs in an XPC service this script cannot tie to $instance; kill its com.apple.Virtualization.VirtualMachine process by hand to check the same)"
+fi
 
 # Switching with --now: the old job must be gone and the instance must end Running under the new
 # one (a new job started while the old host agent still stops the VM exits 0 and is never retried).
@@ -108,6 +164,16 @@ dpid=$(wait_pid "$daemon")
 if launchctl print "$target" >/dev/null 2>&1; then fail "$target is still loaded after the switch"; fi
 running_under "$dpid"
 echo "running under $daemon: pid $dpid"
+if [ -n "$real" ]; then
+  # For a boot daemon Lima's `limactl stop` signals the host agent: a stop asked for, not a failure.
+  step "limactl stop $instance: the daemon's job ends with exit 0 and stays down"
+  limactl stop "$instance"
+  sleep 35 # longer than ThrottleInterval: a restart would have come by now
+  [ -z "$(pid_of "$daemon")" ] || fail "launchd started $daemon again after limactl stop"
+  "$cli" enable "$instance" --condition=boot --now
+  dpid=$(wait_pid "$daemon")
+  running_under "$dpid"
+fi
 step "enable $instance --condition=login --now (boot -> login)"
 "$cli" enable "$instance" --condition=login --now
 new=$(wait_pid "$target")
