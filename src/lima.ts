@@ -5,10 +5,26 @@ import { run } from './exec.js';
 import { PACKAGE_ROOT } from './version.js';
 import { LIMACTL_TIMEOUT_MS } from './tunables.js';
 import { quote } from './errors.js';
+import { readRegularFile } from './files/fs.js';
 import * as log from './log.js';
 
 // What Lima says: `limactl list --json` and `limactl --version`. A limactl that fails, hangs or
 // prints something else is never an error: the caller goes on without its answer and says why.
+
+/**
+ * The instance's socket_vmnet network (`networks: - lima: shared`, bridged, host: any but
+ * user-v2), which needs Lima's sudoers file to start without a terminal, as at boot. lima.yaml is
+ * read line by line: a `lima:` network entry is all that counts.
+ */
+export function vmnetNetwork(limaHome: string, name: string): string | undefined {
+  let yaml = '';
+  try {
+    yaml = readRegularFile(path.join(limaHome, name, 'lima.yaml')).toString('utf8');
+  } catch {
+    return undefined;
+  }
+  return [...yaml.matchAll(/^\s*-\s*lima:\s*["']?([\w.-]+)/gm)].map((m) => m[1]!).find((n) => n !== 'user-v2');
+}
 
 /** From this Lima version on, `limactl autostart` is Lima's built-in command, which wins over a plugin. */
 export const BUILTIN_AUTOSTART_SINCE = '2.2.0';

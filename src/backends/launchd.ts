@@ -4,7 +4,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Backend, DisableRequest, EnableRequest, Facts, Job, LogSource, Plan, Registration, RunStep, ServiceFile, Step } from '../model.js';
 import { type Host, hostAgentLog, instanceLock, systemPath } from '../host.js';
 import { run } from '../exec.js';
-import { listInstances } from '../lima.js';
+import { listInstances, vmnetNetwork } from '../lima.js';
 import { render } from '../render.js';
 import { fileType, present, readRegularFile, readRegularFileEnd } from '../files/fs.js';
 import { parsePlist, plistSettings } from '../files/plist.js';
@@ -43,13 +43,8 @@ export class LaunchdBackend implements Backend {
       : path.join(this.host.home, 'Library', 'LaunchAgents', `${agentLabel(instance)}.plist`);
   }
 
-  private domainName(domain: Domain): string {
-    return domain === 'system' ? 'system' : `${domain}/${this.host.uid}`;
-  }
-
-  private target(domain: Domain, instance: string): string {
-    return `${this.domainName(domain)}/${domain === 'system' ? daemonLabel(instance) : agentLabel(instance)}`;
-  }
+  private domainName = (domain: Domain): string => (domain === 'system' ? 'system' : `${domain}/${this.host.uid}`);
+  private target = (domain: Domain, instance: string): string => `${this.domainName(domain)}/${domain === 'system' ? daemonLabel(instance) : agentLabel(instance)}`;
 
   /** gui/<uid> exists only while the user has a GUI login; over SSH only user/<uid> does. */
   private async agentDomain(): Promise<{ domain: 'gui' | 'user'; warning?: string }> {
@@ -143,9 +138,7 @@ export class LaunchdBackend implements Backend {
     return { kind: daemon ? 'LaunchDaemon' : 'LaunchAgent', instance, file: this.file(domain, instance), label: daemon ? daemonLabel(instance) : agentLabel(instance) };
   }
 
-  locks(instance: string): { file: string; what: string }[] {
-    return [instanceLock(this.host, instance)];
-  }
+  locks = (instance: string): { file: string; what: string }[] => [instanceLock(this.host, instance)];
 
   /** The files the plists name (what `limactl start` says) and Lima's ha.stderr.log (what the host agent says). */
   logs(instance: string): LogSource {
@@ -207,25 +200,9 @@ export class LaunchdBackend implements Backend {
         ...(st ? { writtenAt: st.mtimeMs } : {}),
         ...(st && boot ? { daemonFile: { uid: st.uid, mode: st.mode } } : {}),
         ...vmStopped(files[0]?.unreadable === undefined ? files[0]?.logFiles.at(-1) : undefined, name),
-        ...(boot ? { unattended: { fileVault: fileVault?.exitCode === 0 && fileVault.stdout.trim() === 'true', vmnet: this.vmnetWithoutSudoers(name) } } : {}),
+        ...(boot ? { unattended: { fileVault: fileVault?.exitCode === 0 && fileVault.stdout.trim() === 'true', vmnet: present(systemPath(this.host, 'private', 'etc', 'sudoers.d', 'lima')) ? undefined : vmnetNetwork(this.host.limaHome, name) } } : {}),
       };
     });
-  }
-
-  /**
-   * A socket_vmnet network (`networks: - lima: shared`, bridged, host: any but user-v2) needs
-   * Lima's sudoers file to start without a terminal, as at boot: the network's name when that
-   * file is missing. lima.yaml is read line by line: a `lima:` network entry is all that counts.
-   */
-  private vmnetWithoutSudoers(name: string): string | undefined {
-    let yaml = '';
-    try {
-      yaml = readRegularFile(path.join(this.host.limaHome, name, 'lima.yaml')).toString('utf8');
-    } catch {
-      return undefined;
-    }
-    const network = [...yaml.matchAll(/^\s*-\s*lima:\s*["']?([\w.-]+)/gm)].map((m) => m[1]!).find((n) => n !== 'user-v2');
-    return network !== undefined && !present(systemPath(this.host, 'private', 'etc', 'sudoers.d', 'lima')) ? network : undefined;
   }
 
   /**
