@@ -263,5 +263,5 @@ function joinedProblems(row: StatusRow, writtenBeforeBoot: boolean): Problem[] {
 /** A registered launchd job that the last boot or login did not load, and the likely cause. */
 function notLoadedText(row: StatusRow): string {
   const when = row.condition === 'boot' ? 'boot' : 'login';
-  return `registered for ${when} since before the last boot, but ${row.service} is not loaded in launchd's ${when === 'boot' ? 'system' : 'GUI login'} domain, and nothing restarts the instance: the "Allow in the Background" switch for limactl (System Settings › General › Login Items) is likely off; check with \`sfltool dumpbtm\` (${docs('troubleshooting.md')}: "macOS: the job is registered but never runs")`;
+  return `registered for ${when} since before the last boot, but ${row.service} is not loaded in launchd's ${when === 'boot' ? 'system' : 'GUI login'} domain, and nothing restarts the instance: its "Allow in the Background" switch (System Settings › General › Login Items) is likely off; check with \`sfltool dumpbtm\` (${docs('troubleshooting.md')}: "macOS: the job is registered but never runs")`;
 }

@@ -255,7 +255,7 @@ describe('status (macOS)', () => {
     assert.equal(r.state, 'not-loaded');
     const p = problem(r, /registered for login since before the last boot, but/);
     assert.equal(p.problem, `registered for login since before the last boot, but gui/${sb.uid}/${agent} is not loaded in launchd's GUI login domain, and nothing restarts the instance: `
-      + `the "Allow in the Background" switch for limactl (System Settings › General › Login Items) is likely off; check with \`sfltool dumpbtm\` (${path.join(ROOT, 'docs', 'troubleshooting.md')}: "macOS: the job is registered but never runs")`);
+      + `its "Allow in the Background" switch (System Settings › General › Login Items) is likely off; check with \`sfltool dumpbtm\` (${path.join(ROOT, 'docs', 'troubleshooting.md')}: "macOS: the job is registered but never runs")`);
     assert.equal(p.fix, 'limactl-autostart enable default --condition=login --now');
     // With no GUI login the agent is not expected to be loaded: nothing to say.
     sb.noGuiLogin();
@@ -266,7 +266,7 @@ describe('status (macOS)', () => {
     beforeLastBoot(sb.daemonPlist());
     const boot = row(sb);
     assert.equal(boot.problems.length, 1);
-    assert.match(boot.problems[0]!.problem, /^registered for boot since before the last boot, but system\/io\.lima-vm\.daemon\.default is not loaded in launchd's system domain, .* the "Allow in the Background" switch .* `sfltool dumpbtm`/);
+    assert.match(boot.problems[0]!.problem, /^registered for boot since before the last boot, but system\/io\.lima-vm\.daemon\.default is not loaded in launchd's system domain, .* its "Allow in the Background" switch .* `sfltool dumpbtm`/);
   });
 
   it('lists instances that LIMA_HOME no longer holds but that are still registered, with the fix', () => {

@@ -16,11 +16,11 @@
 # running: the service's /bin/sh, whose child is the host agent; kill -9 of the host agent;
 # launchd starts a new one (ThrottleInterval is 30 s, so this takes up to about 30 s) and `status`
 # notes the SIGKILL; with a real QEMU instance, kill -9 of the VM process: the service says so in
-# launchd.stderr.log, launchd starts it again, and `status` notes it; `limactl stop` of a boot
-# daemon: it stays down; switch to boot with --now (a root-owned
-# daemon log file left in the way is given to you, both log files are yours) and back, each time
-# ending with the instance running under the new job only; disable --now; the job, the plist and
-# the process are gone. On exit, also after a failure, it disables the instance again and removes
+# launchd.stderr.log, launchd starts it again, and `status` notes it; switch to boot with --now (a
+# root-owned daemon log file left in the way is refused with what to do; once it is gone, launchd
+# creates both log files as you); `limactl stop` of the boot daemon: it stays down; back to login
+# with --now, each time ending with the instance running under the new job only; disable --now;
+# the job, the plist and the process are gone. On exit, also after a failure, it disables the instance again and removes
 # its temporary files.
 set -euo pipefail
 [ "$(uname -s)" = Darwin ] || { echo "live.sh: this is $(uname -s); it needs macOS and launchd" >&2; exit 2; }
@@ -151,16 +151,20 @@ fi
 # one (a new job started while the old host agent still stops the VM exits 0 and is never retried).
 daemon=system/io.lima-vm.daemon.$instance
 me=$(id -un)
-step "a root-owned $dir/launchd.stderr.log in the way (asks for sudo)"
+step "a root-owned $dir/launchd.stderr.log in the way (asks for sudo): enable refuses, changes nothing"
 sudo touch "$dir/launchd.stderr.log" && sudo chown root:wheel "$dir/launchd.stderr.log"
+if "$cli" enable "$instance" --condition=boot --now 2>"$work/refused.err"; then fail "enable --condition=boot accepted a root-owned daemon log"; fi
+grep -q "Remove it" "$work/refused.err" || { cat "$work/refused.err" >&2; fail "the refusal does not say to remove the file"; }
+[ -n "$(pid_of)" ] || fail "the refusal stopped $target"
+rm -f "$dir/launchd.stderr.log" # the user's own directory: no sudo
 step "enable $instance --condition=boot --now (login -> boot)"
 "$cli" enable "$instance" --condition=boot --now
+dpid=$(wait_pid "$daemon")
+[ -n "$dpid" ] || fail "launchd runs no process for $daemon after the switch (exit 78: a log file it cannot open?)"
 for log in "$dir/launchd.stdout.log" "$dir/launchd.stderr.log"; do
   [ "$(stat -f %Su "$log")" = "$me" ] || fail "$log belongs to $(stat -f %Su "$log"), not $me, whom the daemon runs as"
 done
 echo "both log files belong to $me"
-dpid=$(wait_pid "$daemon")
-[ -n "$dpid" ] || fail "launchd runs no process for $daemon after the switch (exit 78: a log file it cannot open?)"
 if launchctl print "$target" >/dev/null 2>&1; then fail "$target is still loaded after the switch"; fi
 running_under "$dpid"
 echo "running under $daemon: pid $dpid"
