@@ -1003,6 +1003,109 @@ ROWS.push({
   changed: (sb, before) => assert.deepEqual(withoutOwners(tree(sb)), withoutOwners(before)),
 });
 
+// Text from outside: every place it is printed, escaped (newlines too, where they would break a line).
+const EVIL = '/x\n\x1b]0;pwned\x07y';
+/** A registration as Lima would write it, whose program, LIMA_HOME (and, in a plist, log file) are `value`. */
+function foreignRegistration(sb: Sandbox, value: string): void {
+  const file = serviceFile(sb);
+  mkdirSync(path.dirname(file), { recursive: true });
+  if (sb.platform === 'linux') {
+    const c = (v: string): string => v.replace(/\n/g, '\\n');
+    writeFileSync(file, `[Unit]\nDescription=x\n[Service]\nExecStart="${c(value)}/limactl" start default --foreground\nEnvironment="LIMA_HOME=${c(value)}"\nRestart=on-failure\n[Install]\nWantedBy=default.target\n`);
+  } else {
+    writeFileSync(file, `<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0"><dict><key>Label</key><string>io.lima-vm.autostart.default</string><key>ProgramArguments</key><array><string>${value}/limactl</string><string>start</string><string>default</string><string>--foreground</string></array><key>EnvironmentVariables</key><dict><key>LIMA_HOME</key><string>${value}</string></dict><key>RunAtLoad</key><true/><key>StandardErrorPath</key><string>${value}</string></dict></plist>\n`);
+  }
+}
+/** Every line of the status table is a row, a problem, a fix or a note: nothing from outside broke one. */
+const TABLE = /^(?:(?:INSTANCE|default) .*|  (?:problem|note): .*|    fix: .*)(?:\n(?:(?:INSTANCE|default) .*|  (?:problem|note): .*|    fix: .*))*\n$/;
+const NO_CONTROL = /^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*$/;
+/** Every line of stderr is a message or a hint. */
+const MESSAGES = /^(?:(?:info|warning|error): .*|  .*)(?:\n(?:(?:info|warning|error): .*|  .*))*\n$/;
+for (const platform of BOTH) {
+  ROWS.push(
+    {
+      name: 'a newline and a tab in what Lima says (the status word) are escaped: the table keeps one line per row',
+      platform,
+      setup: (sb) => sb.limaList('{"name":"default","status":"Run\\nning\\tnow\\u009b31m"}\n'),
+      args: ['status'],
+      code: 0,
+      message: /^$/,
+      stdout: /^(?=[^\x00-\x09\x0b-\x1f\x7f-\x9f]*$)INSTANCE .*\ndefault .*Run\\x0aning\\x09now\\x9b31m.*\n$/,
+    },
+    {
+      name: 'status --json: a C1 control character from Lima is escaped, and the JSON reads back as what Lima said',
+      platform,
+      setup: (sb) => sb.limaList('{"name":"default","status":"Run\\u009b31mning"}\n'),
+      args: (sb) => {
+        const r = sb.run(['status', '--json']);
+        assert.match(r.stdout, NO_CONTROL, show(r));
+        assert.equal((JSON.parse(r.stdout) as { lima: { status: string } }[])[0]!.lima.status, 'Run\x9b31mning');
+        return Promise.resolve(r);
+      },
+      code: 0,
+      message: /^$/,
+    },
+    {
+      name: 'a newline and an escape sequence in the service file\'s program and LIMA_HOME: status and migrate escape them, no line broken',
+      platform,
+      setup: (sb) => foreignRegistration(sb, EVIL),
+      args: (sb) => {
+        const status = sb.run(['status']);
+        assert.match(status.stdout, TABLE, show(status));
+        assert.match(status.stdout, NO_CONTROL, show(status));
+        assert.match(status.stdout, /the service runs "\/x\\n\\u001b\]0;pwned\\u0007y\/limactl"/, show(status));
+        const migrate = sb.run(['migrate']);
+        assert.match(migrate.stderr, MESSAGES, show(migrate));
+        return Promise.resolve(migrate);
+      },
+      code: 0,
+      message: /^(?=[^\x00-\x09\x0b-\x1f\x7f-\x9f]*$)(?=[\s\S]*LIMA_HOME="\/x\\n\\u001b)/,
+      stdout: /^$/,
+      changed: (sb, before) => {
+        assert.deepEqual(tree(sb), before);
+      },
+    },
+    {
+      name: 'a newline in what Lima says while enable --now --wait waits: each message stays one line',
+      platform,
+      setup: (sb) => sb.limaList('{"name":"default","status":"Start\\ning\\u001b]0;pwned\\u0007"}\n'),
+      args: (sb) => {
+        const r = sb.run(['enable', 'default', '--now', '--wait=2']);
+        assert.match(r.stderr, MESSAGES, show(r));
+        return Promise.resolve(r);
+      },
+      code: 1,
+      message: /^(?=[^\x00-\x09\x0b-\x1f\x7f-\x9f]*$)(?=[\s\S]*Lima says "Start\\ning\\u001b\]0;pwned\\u0007")/,
+      changed: (sb) => assert.ok(existsSync(serviceFile(sb))),
+    },
+  );
+}
+ROWS.push(
+  {
+    name: 'logs: a log file named in a plist with a newline and an escape sequence is headed escaped',
+    platform: 'darwin',
+    setup: (sb) => foreignRegistration(sb, EVIL),
+    args: ['logs', 'default'],
+    code: 0,
+    message: /^$/,
+    stdout: /^(?=[^\x00-\x09\x0b-\x1f\x7f-\x9f]*$)==> "\/x\\n\\u001b\]0;pwned\\u0007y" <==$/m,
+  },
+  {
+    name: '--version: a limactl in a directory whose name has an escape sequence is named escaped',
+    platform: 'linux',
+    setup: (sb) => {
+      const dir = path.join(sb.root, 'bin\x1b]0;pwned\x07\x9b');
+      mkdirSync(dir);
+      writeFileSync(path.join(dir, 'limactl'), '#!/bin/sh\necho "limactl version 2.0.3"\n', { mode: 0o755 });
+    },
+    args: ['--version'],
+    env: (sb) => ({ PATH: `${path.join(sb.root, 'bin\x1b]0;pwned\x07\x9b')}:${sb.env().PATH}` }),
+    code: 0,
+    message: /^$/,
+    stdout: /^(?=[^\x00-\x09\x0b-\x1f\x7f-\x9f]*$)[\s\S]*limactl version 2\.0\.3 \(".*bin\\u001b\]0;pwned\\u0007\\u009b\/limactl"\)\n$/,
+  },
+);
+
 // A full stdout, for every command that writes to it; a closed stderr, for success and failure.
 ROWS.push(...[['--version'], ['completion'], ['enable', 'default', '--dry-run'], ['status', '--json'], ['--help'], ['logs', 'default']].map((args): Row => ({
   name: `\`${args.join(' ')} >/dev/full\`: one line that says so, exit 1, no stack trace`,
@@ -1091,6 +1194,57 @@ ROWS.push(
     changed: (sb) => assert.ok(existsSync(sb.unitFile())),
   },
 );
+
+// Every message that quotes a file's content quotes a bounded excerpt.
+const MB = `/${'a'.repeat(1 << 20)}`;
+for (const platform of BOTH) {
+  ROWS.push({
+    name: 'a 1 MB program path and LIMA_HOME in the service file: status, migrate and logs quote a bounded excerpt',
+    platform,
+    setup: (sb) => foreignRegistration(sb, MB),
+    args: (sb) => {
+      for (const args of [['status'], ['migrate']]) {
+        const r = sb.run(args);
+        assert.equal(r.code, 0, show(r));
+        assert.ok(r.stdout.length + r.stderr.length < 5000, `${args[0]}: ${r.stdout.length + r.stderr.length} characters`);
+        assert.match(r.stdout + r.stderr, /"\/a+"… \(10485\d\d characters\)/);
+      }
+      return Promise.resolve(sb.run(['logs', 'default']));
+    },
+    code: 0,
+    message: /^$/,
+    stdout: /^(?![\s\S]{5000})/,
+  });
+}
+ROWS.push({
+  name: 'migrate of a LaunchDaemon whose UserName is 1 MB: the warning quotes a bounded excerpt',
+  platform: 'darwin',
+  setup: (sb) => {
+    assert.equal(sb.run(['enable', 'default', '--condition=boot']).code, 0);
+    ageHeader(sb.daemonPlist());
+    writeFileSync(sb.daemonPlist(), readFileSync(sb.daemonPlist(), 'utf8').replace(`<string>${sb.user}</string>`, `<string>${'u'.repeat(1 << 20)}</string>`));
+  },
+  args: ['migrate'],
+  code: 0,
+  message: /^(?![\s\S]{5000})[\s\S]*the daemon runs as "u+"… \(1048576 characters\)[\s\S]*starts at boot as "u+"… \(1048576 characters\)/,
+  changed: (sb) => assert.ok(existsSync(sb.daemonPlist())),
+});
+
+ROWS.push({
+  name: 'status of a LaunchDaemon that exited 78 and whose UserName is 1 MB: the account is named by a bounded excerpt',
+  platform: 'darwin',
+  setup: (sb) => {
+    assert.equal(sb.run(['enable', 'default', '--condition=boot', '--now']).code, 0);
+    writeFileSync(sb.daemonPlist(), readFileSync(sb.daemonPlist(), 'utf8').replace(`<string>${sb.user}</string>`, `<string>${'u'.repeat(1 << 20)}</string>`));
+    // launchd's last word on the job: it could not open its log files (EX_CONFIG).
+    mkdirSync(path.join(sb.fakeDir, 'launchd-jobs'), { recursive: true });
+    writeFileSync(path.join(sb.fakeDir, 'launchd-jobs', 'io.lima-vm.daemon.default'), '0 78\n');
+  },
+  args: ['status'],
+  code: 0,
+  message: /^$/,
+  stdout: /^(?![\s\S]{5000})[\s\S]*exit 78, EX_CONFIG\), most likely because "u+"… \(1048576 characters\) cannot open/,
+});
 
 // What the program does where users will ask, pinned as it is: HOME and USER are taken as set
 // (USER checked only as an account name), --user is not looked up, and a live holder of a lock

@@ -11,7 +11,7 @@ import { parsePlist, plistSettings } from '../files/plist.js';
 import { listRegistrations, readServiceFile, replacedNote, serviceLimaHome } from '../files/registration.js';
 import { agentLabel, daemonLabel, headerLine, launchdLogPaths, plistFor, servicePath } from '../service.js';
 import { BOOTSTRAP_RETRY_SEC, SETTLE_TIMEOUT_SEC } from '../tunables.js';
-import { UsageError, UserError, formatArgv } from '../errors.js';
+import { UsageError, UserError, excerpt, formatArgv } from '../errors.js';
 import { planOf, type Part } from '../plan.js';
 
 // launchctl(1): `bootout` may return before launchd has finished tearing the job down, and a
@@ -67,6 +67,8 @@ export class LaunchdBackend implements Backend {
     const name = request.instance.name;
     const boot = request.condition === 'boot';
     const user = request.user ?? this.host.user;
+    // For messages: from a daemon's file (migrate), the name may be anything.
+    const who = excerpt(user);
     if (!boot && user !== this.host.user) {
       throw new UsageError(`--user ${request.user} applies only to --condition=boot`, 'A LaunchAgent always runs as the user who logs in; leave out --user, or use --condition=boot.');
     }
@@ -83,9 +85,9 @@ export class LaunchdBackend implements Backend {
     // The new registration is written before the old one is removed, so a failure (a cancelled
     // sudo, say) never leaves the instance with neither.
     if (boot) {
-      if (user !== this.host.user) parts.push({ warnings: [`the daemon runs as ${user}, who must be able to read and write ${request.instance.limaHome}`] });
+      if (user !== this.host.user) parts.push({ warnings: [`the daemon runs as ${who}, who must be able to read and write ${request.instance.limaHome}`] });
       const previous = present(file) ? this.restoreDaemon(file) : { steps: [{ kind: 'run', argv: ['sudo', 'rm', '-f', '--', file] } as Step] };
-      checkDaemonLogs(request.instance.dir, user, user === this.host.user ? this.host.uid : undefined);
+      checkDaemonLogs(request.instance.dir, who, user === this.host.user ? this.host.uid : undefined);
       parts.push({ ...previous, steps: installDaemon(content, file, previous.steps) });
     } else {
       if (warning) parts.push({ warnings: [domain === 'user' ? [warning, ...userDomainAdvice(name, target, request.now)].join('\n') : warning] });
@@ -108,7 +110,7 @@ export class LaunchdBackend implements Backend {
       parts.push(await this.start(domain, name, request.limactl));
       parts.push({ warnings: await startedOutside(request, parts.flatMap((p) => p.steps ?? [])) });
     }
-    parts.push({ done: [`instance "${name}" starts at ${boot ? `boot as ${user}: LaunchDaemon` : 'login: LaunchAgent'} ${file} (${target})`] });
+    parts.push({ done: [`instance "${name}" starts at ${boot ? `boot as ${who}: LaunchDaemon` : 'login: LaunchAgent'} ${file} (${target})`] });
     return planOf(`enable "${name}" at ${request.condition} (launchd, keep-alive ${request.keepAlive})`, parts);
   }
 
