@@ -772,6 +772,14 @@ ROWS.push(
 // 8. Each rule at every place it applies: every sudo step, every command's words, every number,
 // every path read, every text from outside that is printed, every child, every directory made.
 
+/** The calls that change something: every call but the questions that only read. */
+function changingCalls(sb: Sandbox): string[][] {
+  const asks = (c: string[]): boolean => (c[0] === 'launchctl' && c[1] === 'print')
+    || (c[0] === 'systemctl' && ['show-environment', 'is-active', 'show'].includes(c[2]!))
+    || (c[0] === 'limactl' && c[1] === 'list') || c[0] === 'fdesetup';
+  return sb.calls().filter((c) => !asks(c));
+}
+
 /** The file's header made that of an older version of this program: migrate rewrites it. */
 function ageHeader(file: string): void {
   const text = readFileSync(file, 'utf8');
@@ -1104,6 +1112,39 @@ ROWS.push(
     message: /^$/,
     stdout: /^(?=[^\x00-\x09\x0b-\x1f\x7f-\x9f]*$)[\s\S]*limactl version 2\.0\.3 \(".*bin\\u001b\]0;pwned\\u0007\\u009b\/limactl"\)\n$/,
   },
+);
+
+// Every path is checked before the first step that changes anything, the LaunchDaemon's too
+// (removed and written with sudo, not by a step of the program's own).
+function dirAt(file: string): void {
+  mkdirSync(file, { recursive: true });
+  writeFileSync(path.join(file, 'notes'), 'mine\n');
+}
+ROWS.push(
+  ...[
+    { platform: 'linux', what: 'the unit', first: ['enable', 'default', '--now'], at: (sb: Sandbox) => sb.unitFile(), args: ['disable', 'default', '--now'] },
+    { platform: 'darwin', what: 'the LaunchAgent', first: ['enable', 'default', '--now'], at: (sb: Sandbox) => sb.agentPlist(), args: ['disable', 'default', '--now'] },
+    { platform: 'darwin', what: 'the LaunchDaemon', first: ['enable', 'default', '--condition=boot', '--now'], at: (sb: Sandbox) => sb.daemonPlist(), args: ['disable', 'default', '--now'] },
+    { platform: 'darwin', what: 'the LaunchDaemon, an agent registered', first: ['enable', 'default', '--now'], at: (sb: Sandbox) => sb.daemonPlist(), args: ['disable', 'default', '--now'] },
+    { platform: 'darwin', what: 'the LaunchDaemon', first: [], at: (sb: Sandbox) => sb.daemonPlist(), args: ['enable', 'default', '--now'] },
+    { platform: 'darwin', what: 'the LaunchDaemon', first: [], at: (sb: Sandbox) => sb.daemonPlist(), args: ['enable', 'default', '--condition=boot', '--now'] },
+  ].map(({ platform, what, first, at, args }): Row => ({
+    name: `\`${args.join(' ')}\` with a directory at ${what}: refused before any step, nothing stopped, started or written`,
+    platform: platform as Platform,
+    setup: (sb) => {
+      if (first.length > 0) assert.equal(sb.run(first).code, 0);
+      rmSync(at(sb), { force: true });
+      dirAt(at(sb));
+      sb.clearCalls();
+    },
+    args,
+    code: 1,
+    message: /is a directory, not a file\n  Move it away/,
+    changed: (sb, before) => {
+      assert.deepEqual(tree(sb), before);
+      assert.deepEqual(changingCalls(sb), []);
+    },
+  })),
 );
 
 // A full stdout, for every command that writes to it; a closed stderr, for success and failure.

@@ -6,7 +6,7 @@ import { type Host, hostAgentLog, instanceLock, systemPath } from '../host.js';
 import { run } from '../exec.js';
 import { listInstances } from '../lima.js';
 import { render } from '../render.js';
-import { fileType, present, readRegularFile, readRegularFileEnd } from '../files/fs.js';
+import { describeType, fileType, present, readRegularFile, readRegularFileEnd } from '../files/fs.js';
 import { parsePlist, plistSettings } from '../files/plist.js';
 import { listRegistrations, readServiceFile, replacedNote, serviceLimaHome } from '../files/registration.js';
 import { agentLabel, daemonLabel, headerLine, launchdLogPaths, plistFor, servicePath } from '../service.js';
@@ -283,8 +283,13 @@ export class LaunchdBackend implements Backend {
     return { steps: [{ kind: 'run', argv: ['sudo', 'rm', '-f', '--', file], undo: saved.steps }], warnings: saved.warnings };
   }
 
-  /** Steps that put the LaunchDaemon plist back as it is now, read while planning. */
+  /**
+   * Steps that put the LaunchDaemon plist back as it is now, read while planning. A directory or
+   * special file there is refused here, before any step: `sudo rm` would fail on it part-way.
+   */
   private restoreDaemon(file: string): { steps: Step[]; warnings?: string[] } {
+    const type = fileType(file);
+    if (type !== 'none' && type !== 'file' && type !== 'symlink') throw new UserError(`${file} is ${describeType(type)}, not a file`, 'Move it away (or remove it if it is not needed), then run the command again.');
     try {
       return { steps: installDaemon(readRegularFile(file), file) };
     } catch (err) {
