@@ -1287,6 +1287,31 @@ ROWS.push({
   stdout: /^(?![\s\S]{5000})[\s\S]*exit 78, EX_CONFIG\), most likely because "u+"… \(1048576 characters\) cannot open/,
 });
 
+// A lock whose directory cannot be made whole leaves none of it: here the umask takes the
+// owner's write permission from every directory made, so the second level cannot be made.
+ROWS.push(...[
+  { what: 'enable (the lingering lock)', first: [] as string[], args: ['enable', 'default'], lock: 'lingering.lock' },
+  { what: 'disable of an instance deleted since (its lock in the state directory)', first: ['enable', 'default'], args: ['disable', 'default'], lock: 'default.lock' },
+].map(({ what, first, args, lock }): Row => ({
+  name: `${what} with a umask of 0222 and no ~/.local: exit 1, the lock named, no directory left behind`,
+  platform: 'linux',
+  unless: noSetpriv,
+  setup: (sb) => {
+    if (first.length > 0) {
+      assert.equal(sb.run(first).code, 0);
+      rmSync(path.join(sb.limaHome, 'default'), { recursive: true });
+    }
+    assert.ok(!existsSync(path.join(sb.home, '.local')));
+  },
+  args: async (sb) => runUnprivileged(sb, args, [], { umask: '0222' }),
+  code: 1,
+  message: new RegExp(`cannot create the lock .*${lock.replace('.', '\\.')}: EACCES`),
+  changed: (sb, before) => {
+    assert.ok(!existsSync(path.join(sb.home, '.local')), 'a directory made for the lock was left behind');
+    assert.deepEqual(withoutOwners(tree(sb)), withoutOwners(before));
+  },
+})));
+
 // What the program does where users will ask, pinned as it is: HOME and USER are taken as set
 // (USER checked only as an account name), --user is not looked up, and a live holder of a lock
 // is waited for, never robbed.
