@@ -7,7 +7,7 @@ import type { LimaList } from './lima.js';
 import type { Reach } from './reach.js';
 import { headerAge, launchdLogPaths } from './service.js';
 import { serviceLimaHome } from './files/registration.js';
-import { formatArgv, quote } from './errors.js';
+import { excerpt, formatArgv, quote } from './errors.js';
 import { docs, packageVersion } from './version.js';
 import { LAUNCHD_THROTTLE_INTERVAL } from './tunables.js';
 
@@ -85,11 +85,12 @@ function fileProblems(host: Host, file: ServiceFile): Problem[] {
     problems.push({ problem: `the instance no longer exists in ${host.limaHome}`, fix: formatArgv(['limactl-autostart', 'disable', instance, '--now']) });
   }
   if (file.program !== undefined && !existsSync(file.program)) {
-    problems.push({ problem: `the service runs ${file.program}, which no longer exists (Lima moved, upgraded or uninstalled?)`, fix });
+    problems.push({ problem: `the service runs ${excerpt(file.program)}, which no longer exists (Lima moved, upgraded or uninstalled?)`, fix });
   }
   const limaHome = serviceLimaHome(file, host.home);
   if (file.program !== undefined && limaHome !== host.limaHome) {
-    problems.push({ problem: `the service uses LIMA_HOME=${file.limaHome ?? limaHome}, but LIMA_HOME here is ${host.limaHome}`, fix: `${fix}   # or run status with LIMA_HOME=${file.limaHome ?? limaHome}` });
+    const theirs = excerpt(file.limaHome ?? limaHome);
+    problems.push({ problem: `the service uses LIMA_HOME=${theirs}, but LIMA_HOME here is ${host.limaHome}`, fix: `${fix}   # or run status with LIMA_HOME=${theirs}` });
   }
   if (file.writtenBy === 'lima') {
     problems.push({
@@ -139,7 +140,7 @@ function launchdProblems(host: Host, facts: Facts, job: Job | undefined, keepAli
   }
   if (job?.state === 'failed' && job.lastExitCode === EX_CONFIG) {
     const owner = (file?.unreadable === undefined ? file?.userName : undefined) ?? host.user;
-    problems.push(logFilesProblem(job.service, launchdLogPaths(path.join(host.limaHome, name)), owner, keepAlive));
+    problems.push(logFilesProblem(job.service, launchdLogPaths(path.join(host.limaHome, name)), excerpt(owner), keepAlive));
   } else if (job?.state === 'failed') {
     problems.push({
       problem: `the host agent exited with ${job.lastExitCode! < 0 ? `signal ${-job.lastExitCode!}` : `code ${job.lastExitCode}`}; ${logHint(name)}`,

@@ -37,7 +37,13 @@ const STDERR_MAX = 2000;
  * is at its mercy.
  */
 export function quote(text: string, max = 200): string {
-  return text.length > max ? `${JSON.stringify(text.slice(0, max))}… (${text.length} characters)` : JSON.stringify(text);
+  const quoted = (t: string): string => JSON.stringify(t).replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.length > max ? `${quoted(text.slice(0, max))}… (${text.length} characters)` : quoted(text);
+}
+
+/** A path or word from outside, for a message: as it is when short and printable, else as quote() gives it. */
+export function excerpt(text: string, max = 200): string {
+  return text.length <= max && !/[\x00-\x1f\x7f-\x9f]/.test(text) ? text : quote(text, max);
 }
 
 /** Shell-style quoting, for messages and dry-run output only: nothing is run through a shell. */

@@ -2,6 +2,7 @@ import { closeSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readSyn
 import os from 'node:os';
 import path from 'node:path';
 import { UserError } from './errors.js';
+import { fileType } from './files/fs.js';
 import { poll, realClock } from './poll.js';
 import { Interrupted } from './signals.js';
 import { LOCK_WAIT_SEC } from './tunables.js';
@@ -30,8 +31,12 @@ export async function acquireLock(file: string, what: string): Promise<Lock> {
       intervalMs: 25,
       clock: realClock,
       ask: async () => {
-        // Made again each time: the run that made the directory removes it when it is done.
-        made ??= mkdirSync(dir, { recursive: true });
+        // Made again each time: the run that made the directory removes it when it is done. What
+        // is missing is noted first: a mkdir that fails part-way leaves what it made.
+        if (made === undefined) {
+          made = topMissing(dir);
+          mkdirSync(dir, { recursive: true });
+        }
         if (create(file)) return true;
         holder = liveHolder(file);
         return holder === undefined && create(file) ? true : undefined;
@@ -118,8 +123,15 @@ function removeMade(dir: string, top: string | undefined): void {
   for (let d = dir; top !== undefined && d.startsWith(top); d = path.dirname(d)) {
     try {
       rmdirSync(d);
-    } catch {
-      return; // another run's lock is in it
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return; // another run's lock is in it
     }
   }
+}
+
+/** The outermost of the directories `mkdir -p dir` would create; undefined when `dir` is there. */
+function topMissing(dir: string): string | undefined {
+  let top: string | undefined;
+  for (let d = dir; fileType(d) === 'none' && path.dirname(d) !== d; d = path.dirname(d)) top = d;
+  return top;
 }

@@ -3,8 +3,15 @@
 // move the cursor or retitle the terminal. A message that cannot be written is dropped: a reader
 // that left early must not turn a finished operation into a failure.
 
+const hex = (c: string): string => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+
 export function printable(text: string): string {
-  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, hex);
+}
+
+/** As printable(), for one line of a table: a newline or tab from outside is escaped too. */
+export function printableLine(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, hex);
 }
 
 function write(text: string): void {

@@ -1,14 +1,14 @@
 import type { LogSource } from './model.js';
 import { readRegularFileEnd } from './files/fs.js';
 import { run } from './exec.js';
-import { CommandError } from './errors.js';
+import { CommandError, excerpt } from './errors.js';
 
 // Showing what a backend says is an instance's log (Backend.logs): the last lines of its files,
 // or the output of its command (the unit's journal).
 
-/** The heading over each file's lines, as tail writes it. */
+/** The heading over each file's lines, as tail writes it; the name comes from a plist, so it is bounded and escaped. */
 export function heading(file: string): string {
-  return `==> ${file} <==`;
+  return `==> ${excerpt(file)} <==`;
 }
 
 /** The last `lines` lines of each file under its heading; a missing file, or one that cannot be read, is said under its heading. */

@@ -4,7 +4,7 @@ import { listInstances } from './lima.js';
 import { clockFrom, poll } from './poll.js';
 import { Interrupted } from './signals.js';
 import { recentLog } from './service-log.js';
-import { UserError } from './errors.js';
+import { excerpt, UserError } from './errors.js';
 import { POLL_INTERVAL_MS, WAIT_LOG_LINES, WAIT_PROGRESS_MS } from './tunables.js';
 import * as log from './log.js';
 
@@ -31,7 +31,7 @@ export async function waitAfterStart(host: Host, backend: Backend, instance: str
       ask: async () => {
         const lima = await listInstances(limactl, [instance]);
         const status = lima.answered ? lima.instances.get(instance)?.status : undefined;
-        said = !lima.answered ? `no answer from Lima (${lima.reason})` : status === undefined ? 'Lima does not list it' : `Lima says ${status}`;
+        said = !lima.answered ? `no answer from Lima (${lima.reason})` : status === undefined ? 'Lima does not list it' : `Lima says ${excerpt(status, 40)}`;
         progress.show(said, seconds());
         return status === 'Running' || status === 'Broken' ? status : undefined;
       },

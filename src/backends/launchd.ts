@@ -6,12 +6,12 @@ import { type Host, hostAgentLog, instanceLock, systemPath } from '../host.js';
 import { run } from '../exec.js';
 import { listInstances, vmnetNetwork } from '../lima.js';
 import { render } from '../render.js';
-import { fileType, present, readRegularFile, readRegularFileEnd } from '../files/fs.js';
+import { describeType, fileType, present, readRegularFile, readRegularFileEnd } from '../files/fs.js';
 import { parsePlist, plistSettings } from '../files/plist.js';
 import { listRegistrations, readServiceFile, replacedNote, serviceLimaHome } from '../files/registration.js';
 import { agentLabel, daemonLabel, headerLine, launchdLogPaths, plistFor, servicePath } from '../service.js';
 import { BOOTSTRAP_RETRY_SEC, SETTLE_TIMEOUT_SEC } from '../tunables.js';
-import { UsageError, UserError, formatArgv } from '../errors.js';
+import { UsageError, UserError, excerpt, formatArgv } from '../errors.js';
 import { planOf, type Part } from '../plan.js';
 
 // launchctl(1): `bootout` may return before launchd has finished tearing the job down, and a
@@ -62,6 +62,8 @@ export class LaunchdBackend implements Backend {
     const name = request.instance.name;
     const boot = request.condition === 'boot';
     const user = request.user ?? this.host.user;
+    // For messages: from a daemon's file (migrate), the name may be anything.
+    const who = excerpt(user);
     if (!boot && user !== this.host.user) {
       throw new UsageError(`--user ${request.user} applies only to --condition=boot`, 'A LaunchAgent always runs as the user who logs in; leave out --user, or use --condition=boot.');
     }
@@ -78,9 +80,9 @@ export class LaunchdBackend implements Backend {
     // The new registration is written before the old one is removed, so a failure (a cancelled
     // sudo, say) never leaves the instance with neither.
     if (boot) {
-      if (user !== this.host.user) parts.push({ warnings: [`the daemon runs as ${user}, who must be able to read and write ${request.instance.limaHome}`] });
+      if (user !== this.host.user) parts.push({ warnings: [`the daemon runs as ${who}, who must be able to read and write ${request.instance.limaHome}`] });
       const previous = present(file) ? this.restoreDaemon(file) : { steps: [{ kind: 'run', argv: ['sudo', 'rm', '-f', '--', file] } as Step] };
-      checkDaemonLogs(request.instance.dir, user, user === this.host.user ? this.host.uid : undefined);
+      checkDaemonLogs(request.instance.dir, who, user === this.host.user ? this.host.uid : undefined);
       parts.push({ ...previous, steps: installDaemon(content, file, previous.steps) });
     } else {
       if (warning) parts.push({ warnings: [domain === 'user' ? [warning, ...userDomainAdvice(name, target, request.now)].join('\n') : warning] });
@@ -103,7 +105,7 @@ export class LaunchdBackend implements Backend {
       parts.push(await this.start(domain, name, request.limactl));
       parts.push({ warnings: await startedOutside(request, parts.flatMap((p) => p.steps ?? [])) });
     }
-    parts.push({ done: [`instance "${name}" starts at ${boot ? `boot as ${user}: LaunchDaemon` : 'login: LaunchAgent'} ${file} (${target})`] });
+    parts.push({ done: [`instance "${name}" starts at ${boot ? `boot as ${who}: LaunchDaemon` : 'login: LaunchAgent'} ${file} (${target})`] });
     return planOf(`enable "${name}" at ${request.condition} (launchd, keep-alive ${request.keepAlive})`, parts);
   }
 
@@ -258,8 +260,13 @@ export class LaunchdBackend implements Backend {
     return { steps: [{ kind: 'run', argv: ['sudo', 'rm', '-f', '--', file], undo: saved.steps }], warnings: saved.warnings };
   }
 
-  /** Steps that put the LaunchDaemon plist back as it is now, read while planning. */
+  /**
+   * Steps that put the LaunchDaemon plist back as it is now, read while planning. A directory or
+   * special file there is refused here, before any step: `sudo rm` would fail on it part-way.
+   */
   private restoreDaemon(file: string): { steps: Step[]; warnings?: string[] } {
+    const type = fileType(file);
+    if (type !== 'none' && type !== 'file' && type !== 'symlink') throw new UserError(`${file} is ${describeType(type)}, not a file`, 'Move it away (or remove it if it is not needed), then run the command again.');
     try {
       return { steps: installDaemon(readRegularFile(file), file) };
     } catch (err) {

@@ -42,7 +42,8 @@ export async function status(args: StatusArgs): Promise<void> {
   const running = list.answered ? names.filter((n) => list.instances.get(n)?.status === 'Running') : [];
   const reached = new Map(await Promise.all(running.map(async (n) => [n, await reach(path.join(host.limaHome, n))] as const)));
   const rows = facts.map((f) => diagnose(host, f, list, reached.get(f.instance)));
-  process.stdout.write(args.json ? `${JSON.stringify(rows, null, 2)}\n` : formatTable(rows, useColor(host)));
+  // JSON leaves C1 control characters as they are: escaped here, as JSON allows.
+  process.stdout.write(args.json ? `${JSON.stringify(rows, null, 2).replace(/[\x7f-\x9f]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`)}\n` : formatTable(rows, useColor(host)));
 }
 
 async function askLima(host: Host): Promise<LimaList> {
@@ -65,7 +66,7 @@ function formatTable(rows: StatusRow[], color: boolean): string {
     r.keepAlive === null ? '-' : r.keepAlive ? 'yes' : 'no',
     stateText(r),
     // Lima's word, as another program printed it: escaped and bounded, like every line below.
-    r.lima.status === null ? (r.lima.startedByService === null ? '?' : '-') : `${log.printable(r.lima.status.slice(0, 40))}${r.lima.reachable?.ok === false ? ', not answering' : ''}`,
+    r.lima.status === null ? (r.lima.startedByService === null ? '?' : '-') : `${log.printableLine(r.lima.status.slice(0, 40))}${r.lima.reachable?.ok === false ? ', not answering' : ''}`,
     r.file ?? '-',
   ]);
   const head = ['INSTANCE', 'CONDITION', 'KEEP-ALIVE', 'STATE', 'LIMA', 'FILE'];
@@ -80,7 +81,7 @@ function formatTable(rows: StatusRow[], color: boolean): string {
     // pasted whole. Elsewhere each is one line, for grep.
     for (const p of row.problems) {
       out.push(`  ${paint('yellow', 'problem:')} ${wrap(p.problem, 11)}`);
-      out.push(`    ${paint('dim', 'fix:')} ${log.printable(p.fix)}`);
+      out.push(`    ${paint('dim', 'fix:')} ${log.printableLine(p.fix)}`);
     }
     for (const note of row.notes) out.push(`  ${paint('cyan', 'note:')} ${wrap(note, 8)}`);
   });
@@ -89,10 +90,10 @@ function formatTable(rows: StatusRow[], color: boolean): string {
 
 /** Words from `indent` columns on, in lines as wide as the terminal, at most 100 columns. */
 function wrap(text: string, indent: number): string {
-  if (!process.stdout.isTTY) return log.printable(text);
+  if (!process.stdout.isTTY) return log.printableLine(text);
   const width = Math.max(60, Math.min(100, process.stdout.columns)) - indent;
   const lines = [''];
-  for (const word of log.printable(text).split(' ')) {
+  for (const word of log.printableLine(text).split(' ')) {
     if (lines.at(-1)!.length > 0 && lines.at(-1)!.length + 1 + word.length > width) lines.push(word);
     else lines[lines.length - 1] = lines.at(-1) ? `${lines.at(-1)} ${word}` : word;
   }

@@ -1,6 +1,7 @@
 import { limactlOnPath } from '../host.js';
 import { checkLimactl } from '../lima.js';
 import { packageVersion } from '../version.js';
+import { excerpt } from '../errors.js';
 
 /**
  * `--version`: this program's version and the version of the limactl a registration would run
@@ -14,5 +15,5 @@ export async function printVersion(): Promise<void> {
     return;
   }
   const answer = await checkLimactl(limactl);
-  process.stdout.write(`limactl version ${answer.kind === 'version' ? answer.version : 'unknown'} (${limactl})\n`);
+  process.stdout.write(`limactl version ${answer.kind === 'version' ? answer.version : 'unknown'} (${excerpt(limactl)})\n`);
 }

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Condition, GeneratedBy, ReadableFile, Registration, ServiceFile } from '../model.js';
 import { headerAge, readHeader } from '../service.js';
 import { danglingTarget, listDir, readRegularFile } from './fs.js';
-import { quote } from '../errors.js';
+import { excerpt, quote } from '../errors.js';
 
 // The one reader of registration files, written by this program (any version), by Lima
 // (`limactl start-at-login`, `limactl autostart`, any version) or by hand: every question about
@@ -142,7 +142,7 @@ export function rewriteOf(file: ServiceFile, servicePath: string, host: { home: 
   const leave = file.header && headerAge(file.header) === 'newer'
     ? `it was written by limactl-autostart ${file.header.version}, which is newer than this one; upgrade limactl-autostart instead`
     : limaHome !== host.limaHome
-      ? `it starts the instance in LIMA_HOME=${limaHome}, and this run's LIMA_HOME is ${host.limaHome}. Run \`LIMA_HOME=${limaHome} limactl-autostart migrate\``
+      ? `it starts the instance in LIMA_HOME=${excerpt(limaHome)}, and this run's LIMA_HOME is ${host.limaHome}. Run \`LIMA_HOME=${excerpt(limaHome)} limactl-autostart migrate\``
       : undefined;
   return { loses, ...(leave ? { leave } : {}) };
 }
