@@ -232,7 +232,7 @@ async function save(file: string): Promise<Step | undefined> {
 }
 
 /** What is at `file`, refused when it is not ours to replace: a directory, a FIFO, a device. */
-function replaceable(file: string): 'none' | 'file' | 'symlink' {
+export function replaceable(file: string): 'none' | 'file' | 'symlink' {
   const type = fileType(file);
   if (type === 'none' || type === 'file' || type === 'symlink') return type;
   throw new UserError(`${file} is ${describeType(type)}, not a file`, 'Move it away (or remove it if it is not needed), then run the command again.');

@@ -6,13 +6,13 @@ import { type Host, hostAgentLog, instanceLock, systemPath } from '../host.js';
 import { run } from '../exec.js';
 import { listInstances, vmnetNetwork } from '../lima.js';
 import { render } from '../render.js';
-import { describeType, fileType, present, readRegularFile, readRegularFileEnd } from '../files/fs.js';
+import { fileType, present, readRegularFile, readRegularFileEnd } from '../files/fs.js';
 import { parsePlist, plistSettings } from '../files/plist.js';
 import { listRegistrations, readServiceFile, replacedNote, serviceLimaHome } from '../files/registration.js';
 import { agentLabel, daemonLabel, headerLine, launchdLogPaths, plistFor, servicePath } from '../service.js';
 import { BOOTSTRAP_RETRY_SEC, SETTLE_TIMEOUT_SEC } from '../tunables.js';
 import { UsageError, UserError, excerpt, formatArgv } from '../errors.js';
-import { planOf, type Part } from '../plan.js';
+import { planOf, replaceable, type Part } from '../plan.js';
 
 // launchctl(1): `bootout` may return before launchd has finished tearing the job down, and a
 // `bootstrap` meanwhile fails with 37 (EALREADY, "Operation already in progress") and then 5.
@@ -62,8 +62,7 @@ export class LaunchdBackend implements Backend {
     const name = request.instance.name;
     const boot = request.condition === 'boot';
     const user = request.user ?? this.host.user;
-    // For messages: from a daemon's file (migrate), the name may be anything.
-    const who = excerpt(user);
+    const who = excerpt(user); // from a daemon's file (migrate), it may be anything
     if (!boot && user !== this.host.user) {
       throw new UsageError(`--user ${request.user} applies only to --condition=boot`, 'A LaunchAgent always runs as the user who logs in; leave out --user, or use --condition=boot.');
     }
@@ -209,9 +208,8 @@ export class LaunchdBackend implements Backend {
 
   /**
    * `launchctl print` of a job: not loaded (a non-zero exit), loaded and not running (its program
-   * exited, as a job without KeepAlive does after a crash or a `limactl stop`), or running.
-   * Anything but "not running" without a pid counts as running: a running VM is never booted out
-   * by mistake.
+   * exited, as after a `limactl stop`), or running. Anything but "not running" without a pid
+   * counts as running: a running VM is never booted out by mistake.
    */
   private async jobState(target: string): Promise<'absent' | 'idle' | 'running'> {
     const answer = await run(['launchctl', 'print', target], { mayFail: 'a no is an answer', noInput: true });
@@ -260,13 +258,9 @@ export class LaunchdBackend implements Backend {
     return { steps: [{ kind: 'run', argv: ['sudo', 'rm', '-f', '--', file], undo: saved.steps }], warnings: saved.warnings };
   }
 
-  /**
-   * Steps that put the LaunchDaemon plist back as it is now, read while planning. A directory or
-   * special file there is refused here, before any step: `sudo rm` would fail on it part-way.
-   */
+  /** Steps that put the LaunchDaemon plist back as it is; anything but a file there is refused before any step (`sudo rm` would fail part-way). */
   private restoreDaemon(file: string): { steps: Step[]; warnings?: string[] } {
-    const type = fileType(file);
-    if (type !== 'none' && type !== 'file' && type !== 'symlink') throw new UserError(`${file} is ${describeType(type)}, not a file`, 'Move it away (or remove it if it is not needed), then run the command again.');
+    replaceable(file);
     try {
       return { steps: installDaemon(readRegularFile(file), file) };
     } catch (err) {
