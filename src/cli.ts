@@ -138,21 +138,19 @@ class Answered extends Error {}
 function define(y: Argv, command: Command): Argv {
   const { positional: p } = command;
   if (p) y.positional(p.name, { type: 'string', describe: p.describe, ...(command === START_AT_LOGIN ? { default: 'default' } : {}) });
-  for (const [name, spec] of Object.entries(command.options)) {
-    const { equalsOnly: _, ...options } = spec;
-    y.option(name, options);
-  }
+  for (const [name, { equalsOnly: _, ...options }] of Object.entries(command.options)) y.option(name, options);
   return y;
 }
 
 function commandString(command: Command, name = command.name): string {
   const p = command.positional;
-  if (!p) return name;
-  return p.required ? `${name} <${p.name}>` : `${name} [${p.name}${p.many ? '..' : ''}]`;
+  return !p ? name : p.required ? `${name} <${p.name}>` : `${name} [${p.name}${p.many ? '..' : ''}]`;
 }
 
 export function buildParser(yargs: typeof YargsFactory, argv: string[], program: Program = 'limactl-autostart'): Argv {
-  const parser = yargs(argv)
+  // A line that starts with a command and asks no help builds it alone, as yargs' default command: a named one's help text is rendered, unasked.
+  const alone = program === 'limactl-autostart' && !argv.some((w) => /^(--help|-h)(=|$)/.test(w)) ? commandNamed(argv[0]) : undefined;
+  const parser = yargs(alone ? argv.slice(1) : argv)
     .scriptName(program)
     // Every message of ours is in English; yargs' own (usage errors, --help's headings) too.
     .locale('en')
@@ -170,6 +168,8 @@ export function buildParser(yargs: typeof YargsFactory, argv: string[], program:
     parser
       .usage('$0 [INSTANCE] [--enabled[=true|false]]\n\nDeprecated: Lima\'s `limactl start-at-login`, kept for scripts that still call it.\nUse `limactl-autostart enable INSTANCE --condition=login` instead (and `limactl-autostart disable INSTANCE` for --enabled=false).\nNeither starts nor stops the instance.')
       .command(commandString(START_AT_LOGIN, '$0'), false, (y) => define(y, START_AT_LOGIN), START_AT_LOGIN.run);
+  } else if (alone) {
+    parser.command(commandString(alone, '$0'), alone.describe, (y) => define(y, alone), alone.run);
   } else {
     parser.usage('$0 <command> [options]\n\nStart a Lima instance at login or at boot, and restart it when its host agent crashes.\nReached as `limactl autostart …` (Lima 2.0 and 2.1) or as `limactl-autostart …` directly.');
     for (const command of COMMANDS) parser.command(commandString(command), command.describe, (y) => define(y, command), command.run);
