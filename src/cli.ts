@@ -171,7 +171,7 @@ export function buildParser(yargs: typeof YargsFactory, argv: string[], program:
   } else if (alone) {
     parser.command(commandString(alone, '$0'), alone.describe, (y) => define(y, alone), alone.run);
   } else {
-    parser.usage('$0 <command> [options]\n\nStart a Lima instance at login or at boot, and restart it when its host agent crashes.\nReached as `limactl autostart …` (Lima 2.0 and 2.1) or as `limactl-autostart …` directly.');
+    parser.usage('$0 <command> [options]\n\nStart a Lima instance at login or at boot, and start it again when its host agent crashes or its VM dies.\nReached as `limactl autostart …` (Lima 2.0 and 2.1) or as `limactl-autostart …` directly.');
     for (const command of COMMANDS) parser.command(commandString(command), command.describe, (y) => define(y, command), command.run);
     parser
       .command(commandString(START_AT_LOGIN), START_AT_LOGIN.describe, (y) => define(y, START_AT_LOGIN), START_AT_LOGIN.run, [], 'use `enable INSTANCE --condition=login` or `disable INSTANCE`')

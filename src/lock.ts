@@ -38,12 +38,14 @@ export async function acquireLock(file: string, what: string): Promise<Lock> {
           mkdirSync(dir, { recursive: true });
         }
         if (create(file)) return true;
-        holder = liveHolder(file);
-        return holder === undefined && create(file) ? true : undefined;
+        // The last live holder seen is the one named: the lock may change hands between two looks.
+        const live = liveHolder(file);
+        if (live !== undefined) holder = live;
+        return live === undefined && create(file) ? true : undefined;
       },
-      onWait: () => log.info(`waiting for another limactl-autostart run on ${what} (pid ${holder}) to finish`),
+      onWait: () => log.info(`waiting for another limactl-autostart run on ${what}${pidOf(holder)} to finish`),
     });
-    if (!got) throw new UserError(`another limactl-autostart run holds the lock on ${what} (pid ${holder})`, `Wait for it to finish and try again. If no such run exists, remove ${file}.`);
+    if (!got) throw new UserError(`another limactl-autostart run holds the lock on ${what}${pidOf(holder)}`, `Wait for it to finish and try again. If no such run exists, remove ${file}.`);
   } catch (err) {
     removeMade(dir, made);
     if (err instanceof UserError || err instanceof Interrupted) throw err;
@@ -108,6 +110,8 @@ function liveHolder(file: string): number | undefined {
   }
   return undefined;
 }
+
+const pidOf = (pid: number | undefined): string => (pid === undefined ? '' : ` (pid ${pid})`);
 
 function alive(pid: number): boolean {
   try {
