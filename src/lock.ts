@@ -31,12 +31,10 @@ export async function acquireLock(file: string, what: string): Promise<Lock> {
       intervalMs: 25,
       clock: realClock,
       ask: async () => {
-        // Made again each time: the run that made the directory removes it when it is done. What
-        // is missing is noted first: a mkdir that fails part-way leaves what it made.
-        if (made === undefined) {
-          made = topMissing(dir);
-          mkdirSync(dir, { recursive: true });
-        }
+        // Made again each time: another run that also found it missing may remove it when it is
+        // done. What is missing is noted first: a mkdir that fails part-way leaves what it made.
+        made ??= topMissing(dir);
+        mkdirSync(dir, { recursive: true });
         if (create(file)) return true;
         // The last live holder seen is the one named: the lock may change hands between two looks.
         const live = liveHolder(file);
