@@ -39,8 +39,9 @@ const INFO_URL = 'http://lima-hostagent/v1/info';
 // The "VM": a process whose command line names the instance directory, as QEMU's does. It blocks
 // in `read` on a FIFO it holds open for writing too (so no EOF ever comes) rather than in a
 // `sleep` child: SIGKILL then leaves no orphan behind, and SIGTERM ends it at once with 0, as a
-// guest's poweroff ends QEMU.
-const DRIVER_SCRIPT = '[ -p "$1" ] || exit 70; exec 0<>"$1"; trap "exit 0" TERM; read _; exit 0';
+// guest's poweroff ends QEMU. It says "ready" once its trap is set: a SIGTERM before that would
+// kill the shell instead, so the host agent waits for that word before it writes qemu.pid.
+const DRIVER_SCRIPT = 'trap "exit 0" TERM; [ -p "$1" ] || exit 70; exec 0<>"$1"; echo ready; exec >/dev/null; read _; exit 0';
 
 // ---------------------------------------------------------------------------------------------
 // Go's and logrus' formats, so that the lines read exactly as Lima's.
@@ -527,7 +528,7 @@ async function hostagent(args) {
   if (!existsSync(fifo)) spawnSync('mkfifo', ['-m', '600', fifo]);
   logJSON('info', `Starting QEMU (hint: to watch the boot progress, see ${sharpQ(path.join(dir, 'serial*.log'))})`);
   // Its own process group, as Lima starts QEMU: a signal to the host agent's group spares the VM.
-  driver = spawn('/bin/sh', ['-c', DRIVER_SCRIPT, path.join(dir, 'qemu'), fifo], { detached: true, stdio: 'ignore' });
+  driver = spawn('/bin/sh', ['-c', DRIVER_SCRIPT, path.join(dir, 'qemu'), fifo], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
   driver.on('error', (e) => {
     logJSON('error', `cannot start the driver: ${e.message}`);
     driverExit({ code: 127, signal: null });
@@ -538,6 +539,12 @@ async function hostagent(args) {
     void shutdown({ code, exitSignal: signal });
   });
   register(driver.pid);
+  const ready = await new Promise((resolve) => {
+    driver.stdout.once('data', () => resolve(true));
+    driver.stdout.once('close', () => resolve(false));
+  });
+  driver.stdout.destroy();
+  if (!ready || stopping) return;
   event({ running: true, sshLocalPort });
   // Last: once qemu.pid exists, everything above is in place and Lima sees the instance Running.
   writeAtomically(driverPidfile, `${driver.pid}\n`);
