@@ -26,11 +26,13 @@ case $state in *'"status":"Broken"'*)
 esac
 # No host agent writes the log now: what it holds after the start is this run's.
 rm -f "$log"
+# launchd and systemd signal this process: the host agent gets the signal, and shuts the VM down.
+child= stopping=
+for sig in INT TERM HUP; do trap "stopping=1; [ -z \"\$child\" ] || kill -$sig \$child 2>/dev/null" "$sig"; done
 "$limactl" start "$instance" --foreground &
 child=$!
-# launchd and systemd signal this process: the host agent gets the signal, and shuts the VM down.
-stopping=
-for sig in INT TERM HUP; do trap "stopping=1; kill -$sig \$child 2>/dev/null" "$sig"; done
+# A stop that came before the host agent's pid was known is passed on now.
+[ -n "$stopping" ] && kill -TERM "$child" 2>/dev/null
 while :; do
   wait "$child"
   status=$?
