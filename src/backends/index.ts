@@ -1,7 +1,6 @@
 import type { Host } from '../host.js';
 import type { Backend } from '../model.js';
 
-/** The backend of the host's service manager: launchd on macOS, systemd on Linux. */
 export async function backendFor(host: Host): Promise<Backend> {
   // Loaded on demand: each platform needs only its own backend.
   if (host.platform === 'darwin') {

@@ -1,7 +1,7 @@
 import { lstatSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import type { Backend, DisableRequest, EnableRequest, Facts, Job, LogSource, Plan, Registration, RunStep, ServiceFile, Step } from '../model.js';
+import type { Backend, DisableRequest, EnableRequest, Facts, Job, LogSource, Plan, ReadableFile, Registration, RunStep, ServiceFile, Step } from '../model.js';
 import { type Host, hostAgentLog, instanceLock, systemPath } from '../host.js';
 import { run } from '../exec.js';
 import { listInstances, vmnetNetwork } from '../lima.js';
@@ -30,21 +30,21 @@ type Domain = Job['domain'];
 /** Where a job of ours can be loaded: an agent in gui/<uid> (a GUI login) or user/<uid> (SSH, headless), a daemon in system. */
 const DOMAINS: readonly Domain[] = ['gui', 'user', 'system'];
 
+const labelOf = (domain: Domain, instance: string): string => (domain === 'system' ? daemonLabel(instance) : agentLabel(instance));
+
 export class LaunchdBackend implements Backend {
   readonly manager = 'launchd' as const;
   readonly rewriteTakesEffect = 'a job launchd has loaded keeps its old settings until it is loaded again (the next login or boot, or `limactl-autostart disable NAME --now`, then `enable NAME --now`)';
 
   constructor(private readonly host: Host) {}
 
-  /** The plist of an agent (gui or user domain) or of a daemon (system), in Lima's own locations. */
   private file(domain: Domain, instance: string): string {
-    return domain === 'system'
-      ? systemPath(this.host, 'Library', 'LaunchDaemons', `${daemonLabel(instance)}.plist`)
-      : path.join(this.host.home, 'Library', 'LaunchAgents', `${agentLabel(instance)}.plist`);
+    const dir = domain === 'system' ? systemPath(this.host, 'Library', 'LaunchDaemons') : path.join(this.host.home, 'Library', 'LaunchAgents');
+    return path.join(dir, `${labelOf(domain, instance)}.plist`);
   }
 
   private domainName = (domain: Domain): string => (domain === 'system' ? 'system' : `${domain}/${this.host.uid}`);
-  private target = (domain: Domain, instance: string): string => `${this.domainName(domain)}/${domain === 'system' ? daemonLabel(instance) : agentLabel(instance)}`;
+  private target = (domain: Domain, instance: string): string => `${this.domainName(domain)}/${labelOf(domain, instance)}`;
 
   /** gui/<uid> exists only while the user has a GUI login; over SSH only user/<uid> does. */
   private async agentDomain(): Promise<{ domain: 'gui' | 'user'; warning?: string }> {
@@ -53,8 +53,7 @@ export class LaunchdBackend implements Backend {
     if (answer.exitCode === 0) return { domain: 'gui' };
     // No launchctl at all: a plan for macOS previewed elsewhere (`npm run demo` on Linux).
     if (answer.exitCode === undefined && !answer.timedOut) return { domain: 'gui', warning: `launchctl cannot be run here, so this is a preview: it assumes a GUI login (${gui})` };
-    // launchctl(1): "A user domain may exist independently of a logged-in user"; jobs there
-    // (the Background session) can outlive the last logout.
+    // launchctl(1): "A user domain may exist independently of a logged-in user".
     return { domain: 'user', warning: `launchd has no ${gui} domain (no GUI login: SSH or a headless Mac?), so the agent goes to ${this.domainName('user')}, the domain of background sessions, which can outlive the last logout.` };
   }
 
@@ -76,8 +75,7 @@ export class LaunchdBackend implements Backend {
     });
     const replaced = present(file) ? replacedNote(this.read(this.registration(name, domain)), servicePath('darwin', request.limactl), this.host) : undefined;
     const parts: Part[] = [{ done: replaced ? [replaced] : [] }];
-    // The new registration is written before the old one is removed, so a failure (a cancelled
-    // sudo, say) never leaves the instance with neither.
+    // The new registration is written before the old one is removed: a failure (a cancelled sudo) never leaves neither.
     if (boot) {
       if (user !== this.host.user) parts.push({ warnings: [`the daemon runs as ${who}, who must be able to read and write ${request.instance.limaHome}`] });
       const previous = present(file) ? this.restoreDaemon(file) : { steps: [{ kind: 'run', argv: ['sudo', 'rm', '-f', '--', file] } as Step] };
@@ -110,8 +108,7 @@ export class LaunchdBackend implements Backend {
 
   async planDisable(request: DisableRequest): Promise<Plan> {
     const name = request.instance;
-    // Stopping comes first and looks at what launchd has loaded, not only at files: a job whose
-    // plist an earlier switch removed without --now is still loaded.
+    // What launchd has loaded, not only files: a job whose plist a switch without --now removed is still loaded.
     const parts: Part[] = [];
     if (request.now) for (const domain of DOMAINS) parts.push(await this.bootout(domain, name));
     if (parts.some((p) => p.steps?.length)) parts.push({ done: ['stopped the loaded job (the instance shuts down)'] });
@@ -135,39 +132,27 @@ export class LaunchdBackend implements Backend {
   }
 
   private registration(instance: string, domain: Domain): Registration {
-    const daemon = domain === 'system';
-    return { kind: daemon ? 'LaunchDaemon' : 'LaunchAgent', instance, file: this.file(domain, instance), label: daemon ? daemonLabel(instance) : agentLabel(instance) };
+    return { kind: domain === 'system' ? 'LaunchDaemon' : 'LaunchAgent', instance, file: this.file(domain, instance), label: labelOf(domain, instance) };
   }
 
   locks = (instance: string): { file: string; what: string }[] => [instanceLock(this.host, instance)];
 
   /** The files the plists name (what `limactl start` says) and Lima's ha.stderr.log (what the host agent says). */
   logs(instance: string): LogSource {
-    const registrations = this.registrations().filter((r) => r.instance === instance);
-    const files: string[] = [];
-    const limaHomes: string[] = [];
-    const notes: string[] = [];
-    for (const registration of registrations) {
-      const file = this.read(registration);
-      if (file.unreadable !== undefined) {
-        notes.push(`${registration.file}: ${file.unreadable}; the log files it names are not shown`);
-        continue;
-      }
-      files.push(...file.logFiles);
-      limaHomes.push(serviceLimaHome(file, this.host.home));
-    }
+    const all = this.registrations().filter((r) => r.instance === instance).map((r) => this.read(r));
+    const read = all.filter((f): f is ReadableFile => f.unreadable === undefined);
     // Lima's log is in the instance's directory under the LIMA_HOME the service uses.
-    for (const limaHome of limaHomes.length > 0 ? limaHomes : [this.host.limaHome]) files.push(hostAgentLog(limaHome, instance));
-    return { files: [...new Set(files)], registered: registrations.length > 0, notes };
+    const limaHomes = read.length > 0 ? read.map((f) => serviceLimaHome(f, this.host.home)) : [this.host.limaHome];
+    return {
+      files: [...new Set([...read.flatMap((f) => f.logFiles), ...limaHomes.map((limaHome) => hostAgentLog(limaHome, instance))])],
+      registered: all.length > 0,
+      notes: all.flatMap((f) => (f.unreadable === undefined ? [] : [`${f.registration.file}: ${f.unreadable}; the log files it names are not shown`])),
+    };
   }
 
-  /**
-   * Three questions however many instances there are: one listing per domain. `launchctl print
-   * system` needs no root. A domain that does not exist (no GUI login) answers non-zero.
-   */
+  /** One listing per domain, however many instances (`launchctl print system` needs no root); a missing domain answers non-zero. */
   async facts(instances: string[]): Promise<Facts[]> {
-    // A daemon first: it starts the instance at boot, before any login. A file removed between
-    // the look and the read (a `disable` running meanwhile) is not registered.
+    // A daemon first: it starts the instance at boot. A file removed meanwhile (by a `disable`) is not registered.
     const read = instances.map((name) => (['system', 'gui'] as const).map((d) => this.registration(name, d)).filter((r) => present(r.file)).map((r) => this.read(r))
       .filter((f) => f.unreadable === undefined || present(f.registration.file)));
     const anyBoot = read.some((files) => files[0]?.condition === 'boot');
@@ -196,7 +181,7 @@ export class LaunchdBackend implements Backend {
         manager: 'launchd',
         files,
         jobs: DOMAINS.flatMap((d) => jobs.get(this.target(d, name)) ?? []),
-        service: { service: this.target(domain, name), label: boot ? daemonLabel(name) : agentLabel(name), domain },
+        service: { service: this.target(domain, name), label: labelOf(domain, name), domain },
         guiLogin,
         ...(st ? { writtenAt: st.mtimeMs } : {}),
         ...(st && boot ? { daemonFile: { uid: st.uid, mode: st.mode } } : {}),
@@ -206,11 +191,7 @@ export class LaunchdBackend implements Backend {
     });
   }
 
-  /**
-   * `launchctl print` of a job: not loaded (a non-zero exit), loaded and not running (its program
-   * exited, as after a `limactl stop`), or running. Anything but "not running" without a pid
-   * counts as running: a running VM is never booted out by mistake.
-   */
+  /** Anything but "not running" without a pid counts as running: a running VM is never booted out by mistake. */
   private async jobState(target: string): Promise<'absent' | 'idle' | 'running'> {
     const answer = await run(['launchctl', 'print', target], { mayFail: 'a no is an answer', noInput: true });
     if (answer.exitCode !== 0) return 'absent';
@@ -222,13 +203,12 @@ export class LaunchdBackend implements Backend {
     const target = this.target(domain, name);
     const state = await this.jobState(target);
     if (state === 'absent') return {};
-    const step = bootoutStep(domain, this.domainName(domain), target, this.file(domain, name), state === 'running' && limactl !== undefined ? settleOf(target, name, limactl) : undefined);
+    const step = this.bootoutStep(domain, name, state === 'running' && limactl !== undefined ? settleOf(target, name, limactl) : undefined);
     return { steps: [{ ...step, mayFail: domain === 'system' ? 'the daemon may not be loaded' : 'it may have stopped meanwhile' }] };
   }
 
   /**
-   * --now: a running job is only kickstarted (which starts a job that is not running and never
-   * restarts one), so `enable --now` run again, as provisioning tools do, never restarts the VM.
+   * A running job is only kickstarted, which never restarts one: `enable --now` run again never restarts the VM.
    * Any other job is booted out (bootstrapping a loaded label fails with error 5) and bootstrapped
    * from the new file: a kickstart of a loaded idle job would start it with the old file's settings.
    */
@@ -244,7 +224,7 @@ export class LaunchdBackend implements Backend {
     const file = this.file(domain, name);
     return {
       steps: [
-        { ...bootoutStep(domain, this.domainName(domain), target, file), mayFail: state === 'idle' ? 'it may have been unloaded meanwhile' : 'the job is not loaded' },
+        { ...this.bootoutStep(domain, name), mayFail: state === 'idle' ? 'it may have been unloaded meanwhile' : 'the job is not loaded' },
         // Undone by a bootout that stops the new host agent: the old job is loaded again only after it has stopped.
         { kind: 'run', argv: [...launchctl(domain), 'bootstrap', this.domainName(domain), file], hint: BOOTSTRAP_HINT, retry: BOOTSTRAP_BUSY, undo: [{ kind: 'run', argv: [...launchctl(domain), 'bootout', target], settle: settleOf(target, name, limactl) }] },
       ],
@@ -252,13 +232,23 @@ export class LaunchdBackend implements Backend {
     };
   }
 
-  /** sudo rm of the LaunchDaemon plist; undone by installing the saved content again. */
+  /** A bootout that, when it succeeded and a later step fails, is undone by loading the job again. */
+  private bootoutStep(domain: Domain, name: string, settle?: RunStep['settle']): RunStep {
+    return {
+      kind: 'run',
+      argv: [...launchctl(domain), 'bootout', this.target(domain, name)],
+      ...(settle ? { settle } : {}),
+      undo: [{ kind: 'run', argv: [...launchctl(domain), 'bootstrap', this.domainName(domain), this.file(domain, name)], retry: BOOTSTRAP_BUSY }],
+      undoLast: true,
+    };
+  }
+
   private removeDaemon(file: string): Part {
     const saved = this.restoreDaemon(file);
     return { steps: [{ kind: 'run', argv: ['sudo', 'rm', '-f', '--', file], undo: saved.steps }], warnings: saved.warnings };
   }
 
-  /** Steps that put the LaunchDaemon plist back as it is; anything but a file there is refused before any step (`sudo rm` would fail part-way). */
+  /** Anything but a file there is refused before any step: `sudo rm` would fail part-way. */
   private restoreDaemon(file: string): { steps: Step[]; warnings?: string[] } {
     replaceable(file);
     try {
@@ -296,9 +286,8 @@ async function renderPlist(input: Parameters<typeof plistFor>[0]): Promise<strin
 }
 
 /**
- * An instance someone started by hand: the job's `limactl start` would find it Running and exit 0
- * at once (cmd/limactl/start.go), so launchd would not supervise it until the next login or boot.
- * A job of ours that runs (a switch, or a kickstart) is not "outside".
+ * An instance started by hand: the job's `limactl start` would find it Running and exit 0 at once (cmd/limactl/start.go),
+ * so launchd would not supervise it until the next login or boot. A job of ours that runs (a switch, a kickstart) is not.
  */
 async function startedOutside(request: EnableRequest, steps: Step[]): Promise<string[]> {
   if (steps.some((s) => s.kind === 'run' && (s.settle || s.argv.includes('kickstart')))) return [];
@@ -319,29 +308,15 @@ function settleOf(target: string, instance: string, limactl: string): RunStep['s
     checks: [
       // launchctl print exits 113 for a job launchd does not know; any failure means the same here.
       { argv: ['launchctl', 'print', target], until: 'fails', awaited: `\`launchctl print ${target}\` fails`, still: `launchd still knows ${target}` },
-      // A job started while the old host agent still shuts the VM down finds the instance Running,
-      // and `limactl start` exits 0 at once: with KeepAlive {SuccessfulExit=false} launchd never retries.
+      // Else the new job finds the instance Running and exits 0: with KeepAlive {SuccessfulExit=false} launchd never retries.
       { argv: [limactl, 'list', '--json', instance], until: { lacks: '"status":"Running"' }, awaited: `Lima no longer reports "${instance}" Running`, still: `Lima still reports "${instance}" Running` },
     ],
   };
 }
 
-/** A bootout that, when it succeeded and a later step fails, is undone by loading the job again. */
-function bootoutStep(domain: Domain, domainName: string, target: string, file: string, settle?: RunStep['settle']): RunStep {
-  return {
-    kind: 'run',
-    argv: [...launchctl(domain), 'bootout', target],
-    ...(settle ? { settle } : {}),
-    undo: [{ kind: 'run', argv: [...launchctl(domain), 'bootstrap', domainName, file], retry: BOOTSTRAP_BUSY }],
-    undoLast: true,
-  };
-}
-
 /**
- * A LaunchDaemon plist must be root's and writable by nobody else, or launchd refuses it. root
- * writes it from stdin, never from a file the user could swap before sudo reads it: `tee` makes a
- * new file root's, mode 0644 under sudo's umask. An existing one that is not (written by hand) is
- * removed first, so that the new one is created right.
+ * launchd refuses a LaunchDaemon plist not root's or writable by others. root writes it from stdin, never from a file
+ * the user could swap before sudo reads it: `tee` makes a new file root's, 0644. A wrong existing one is removed first.
  */
 function installDaemon(content: string | Buffer, file: string, undo?: Step[]): Step[] {
   const st = lstatSync(file, { throwIfNoEntry: false });
@@ -353,11 +328,9 @@ function installDaemon(content: string | Buffer, file: string, undo?: Step[]): S
 }
 
 /**
- * launchd opens StandardOutPath and StandardErrorPath after it has switched to UserName
- * (launchd.plist(5)): a file that account cannot open fails the job with 78 (EX_CONFIG) before
- * `limactl` runs, for ever. A missing file is created by launchd, as that account. Nothing
- * privileged touches them: they are in the user's own directory, where anything running as the
- * user could plant a link. `uid` is the account's uid when it is the user's own.
+ * launchd opens StandardOutPath and StandardErrorPath as UserName (launchd.plist(5)), and creates a missing one: one that
+ * account cannot open fails the job with 78 (EX_CONFIG) at every start. Nothing privileged touches them: they are in the
+ * user's own directory, where anything running as the user could plant a link. `uid`: the account's, if the user's own.
  */
 function checkDaemonLogs(dir: string, user: string, uid: number | undefined): void {
   for (const file of launchdLogPaths(dir)) {
@@ -366,7 +339,6 @@ function checkDaemonLogs(dir: string, user: string, uid: number | undefined): vo
     try {
       st = statSync(file);
     } catch (err) {
-      st = undefined;
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UserError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code}`, 'launchd opens it as the daemon\'s log: make it a file, or remove it, then run the command again.');
     }
     const what = !st ? 'a dangling symbolic link' : st.isDirectory() ? 'a directory' : !st.isFile() ? 'not a regular file' : uid !== undefined && st.uid !== uid ? `owned by uid ${st.uid}, not by ${user}` : undefined;

@@ -40,16 +40,14 @@ export class SystemdBackend implements Backend {
     return existsSync(systemPath(this.host, 'var', 'lib', 'systemd', 'linger', this.host.user));
   }
 
-  /** A systemctl step; with `undo`, undone by another systemctl call if a later step fails. */
   private systemctl(args: string[], undo?: string[], undoLast = false): RunStep {
     const step: RunStep = { kind: 'run', argv: ['systemctl', '--user', ...args], ...(this.busEnv ? { env: this.busEnv } : {}), hint: BUS_HINT };
     return undo ? { ...step, undo: [this.systemctl(undo)], undoLast } : step;
   }
 
   /**
-   * A read-only question to the user manager, and why none answers: WSL without systemd, containers
-   * and minimal hosts have systemctl but no user manager. Every plan runs at least `daemon-reload`,
-   * so a plan asks first, before any step, as Lima's own autostart does.
+   * WSL without systemd, containers and minimal hosts have systemctl but no user manager. Every plan
+   * runs at least `daemon-reload`, so a plan asks first, before any step, as Lima's own autostart does.
    */
   private async ask(argv = ['systemctl', '--user', 'show-environment']): Promise<{ stdout: string; cannotRun?: Plan['cannotRun'] }> {
     const out = await run(argv, { env: this.busEnv, mayFail: 'no manager is an answer', noInput: true });
@@ -80,7 +78,7 @@ Where systemd does not run (a container, a minimal host), nothing can start the 
     return { kind: 'user unit', instance, file: this.unitPath(instance), lingering: this.lingering() };
   }
 
-  /** The condition this program registered the unit for; 'foreign' for a unit it did not write. */
+  /** 'foreign': a unit this program did not write. */
   private existingCondition(instance: string): Condition | 'foreign' | undefined {
     if (!present(this.unitPath(instance))) return undefined;
     return this.read(this.registration(instance)).header?.condition ?? 'foreign';
@@ -106,9 +104,8 @@ Where systemd does not run (a container, a minimal host), nothing can start the 
         // Undone after the old file is back, so that systemd reads the old one again.
         this.systemctl(['daemon-reload'], ['daemon-reload'], true),
         previous === 'foreign'
-          // A unit this program did not write may be enabled into other targets (Lima up to 1.0.1
-          // wrote WantedBy=multi-user.target, which the user manager does not have): reenable
-          // removes every link and makes the new [Install] links, without stopping a running unit.
+          // A foreign unit may be enabled into other targets (Lima up to 1.0.1 wrote WantedBy=multi-user.target, which
+          // the user manager does not have): reenable replaces every link by the new [Install] ones, leaving a running unit be.
           ? this.systemctl(['reenable', unit], [this.isEnabled(name) ? 'reenable' : 'disable', unit], true)
           : this.systemctl(['enable', unit], this.isEnabled(name) ? undefined : ['disable', unit]),
       ],
@@ -155,14 +152,12 @@ Where systemd does not run (a container, a minimal host), nothing can start the 
   }
 
   registrations(): Registration[] {
-    const lingering = this.lingering();
-    return listRegistrations(this.unitDir, /^lima-vm@(.+)\.service$/, (instance, file) => ({ kind: 'user unit', instance, file, lingering }));
+    return listRegistrations(this.unitDir, /^lima-vm@(.+)\.service$/, (instance) => this.registration(instance));
   }
 
   /**
-   * Lingering belongs to the user, not to one instance: whether to turn it on or off is decided
-   * from every unit on disk, so runs on different instances take this lock too (after their
-   * instance's), and one run's decision cannot be undone by another's made from the same disk.
+   * Lingering belongs to the user: it is turned on or off from every unit on disk, so runs on different instances
+   * take this lock too (after their instance's), lest one undo another's decision made from the same disk.
    */
   locks(instance: string): { file: string; what: string }[] {
     return [instanceLock(this.host, instance), { file: path.join(stateDir(this.host), 'lingering.lock'), what: `lingering for ${this.host.user}` }];
@@ -216,8 +211,7 @@ Where systemd does not run (a container, a minimal host), nothing can start the 
           state,
           pid: state === 'running' ? Number(props.get('MainPID') ?? 0) || null : null,
           lastExitCode: exit,
-          // systemd keeps how the main process ended only until it starts the unit again: while it
-          // waits RestartSec (restarting), or after it gave up.
+          // systemd keeps how the main process ended only until the next start: while restarting, or after it gave up.
           killed: props.get('ExecMainCode') === String(CLD_KILLED) && exit === 9,
         }] : [],
         service: place,
