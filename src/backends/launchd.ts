@@ -38,11 +38,11 @@ export class LaunchdBackend implements Backend {
 
   constructor(private readonly host: Host) {}
 
-  private file(domain: Domain, instance: string): string {
-    const dir = domain === 'system' ? systemPath(this.host, 'Library', 'LaunchDaemons') : path.join(this.host.home, 'Library', 'LaunchAgents');
-    return path.join(dir, `${labelOf(domain, instance)}.plist`);
+  private dir(domain: Domain): string {
+    return domain === 'system' ? systemPath(this.host, 'Library', 'LaunchDaemons') : path.join(this.host.home, 'Library', 'LaunchAgents');
   }
 
+  private file = (domain: Domain, instance: string): string => path.join(this.dir(domain), `${labelOf(domain, instance)}.plist`);
   private domainName = (domain: Domain): string => (domain === 'system' ? 'system' : `${domain}/${this.host.uid}`);
   private target = (domain: Domain, instance: string): string => `${this.domainName(domain)}/${labelOf(domain, instance)}`;
 
@@ -123,7 +123,7 @@ export class LaunchdBackend implements Backend {
   registrations(): Registration[] {
     return (['gui', 'system'] as const).flatMap((domain) => {
       const pattern = domain === 'system' ? /^io\.lima-vm\.daemon\.(.+)\.plist$/ : /^io\.lima-vm\.autostart\.(.+)\.plist$/;
-      return listRegistrations(path.dirname(this.file(domain, 'x')), pattern, (instance) => this.registration(instance, domain));
+      return listRegistrations(this.dir(domain), pattern, (instance) => this.registration(instance, domain));
     });
   }
 
