@@ -14,7 +14,6 @@ import { LAUNCHD_THROTTLE_INTERVAL } from './tunables.js';
 /** launchd's exit status for a job it could not set up (sysexits(3) EX_CONFIG: a log file it cannot open). */
 const EX_CONFIG = 78;
 
-/** The command that writes the file again for the same condition and keep-alive (and, with `now`, starts it through its service). */
 function reEnable(instance: string, condition: Condition, keepAlive: boolean | null, now = false): string {
   return formatArgv(['limactl-autostart', 'enable', instance, `--condition=${condition}`, ...(keepAlive === false ? ['--keep-alive=false'] : []), ...(now ? ['--now'] : [])]);
 }
