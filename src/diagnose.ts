@@ -195,10 +195,7 @@ function systemdProblems(host: Host, facts: Facts, job: Job | undefined): Proble
   return problems;
 }
 
-/**
- * `limactl stop --force` kills the host agent with SIGKILL (Lima's pkg/instance/stop.go), and keep-alive
- * restarts it, to the surprise of a user who meant it to stay down. A note: keep-alive is doing its job.
- */
+/** `limactl stop --force` SIGKILLs the host agent (Lima's pkg/instance/stop.go); keep-alive's restart surprises a user who meant it to stay down. */
 function sigkillNote(manager: Manager, instance: string, restarted: boolean): string {
   return [
     `the host agent was killed by SIGKILL (as \`limactl stop --force\` does), which keep-alive counts as a crash: ${manager} ${restarted ? 'started it again' : 'starts it again shortly'}.`,

@@ -173,7 +173,6 @@ async function runStep(step: RunStep, clock: Clock, undoing: boolean): Promise<R
   throw new CommandError(step.argv, last!.exitCode, last!.stderr, [gaveUp, step.hint].filter(Boolean).join('\n') || undefined);
 }
 
-/** Waits until every check holds: the job that was stopped has gone. */
 async function settle({ checks, boundSec }: NonNullable<RunStep['settle']>, clock: Clock, undoing: boolean): Promise<void> {
   let pending: Check | undefined;
   const settled = await poll({
