@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Condition, Facts, Job, LimaView, Problem, ServiceFile, StatusRow } from './model.js';
+import type { Condition, Facts, Job, LimaView, Manager, Problem, ServiceFile, StatusRow } from './model.js';
 import type { Host } from './host.js';
 import type { LimaList } from './lima.js';
 import type { Reach } from './reach.js';
@@ -11,21 +11,21 @@ import { excerpt, formatArgv, quote } from './errors.js';
 import { docs, packageVersion } from './version.js';
 import { LAUNCHD_THROTTLE_INTERVAL } from './tunables.js';
 
-// The one place that turns what the files, the service manager and Lima say of an instance into
-// problems, each with the command that fixes it, and notes that need no fix.
-
 /** launchd's exit status for a job it could not set up (sysexits(3) EX_CONFIG: a log file it cannot open). */
 const EX_CONFIG = 78;
 
-/** The command that writes the file again for the same condition and keep-alive (and, with `now`, starts it through its service). */
-export function reEnable(instance: string, condition: Condition, keepAlive: boolean | null, now = false): string {
+function reEnable(instance: string, condition: Condition, keepAlive: boolean | null, now = false): string {
   return formatArgv(['limactl-autostart', 'enable', instance, `--condition=${condition}`, ...(keepAlive === false ? ['--keep-alive=false'] : []), ...(now ? ['--now'] : [])]);
 }
 
-/** Where to see why the instance did not start: its service's log and Lima's own. */
-export function logHint(instance: string): string {
-  return `see \`${formatArgv(['limactl-autostart', 'logs', instance])}\``;
+/** Starts the instance through its job: a `limactl start` of a registered instance would run it outside the job. */
+function startNow(instance: string, condition: Condition | 'none', keepAlive: boolean | null): string {
+  return condition === 'none' ? formatArgv(['limactl', 'start', instance]) : reEnable(instance, condition, keepAlive, true);
 }
+
+const disableNow = (instance: string): string => formatArgv(['limactl-autostart', 'disable', instance, '--now']);
+
+const logHint = (instance: string): string => `see \`${formatArgv(['limactl-autostart', 'logs', instance])}\``;
 
 /** One status row: the facts, Lima's view of the instance, and every problem the two show together. */
 export function diagnose(host: Host, facts: Facts, list: LimaList, reached?: Reach): StatusRow {
@@ -34,13 +34,11 @@ export function diagnose(host: Host, facts: Facts, list: LimaList, reached?: Rea
   const condition = file?.condition ?? 'none';
   const keepAlive = file === undefined || file.unreadable !== undefined ? null : file.keepAlive;
   const job = deciding(facts, condition);
-  const problems = [...(file ? fileProblems(host, file) : []), ...(facts.manager === 'launchd' ? launchdProblems(host, facts, job, keepAlive) : systemdProblems(host, facts, job))];
   const notes: string[] = [];
   // launchd lists a job's last exit status while it runs again; systemd keeps it while it waits to restart.
   if (keepAlive && job?.killed && (facts.manager === 'launchd' || job.state === 'restarting')) notes.push(sigkillNote(facts.manager, name, job.pid !== null));
   // The host agent exits 0 when the VM dies; the service's script made that a failure, and said so.
   if (keepAlive && facts.vmStopped) notes.push(`the VM stopped on its own, and keep-alive ${job?.state === 'running' ? 'started it again' : 'starts it again'}: the service said ${quote(facts.vmStopped, 300)}`);
-  const service = job?.service ?? facts.service.service;
   const row: StatusRow = {
     instance: name,
     condition,
@@ -48,11 +46,11 @@ export function diagnose(host: Host, facts: Facts, list: LimaList, reached?: Rea
     file: file?.registration.file ?? null,
     writtenBy: file?.unreadable === undefined ? (file?.writtenBy ?? null) : null,
     manager: facts.manager,
-    service,
+    service: job?.service ?? facts.service.service,
     state: job?.state ?? (facts.manager === 'launchd' ? 'not-loaded' : 'unknown'),
     pid: job?.state === 'running' ? job.pid : null,
     lastExitCode: job?.lastExitCode ?? null,
-    problems,
+    problems: [...(file ? fileProblems(host, file) : []), ...(facts.manager === 'launchd' ? launchdProblems(host, facts, job, keepAlive) : systemdProblems(host, facts, job))],
     notes,
     lima: limaView(list, name, job?.label ?? facts.service.label, reached),
   };
@@ -75,14 +73,13 @@ function limaView(list: LimaList, name: string, label: string, reached: Reach | 
   return { status: instance.status, hostAgentPID: instance.hostAgentPID, startedByService: instance.autoStartedIdentifier === label, reachable: reached ?? null };
 }
 
-/** Problems visible in the file itself, the same for launchd and systemd. */
 function fileProblems(host: Host, file: ServiceFile): Problem[] {
   const { instance } = file.registration;
   const fix = reEnable(instance, file.condition, file.unreadable === undefined ? file.keepAlive : null);
   if (file.unreadable !== undefined) return [{ problem: `cannot read ${file.registration.file}: ${file.cause}`, fix }];
   const problems: Problem[] = [];
   if (!existsSync(path.join(host.limaHome, instance, 'lima.yaml'))) {
-    problems.push({ problem: `the instance no longer exists in ${host.limaHome}`, fix: formatArgv(['limactl-autostart', 'disable', instance, '--now']) });
+    problems.push({ problem: `the instance no longer exists in ${host.limaHome}`, fix: disableNow(instance) });
   }
   if (file.program !== undefined && !existsSync(file.program)) {
     problems.push({ problem: `the service runs ${excerpt(file.program)}, which no longer exists (Lima moved, upgraded or uninstalled?)`, fix });
@@ -115,7 +112,7 @@ function launchdProblems(host: Host, facts: Facts, job: Job | undefined, keepAli
     problems.push({ problem: `both a LaunchAgent (${other.registration.file}) and a LaunchDaemon are registered: the instance would be started twice`, fix: `${reEnable(name, 'boot', keepAlive)}   # or --condition=login to keep the agent` });
   }
   if (condition === 'none' && job) {
-    problems.push({ problem: `${job.service} is loaded but has no file: it will not start again after a reboot`, fix: formatArgv(['limactl-autostart', 'disable', name, '--now']) });
+    problems.push({ problem: `${job.service} is loaded but has no file: it will not start again after a reboot`, fix: disableNow(name) });
   }
   if (facts.unattended?.fileVault) {
     problems.push({
@@ -134,18 +131,24 @@ function launchdProblems(host: Host, facts: Facts, job: Job | undefined, keepAli
     problems.push({ problem: `the agent is loaded twice (${agents.map((j) => j.service).join(' and ')}): two host agents for one instance`, fix: `launchctl bootout ${agents[1]!.service}` });
   } else if (condition === 'login' && job?.domain === 'user') {
     problems.push({
-      problem: `${job.service} is loaded in launchd's user domain (enabled over SSH or without a GUI login): \`limactl stop ${name}\` cannot stop it (Lima stops an agent through gui/<uid> only), and only ${formatArgv(['limactl-autostart', 'disable', name, '--now'])} or launchctl bootout ${job.service} can`,
+      problem: `${job.service} is loaded in launchd's user domain (enabled over SSH or without a GUI login): \`limactl stop ${name}\` cannot stop it (Lima stops an agent through gui/<uid> only), and only ${disableNow(name)} or launchctl bootout ${job.service} can`,
       fix: `${reEnable(name, 'boot', keepAlive, true)}   # a headless Mac; from a GUI login: ${reEnable(name, 'login', keepAlive, true)}`,
     });
   }
   if (job?.state === 'failed' && job.lastExitCode === EX_CONFIG) {
-    const owner = (file?.unreadable === undefined ? file?.userName : undefined) ?? host.user;
-    problems.push(logFilesProblem(job.service, launchdLogPaths(path.join(host.limaHome, name)), excerpt(owner), keepAlive));
+    // The fix removes the log files, which launchd then creates as the account: nothing privileged acts
+    // on a path in the user's directory, where anything running as the user could plant a link.
+    const owner = excerpt((file?.unreadable === undefined ? file?.userName : undefined) ?? host.user);
+    const logs = launchdLogPaths(path.join(host.limaHome, name));
+    const sudo = job.service.startsWith('system/') ? 'sudo ' : '';
+    problems.push({
+      problem: `launchd could not set the job up (exit 78, EX_CONFIG), most likely because ${owner} cannot open its log files ${logs.join(' and ')} (owned by someone else, in a directory ${owner} cannot write, or on a volume not mounted yet)${keepAlive ? `; launchd tries again every ${LAUNCHD_THROTTLE_INTERVAL} s, for ever` : ''}`,
+      fix: `rm -f ${formatArgv(logs)}${keepAlive ? `   # launchd tries again within ${LAUNCHD_THROTTLE_INTERVAL} s` : ` && ${sudo}launchctl kickstart ${job.service}`}`,
+    });
   } else if (job?.state === 'failed') {
     problems.push({
       problem: `the host agent exited with ${job.lastExitCode! < 0 ? `signal ${-job.lastExitCode!}` : `code ${job.lastExitCode}`}; ${logHint(name)}`,
-      // Through its job: a `limactl start` of a boot registration would run the instance outside it.
-      fix: condition === 'none' ? formatArgv(['limactl', 'start', name]) : reEnable(name, condition, keepAlive, true),
+      fix: startNow(name, condition, keepAlive),
     });
   }
   return problems;
@@ -161,19 +164,6 @@ function daemonFileProblems(file: string, st: { uid: number; mode: number }): Pr
     problem: `${file} is ${[owner, mode].filter(Boolean).join(' and ')}: launchd refuses to load it`,
     fix: `sudo chown root:wheel ${formatArgv([file])} && sudo chmod 644 ${formatArgv([file])}`,
   }];
-}
-
-/**
- * Exit 78: launchd could not set the job up, and with keep-alive tries again every ThrottleInterval.
- * The fix removes the files, which launchd then creates as the account: nothing privileged acts on
- * a path in the user's directory, where anything running as the user could plant a link.
- */
-function logFilesProblem(target: string, logs: string[], owner: string, keepAlive: boolean | null): Problem {
-  const sudo = target.startsWith('system/') ? 'sudo ' : '';
-  return {
-    problem: `launchd could not set the job up (exit 78, EX_CONFIG), most likely because ${owner} cannot open its log files ${logs.join(' and ')} (owned by someone else, in a directory ${owner} cannot write, or on a volume not mounted yet)${keepAlive ? `; launchd tries again every ${LAUNCHD_THROTTLE_INTERVAL} s, for ever` : ''}`,
-    fix: `rm -f ${formatArgv(logs)}${keepAlive ? `   # launchd tries again within ${LAUNCHD_THROTTLE_INTERVAL} s` : ` && ${sudo}launchctl kickstart ${target}`}`,
-  };
 }
 
 function systemdProblems(host: Host, facts: Facts, job: Job | undefined): Problem[] {
@@ -194,7 +184,7 @@ function systemdProblems(host: Host, facts: Facts, job: Job | undefined): Proble
   }
   const state = job?.state;
   if (condition === 'none' && (state === 'running' || state === 'restarting')) {
-    problems.push({ problem: `${unit} is running but has no unit file: it will not start again`, fix: formatArgv(['limactl-autostart', 'disable', name, '--now']) });
+    problems.push({ problem: `${unit} is running but has no unit file: it will not start again`, fix: disableNow(name) });
   }
   const exit = job?.lastExitCode ?? 'unknown';
   if (state === 'start-limit-hit') {
@@ -205,31 +195,24 @@ function systemdProblems(host: Host, facts: Facts, job: Job | undefined): Proble
   return problems;
 }
 
-/**
- * The host agent was killed by SIGKILL and keep-alive restarts it: what `limactl stop --force`
- * does (Lima's pkg/instance/stop.go), and what surprises a user who meant the instance to stay
- * down. A note, not a problem: the restart is keep-alive doing its job.
- */
-function sigkillNote(manager: Facts['manager'], instance: string, restarted: boolean): string {
+/** `limactl stop --force` SIGKILLs the host agent (Lima's pkg/instance/stop.go); keep-alive's restart surprises a user who meant it to stay down. */
+function sigkillNote(manager: Manager, instance: string, restarted: boolean): string {
   return [
     `the host agent was killed by SIGKILL (as \`limactl stop --force\` does), which keep-alive counts as a crash: ${manager} ${restarted ? 'started it again' : 'starts it again shortly'}.`,
-    `To stop the instance and keep it stopped: ${formatArgv(['limactl-autostart', 'disable', instance, '--now'])}, or \`limactl stop ${instance}\` without --force (${docs('troubleshooting.md')}: "The instance came back after limactl stop --force")`,
+    `To stop the instance and keep it stopped: ${disableNow(instance)}, or \`limactl stop ${instance}\` without --force (${docs('troubleshooting.md')}: "The instance came back after limactl stop --force")`,
   ].join(' ');
 }
 
-/**
- * What only the service manager's and Lima's views together show: a job that runs while the
- * instance is down, an instance that runs outside its registration (no keep-alive), and a
- * registration launchd has not loaded.
- */
+/** What only the service manager's and Lima's views together show. */
 function joinedProblems(row: StatusRow, writtenBeforeBoot: boolean): Problem[] {
   const { instance: name, manager, lima } = row;
   const problems: Problem[] = [];
-  const startNow = row.condition === 'none' ? formatArgv(['limactl', 'start', name]) : reEnable(name, row.condition, row.keepAlive, true);
+  const start = startNow(name, row.condition, row.keepAlive);
+  const stopThenStart = `${formatArgv(['limactl', 'stop', name])} && ${start}`;
   if (lima.reachable?.ok === false) {
     problems.push({
       problem: `Lima says the instance is Running, but ${lima.reachable.reason}: the VM may be hung, or still booting; ${logHint(name)}`,
-      fix: `limactl shell ${name} true   # if it stays unanswered: ${formatArgv(['limactl', 'stop', name])} && ${startNow}`,
+      fix: `limactl shell ${name} true   # if it stays unanswered: ${stopThenStart}`,
     });
   }
   if (row.condition === 'none') return problems;
@@ -241,27 +224,25 @@ function joinedProblems(row: StatusRow, writtenBeforeBoot: boolean): Problem[] {
       fix: `${formatArgv(['limactl', 'stop', '--force', name])}; ${restart}`,
     });
   }
-  // A job launchd has not loaded although its file predates the last boot, so the boot (or a
-  // login since: someone is logged in at the GUI) should have loaded it: the "Allow in the
-  // Background" switch (macOS 13 and later) is the likely cause. A file written since waits for
-  // the next boot or login, as `enable` without --now promises: a state, not a problem. An instance
-  // running outside its agent says more than that its agent is not loaded.
+  // A file written since the last boot waits for the next boot or login, as `enable` without --now
+  // promises: a state, not a problem. Older, the boot (or a GUI login since) should have loaded it.
+  // An instance running outside its agent says more than that its agent is not loaded.
   const notLoaded = manager === 'launchd' && row.state === 'not-loaded' && writtenBeforeBoot;
   const runsOutside = lima.status === 'Running' && lima.startedByService === false && !jobRuns;
   if (notLoaded && row.condition === 'boot') {
-    problems.push({ problem: notLoadedText(row), fix: lima.status === 'Running' ? `${formatArgv(['limactl', 'stop', name])} && ${startNow}` : startNow });
+    problems.push({ problem: notLoadedText(row), fix: lima.status === 'Running' ? stopThenStart : start });
   } else if (runsOutside) {
     problems.push({
       problem: `Lima says the instance is Running, but it was not started by ${row.service}: keep-alive does not apply until it is stopped and started through ${manager}`,
-      fix: `${formatArgv(['limactl', 'stop', name])} && ${startNow}`,
+      fix: stopThenStart,
     });
   } else if (notLoaded && row.service.startsWith('gui/')) {
-    problems.push({ problem: notLoadedText(row), fix: startNow });
+    problems.push({ problem: notLoadedText(row), fix: start });
   }
   return problems;
 }
 
-/** A registered launchd job that the last boot or login did not load, and the likely cause. */
+/** The "Allow in the Background" switch (macOS 13 and later) is the likely cause. */
 function notLoadedText(row: StatusRow): string {
   const when = row.condition === 'boot' ? 'boot' : 'login';
   return `registered for ${when} since before the last boot, but ${row.service} is not loaded in launchd's ${when === 'boot' ? 'system' : 'GUI login'} domain, and nothing restarts the instance: its "Allow in the Background" switch (System Settings › General › Login Items) is likely off; check with \`sfltool dumpbtm\` (${docs('troubleshooting.md')}: "macOS: the job is registered but never runs")`;

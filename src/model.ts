@@ -14,7 +14,7 @@ export interface EnableRequest {
   instance: Instance;
   condition: Condition;
   keepAlive: boolean;
-  /** The account the instance runs as at boot; undefined when --user was not given. */
+  /** The account the instance runs as at boot; undefined without --user. */
   user: string | undefined;
   now: boolean;
   limactl: string;
@@ -30,9 +30,7 @@ export interface DisableRequest {
 export interface Plan {
   summary: string;
   steps: Step[];
-  /** Said before the plan runs or is printed. */
   warnings: string[];
-  /** Said after it ran. */
   done: string[];
   /** Why it cannot run here (no user manager): a real run stops before its first step, a dry run warns. */
   cannotRun?: { message: string; hint: string };
@@ -44,7 +42,7 @@ export type Step =
   | { kind: 'write'; path: string; content: string | Buffer; mode: number; owner?: { uid: number; gid: number } }
   | { kind: 'symlink'; path: string; target: string }
   | { kind: 'remove'; path: string }
-  /** Removes a directory if it is empty (the undo of a mkdir). */
+  /** Only if empty: the undo of a mkdir. */
   | { kind: 'rmdir'; path: string }
   | RunStep;
 
@@ -56,7 +54,6 @@ export interface RunStep {
   input?: string | Buffer;
   /** Why a failure is expected and harmless: the plan goes on. */
   mayFail?: string;
-  /** Likely causes, added to the error when it fails. */
   hint?: string;
   /** What puts things back if this succeeded and a later step fails (file steps need none). */
   undo?: Step[];
@@ -120,11 +117,9 @@ export interface UnreadableFile extends AnyFile {
 export interface ReadableFile extends AnyFile {
   unreadable?: undefined;
   writtenBy: 'limactl-autostart' | 'lima' | 'hand';
-  /** Restarted after a crash. */
   keepAlive: boolean;
   /** 'unsaid': neither KeepAlive nor Restart= nor a header. */
   keepAliveFrom: 'header' | 'settings' | 'unsaid';
-  /** The limactl the service runs, when it can be told. */
   program: string | undefined;
   limaHome: string | undefined;
   searchPath: string | undefined;
@@ -139,7 +134,6 @@ export interface ReadableFile extends AnyFile {
 /** What the service manager says of a job, in the same words on both platforms. */
 export type ServiceState = 'running' | 'restarting' | 'loaded' | 'not-loaded' | 'failed' | 'start-limit-hit' | 'unknown';
 
-/** Where a job is, or would be loaded. */
 export interface Place {
   /** launchd: the domain target (gui/501/LABEL); systemd: the unit name. */
   service: string;
@@ -148,13 +142,11 @@ export interface Place {
   domain: 'gui' | 'user' | 'system' | 'user-manager';
 }
 
-/** A job as the service manager reports it. */
 export interface Job extends Place {
   state: ServiceState;
   pid: number | null;
   /** The last exit code; launchd gives a signal as its negative number. */
   lastExitCode: number | null;
-  /** The last run was ended by SIGKILL. */
   killed: boolean;
 }
 
@@ -166,21 +158,17 @@ export interface Facts {
   files: ServiceFile[];
   /** The jobs loaded for it (launchd: in every domain; systemd: the unit, when known). */
   jobs: Job[];
-  /** Where its job is, or would be loaded. */
   service: Place;
-  /** launchd: someone is logged in at the GUI. */
   guiLogin?: boolean;
   /** The last line in which the service's script said that the VM stopped on its own, and keep-alive restarts it. */
   vmStopped?: string;
   /** launchd, a boot registration: what would keep the Mac from starting the instance unattended. */
   unattended?: { fileVault: boolean; vmnet: string | undefined };
-  /** launchd: when the deciding file was last written (ms since the epoch): launchd loads it at the next login or boot after that. */
+  /** launchd: when the deciding file was last written (ms since the epoch): loaded at the next login or boot after that. */
   writtenAt?: number;
-  /** launchd: the daemon plist's owner and mode. */
   daemonFile?: { uid: number; mode: number };
   /** systemd: its LoadState and UnitFileState. */
   unit?: { loadState: string; fileState: string };
-  /** systemd: the user lingers. */
   lingering?: boolean;
 }
 
@@ -200,13 +188,11 @@ export interface LimaView {
   reachable: { ok: true } | { ok: false; reason: string } | null;
 }
 
-/** One row of `status`. */
 export interface StatusRow {
   instance: string;
   condition: Condition | 'none';
   keepAlive: boolean | null;
   file: string | null;
-  /** Who wrote the file, as its reading tells. */
   writtenBy: ReadableFile['writtenBy'] | null;
   manager: Manager;
   service: string;
@@ -223,7 +209,6 @@ export interface StatusRow {
 export interface LogSource {
   files: string[];
   command?: string[];
-  /** Registration files that exist for it. */
   registered: boolean;
   notes: string[];
 }
@@ -237,7 +222,6 @@ export interface Backend {
   planDisable(request: DisableRequest): Promise<Plan>;
   /** Every registration file in Lima's locations, whether or not LIMA_HOME still holds its instance. */
   registrations(): Registration[];
-  /** What a registration's file says, read in its format. */
   read(registration: Registration): ServiceFile;
   /** A fixed number of questions to the service manager, however many instances. */
   facts(instances: string[]): Promise<Facts[]>;

@@ -10,9 +10,6 @@ import { Interrupted, interrupt } from './signals.js';
 import { LIMACTL_TIMEOUT_MS, POLL_INTERVAL_MS, SETTLE_INTERVAL_MS } from './tunables.js';
 import * as log from './log.js';
 
-// A plan (its types are in model.ts) is printed by --dry-run and executed by applyPlan, which
-// undoes what it did when a step fails.
-
 /** A piece of a plan, as each part of a planner returns it; planOf() joins them in order. */
 export interface Part {
   steps?: Step[];
@@ -48,15 +45,12 @@ function formatStep(step: Step): string[] {
   return [`${describeStep(step)} <<'EOF'`, ...content.replace(/\n$/, '').split('\n'), 'EOF'];
 }
 
-/** One line per step, for dry-run output and error messages. */
 export function describeStep(step: Step): string {
   switch (step.kind) {
     case 'mkdir':
-      return `mkdir -p ${shellQuote(step.path)}`;
     case 'remove':
-      return `rm -f ${shellQuote(step.path)}`;
     case 'rmdir':
-      return `rmdir ${shellQuote(step.path)}`;
+      return `${{ mkdir: 'mkdir -p', remove: 'rm -f', rmdir: 'rmdir' }[step.kind]} ${shellQuote(step.path)}`;
     case 'symlink':
       return `ln -sfn ${shellQuote(step.target)} ${shellQuote(step.path)}`;
     case 'write':
@@ -76,12 +70,8 @@ export function describeStep(step: Step): string {
 const awaited = (checks: Check[]): string => checks.map((c) => c.awaited).join(' and ');
 
 /** What undoes one step that took effect; `last`: it loads a job from its file, so it runs after every file is back. */
-interface Undo {
-  steps: Step[];
-  last: boolean;
-}
+type Undo = { steps: Step[]; last: boolean };
 
-/** A plan that failed part-way: names the step, its cause, and how far the rollback got. */
 export class PlanError extends UserError {
   constructor(plan: Plan, stepNumber: number, cause: unknown, rollbackFailures: string[], undone: number) {
     const step = plan.steps[stepNumber - 1]!;
@@ -96,10 +86,8 @@ export class PlanError extends UserError {
 }
 
 /**
- * Runs the steps in order. When one fails, or a signal comes, every step before it that took
- * effect is undone in reverse order (files byte for byte, jobs loaded or stopped again), and no
- * signal ends the rollback. `failStep` (LIMA_AUTOSTART_FAIL_STEP, a test seam) makes step N fail
- * before it runs, so that the rollback of every step can be proved.
+ * When a step fails, or a signal comes, every step before it that took effect is undone in reverse
+ * order, and no signal ends the rollback. `failStep` (LIMA_AUTOSTART_FAIL_STEP) lets tests prove each rollback.
  */
 export async function applyPlan(plan: Plan, clock: Clock, failStep?: number): Promise<void> {
   // Every path a step replaces or removes is checked before the first step changes anything.
@@ -111,8 +99,7 @@ export async function applyPlan(plan: Plan, clock: Clock, failStep?: number): Pr
       if (interrupt.aborted) throw interrupt.reason;
       const undo = await applyStep(step, clock, false);
       if (undo) journal.push(undo);
-      // After the undo is in the journal: a wait that gives up fails the step, and the job it
-      // booted out must still be loaded again.
+      // After the undo is in the journal: a wait that gives up fails the step, and the job it booted out must be loaded again.
       if (step.kind === 'run' && step.settle && undo !== false) await settle(step.settle, clock, false);
       // A command that ended in time still took effect (its undo is in the journal): stop here.
       if (interrupt.aborted) throw interrupt.reason;
@@ -138,9 +125,11 @@ export async function applyPlan(plan: Plan, clock: Clock, failStep?: number): Pr
 async function applyStep(step: Step, clock: Clock, undoing: boolean): Promise<Undo | undefined | false> {
   switch (step.kind) {
     case 'mkdir': {
-      const created = await missingDirs(step.path);
+      // Deepest first, the order they are undone in.
+      const created: Step[] = [];
+      for (let d = path.resolve(step.path); fileType(d) === 'none' && path.dirname(d) !== d; d = path.dirname(d)) created.push({ kind: 'rmdir', path: d });
       await mkdir(step.path, { recursive: true });
-      return created.length > 0 ? { steps: created.map((dir) => ({ kind: 'rmdir', path: dir })), last: false } : undefined;
+      return created.length > 0 ? { steps: created, last: false } : undefined;
     }
     case 'rmdir':
       // Something else put a file there meanwhile: it is not ours to remove.
@@ -156,13 +145,12 @@ async function applyStep(step: Step, clock: Clock, undoing: boolean): Promise<Un
     case 'write':
     case 'symlink': {
       const saved = await save(step.path);
-      await (step.kind === 'write' ? writeAtomically(step.path, step.content, step.mode, step.owner) : replaceWithLink(step.path, step.target));
+      await putInPlace(step.path, step.kind === 'write' ? (temp) => writeNew(temp, step) : (temp) => symlink(step.target, temp));
       return { steps: [saved ?? { kind: 'remove', path: step.path }], last: false };
     }
-    case 'run': {
+    case 'run':
       if ((await runStep(step, clock, undoing)).exitCode !== 0) return false;
       return step.undo?.length ? { steps: step.undo, last: step.undoLast ?? false } : undefined;
-    }
   }
 }
 
@@ -173,10 +161,7 @@ async function runStep(step: RunStep, clock: Clock, undoing: boolean): Promise<R
   const { codes, boundSec, why } = step.retry;
   let last: RunResult | undefined;
   const settled = await poll({
-    boundSec,
-    intervalMs: POLL_INTERVAL_MS,
-    clock,
-    uninterruptible: undoing,
+    boundSec, intervalMs: POLL_INTERVAL_MS, clock, uninterruptible: undoing,
     ask: async () => {
       last = await run(step.argv, { ...options, mayFail: 'tried again or reported below' });
       return last.exitCode !== undefined && codes.includes(last.exitCode) ? undefined : true;
@@ -188,14 +173,10 @@ async function runStep(step: RunStep, clock: Clock, undoing: boolean): Promise<R
   throw new CommandError(step.argv, last!.exitCode, last!.stderr, [gaveUp, step.hint].filter(Boolean).join('\n') || undefined);
 }
 
-/** Waits until every check holds: the job that was stopped has gone. */
 async function settle({ checks, boundSec }: NonNullable<RunStep['settle']>, clock: Clock, undoing: boolean): Promise<void> {
   let pending: Check | undefined;
   const settled = await poll({
-    boundSec,
-    intervalMs: SETTLE_INTERVAL_MS,
-    clock,
-    uninterruptible: undoing,
+    boundSec, intervalMs: SETTLE_INTERVAL_MS, clock, uninterruptible: undoing,
     ask: async () => {
       for (const check of checks) {
         pending = check;
@@ -211,17 +192,9 @@ async function settle({ checks, boundSec }: NonNullable<RunStep['settle']>, cloc
   }
 }
 
-/** The directories `mkdir -p dir` would create, deepest first (undone in that order). */
-async function missingDirs(dir: string): Promise<string[]> {
-  const missing: string[] = [];
-  for (let d = path.resolve(dir); fileType(d) === 'none' && path.dirname(d) !== d; d = path.dirname(d)) missing.push(d);
-  return missing;
-}
-
 /**
- * A step that restores `file` exactly as it is now, or undefined when there is nothing there: a
- * symbolic link as the same link (dotfile managers make them; writing through it would replace
- * the link), a file with its bytes, mode and owner. Anything else in the way is not ours to replace.
+ * The step that restores `file` as it is now: a symbolic link as the same link (dotfile managers make them;
+ * writing through it would replace the link), a file with its bytes, mode and owner.
  */
 async function save(file: string): Promise<Step | undefined> {
   const type = replaceable(file);
@@ -241,20 +214,11 @@ export function replaceable(file: string): 'none' | 'file' | 'symlink' {
 /** Never writable by group or others, never set-id, whatever the mode asked for: others could rewrite what runs as its owner. */
 const SAFE_MODE = 0o1755;
 
-async function writeAtomically(file: string, content: string | Buffer, mode: number, owner?: { uid: number; gid: number }): Promise<void> {
-  const temp = tempPath(file);
+/** Makes the new file or link beside `file`, then renames it over `file`: a reader sees the old one or the new one. */
+async function putInPlace(file: string, make: (temp: string) => Promise<void>): Promise<void> {
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
   try {
-    const handle = await open(temp, 'wx', mode & SAFE_MODE & 0o700);
-    try {
-      await handle.writeFile(content);
-      await handle.sync();
-      // A saved file goes back to its owner; only root can give a file away, and a file that is
-      // not ours any more is a rollback that did not complete, said as such.
-      if (owner && (owner.uid !== process.getuid?.() || owner.gid !== process.getgid?.())) await handle.chown(owner.uid, owner.gid);
-    } finally {
-      await handle.close();
-    }
-    await chmod(temp, mode & SAFE_MODE); // open()'s mode is filtered by the umask
+    await make(temp);
     await rename(temp, file);
   } catch (err) {
     // The cleanup never hides the error that caused it.
@@ -263,18 +227,16 @@ async function writeAtomically(file: string, content: string | Buffer, mode: num
   }
 }
 
-/** A symbolic link put in place in one step, as a file is. */
-async function replaceWithLink(file: string, target: string): Promise<void> {
-  const temp = tempPath(file);
+async function writeNew(temp: string, { content, mode, owner }: Extract<Step, { kind: 'write' }>): Promise<void> {
+  const handle = await open(temp, 'wx', mode & SAFE_MODE & 0o700);
   try {
-    await symlink(target, temp);
-    await rename(temp, file);
-  } catch (err) {
-    await rm(temp, { force: true }).catch(() => undefined);
-    throw err;
+    await handle.writeFile(content);
+    await handle.sync();
+    // A saved file goes back to its owner; only root can give a file away, and a file that is
+    // not ours any more is a rollback that did not complete, said as such.
+    if (owner && (owner.uid !== process.getuid?.() || owner.gid !== process.getgid?.())) await handle.chown(owner.uid, owner.gid);
+  } finally {
+    await handle.close();
   }
-}
-
-function tempPath(file: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
+  await chmod(temp, mode & SAFE_MODE); // open()'s mode is filtered by the umask
 }

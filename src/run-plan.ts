@@ -7,10 +7,8 @@ import { UserError } from './errors.js';
 import * as log from './log.js';
 
 /**
- * Plans, then prints (--dry-run) or applies the plan; its warnings come first either way. A real
- * run holds the backend's locks from planning to the end of apply: the plan is made from what is
- * on disk, and another run must not change that in between. False when the plan had no step:
- * nothing was said, and the caller says why.
+ * A real run holds the backend's locks from planning to the end of apply: the plan is made from what
+ * is on disk, and another run must not change that in between. False when the plan had no step: nothing was said.
  */
 export async function runPlan(host: Host, backend: Backend, instance: string, dryRun: boolean, makePlan: () => Promise<Plan>): Promise<boolean> {
   const locks: Lock[] = [];
