@@ -1,9 +1,8 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, statSync, type Stats } from 'node:fs';
 
 /**
- * What is at a path, without following a symbolic link or opening anything: the one place that
- * tells a file from what a user's directory may hold instead (a dotfile manager's symlink, a
- * dangling one, a directory, a FIFO).
+ * What is at a path, without following a symbolic link: what a user's directory may hold where a
+ * file should be (a dotfile manager's symlink, a dangling one, a directory, a FIFO).
  */
 export type FileType = 'none' | 'file' | 'symlink' | 'directory' | 'fifo' | 'socket' | 'device';
 
@@ -28,14 +27,13 @@ function typeOf(st: Stats): FileType {
   return st.isSocket() ? 'socket' : 'device';
 }
 
-const A: Partial<Record<FileType, string>> = { directory: 'a directory', fifo: 'a FIFO', socket: 'a socket', device: 'a device file' };
+const WITH_ARTICLE: Partial<Record<FileType, string>> = { directory: 'a directory', fifo: 'a FIFO', socket: 'a socket', device: 'a device file' };
 
-/** "a directory", "a FIFO": for messages about what stands where a file should be. */
 export function describeType(type: FileType): string {
-  return A[type] ?? type;
+  return WITH_ARTICLE[type] ?? type;
 }
 
-/** The bytes of a regular file, through a symbolic link (see readRegularFileEnd). */
+/** Follows a symbolic link; see readRegularFileEnd. */
 export function readRegularFile(file: string): Buffer {
   return readRegularFileEnd(file, Infinity).bytes;
 }
@@ -49,8 +47,7 @@ export function readRegularFileEnd(file: string, limit: number): { bytes: Buffer
   const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const st = fstatSync(fd);
-    const type = typeOf(st);
-    if (type !== 'file') throw new Error(`it is ${describeType(type)}, not a file`);
+    if (!st.isFile()) throw new Error(`it is ${describeType(typeOf(st))}, not a file`);
     const start = Math.max(0, st.size - limit);
     const chunks: Buffer[] = [];
     for (let at = start; ;) {
@@ -65,7 +62,6 @@ export function readRegularFileEnd(file: string, limit: number): { bytes: Buffer
   }
 }
 
-/** The names in a directory; none when it does not exist or cannot be read. */
 export function listDir(dir: string): string[] {
   try {
     return readdirSync(dir);
@@ -74,7 +70,7 @@ export function listDir(dir: string): string[] {
   }
 }
 
-/** The target of a symbolic link at `file` that points nowhere; undefined for anything else. */
+/** Undefined unless `file` is a symbolic link that points nowhere. */
 export function danglingTarget(file: string): string | undefined {
   try {
     return fileType(file) === 'symlink' && !statSync(file, { throwIfNoEntry: false }) ? readlinkSync(file) : undefined;

@@ -3,19 +3,17 @@ import { UNIT_KEYS, type EnvVar } from '../service.js';
 import { commandDifferences, list, startedLimactl, type Settings } from './registration.js';
 
 /**
- * Reads a systemd unit back the way systemd does for the settings we write: sections,
- * `Key=value` lines, specifiers (`%%`), C-style quoting, and `$$` in Exec* arguments.
- * Rendered units go through it before they are written, so an escaping bug fails loudly here
- * instead of starting the wrong program (or the right one with another LIMA_HOME).
+ * Reads a unit back as systemd does for the settings we write: sections, `Key=value` lines,
+ * specifiers (`%%`), C-style quoting, and `$$` in Exec* arguments. Rendered units go through it
+ * before they are written, so an escaping bug fails here instead of starting the wrong program
+ * (or the right one with another LIMA_HOME).
  */
 export type UnitFile = Map<string, Map<string, string[]>>;
 
 export function parseUnit(text: string): UnitFile {
   const unit: UnitFile = new Map();
   let section: Map<string, string[]> | undefined;
-  const lines = text.split('\n');
-  for (let index = 0; index < lines.length; index++) {
-    const raw = lines[index]!;
+  for (const [index, raw] of text.split('\n').entries()) {
     const line = raw.trim();
     if (line === '' || line[0] === '#' || line[0] === ';') continue;
     const header = line[0] === '[' ? /^\[([^\]]+)\]$/.exec(line) : null;
@@ -27,9 +25,7 @@ export function parseUnit(text: string): UnitFile {
     const eq = line.indexOf('=');
     if (!section || eq < 1) throw new Error(`unit line ${index + 1} is neither a section nor Key=value: ${quote(raw, 100)}`);
     const key = line.slice(0, eq).trim();
-    const values = section.get(key);
-    if (values) values.push(line.slice(eq + 1).trim());
-    else section.set(key, [line.slice(eq + 1).trim()]);
+    section.set(key, [...(section.get(key) ?? []), line.slice(eq + 1).trim()]);
   }
   return unit;
 }
@@ -50,7 +46,6 @@ const C_ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\
 
 // Runs of characters that splitWords copies as they are: outside quotes, inside "…", inside '…'.
 const PLAIN: Record<string, RegExp> = { '': /[^\\"'\s]+/y, '"': /[^\\"]+/y, "'": /[^\\']+/y };
-const SPACES = /\s+/y;
 
 /** Splits a value into words as systemd does: whitespace outside quotes, C escapes inside and out. */
 export function splitWords(value: string): string[] {
@@ -66,25 +61,20 @@ export function splitWords(value: string): string[] {
       i = plain.lastIndex;
       continue;
     }
-    const c: string = value[i]!;
+    const c: string = value[i++]!;
     if (c === '\\') {
-      const next = value[i + 1];
+      const next = value[i++];
       if (next === undefined || !(next in C_ESCAPES)) throw new Error(`unsupported escape \\${next ?? ''} in ${quote(value)}`);
       word = (word ?? '') + C_ESCAPES[next];
-      i += 2;
     } else if (open) {
       open = ''; // the closing quote: PLAIN stops only there or at a backslash
-      i++;
     } else if (c === '"' || c === "'") {
       open = c;
       word ??= '';
-      i++;
     } else {
-      SPACES.lastIndex = i;
-      SPACES.test(value);
+      // whitespace, which PLAIN leaves only outside quotes
       if (word !== undefined) words.push(word);
       word = undefined;
-      i = SPACES.lastIndex;
     }
   }
   if (open) throw new Error(`unterminated quote in ${quote(value)}`);
@@ -118,7 +108,6 @@ const LIMA_UNIT_KEYS = ['Service.TimeoutSec'];
 /** Restart= values that restart a unit after a crash; without any, systemd's default is `no`. */
 const RESTARTS_AFTER_CRASH = new Set(['on-failure', 'on-abnormal', 'on-abort', 'always']);
 
-/** What a user unit's keys say (files/registration.ts reads the rest). */
 export function unitSettings(instance: string): (content: Buffer) => Settings {
   return (content) => {
     const unit = parseUnit(content.toString('utf8'));
