@@ -6,35 +6,33 @@ import { CommandError, excerpt } from './errors.js';
 // Showing what a backend says is an instance's log (Backend.logs): the last lines of its files,
 // or the output of its command (the unit's journal).
 
-/** The heading over each file's lines, as tail writes it; the name comes from a plist, so it is bounded and escaped. */
+/** As tail writes it; the name comes from a plist, so it is bounded and escaped. */
 export function heading(file: string): string {
   return `==> ${excerpt(file)} <==`;
 }
 
-/** The last `lines` lines of each file under its heading; a missing file, or one that cannot be read, is said under its heading. */
 export function lastLinesOfFiles(files: string[], lines: number): string {
   return files.map((file) => `${heading(file)}\n${lastLines(file, lines)}`).join('\n');
 }
 
 function lastLines(file: string, count: number): string {
-  // Read from the end, more each time, until the count of lines is there or the file is whole.
-  for (let limit = 64 * 1024; ; limit *= 4) {
-    let end: { bytes: Buffer; whole: boolean };
-    try {
-      end = readRegularFileEnd(file, limit);
-    } catch (err) {
-      const { code, message } = err as NodeJS.ErrnoException;
-      return code === 'ENOENT' ? '(no such file: nothing was written to it yet)\n' : `(cannot be read: ${code ?? message})\n`;
+  try {
+    // Read from the end, more each time, until the count of lines is there or the file is whole.
+    for (let limit = 64 * 1024; ; limit *= 4) {
+      const { bytes, whole } = readRegularFileEnd(file, limit);
+      const lines = bytes.toString('utf8').split('\n');
+      if (lines.at(-1) === '') lines.pop();
+      // Without the start of the file, the first line may be cut: it does not count.
+      if (!whole) lines.shift();
+      if (whole || lines.length >= count) return lines.slice(Math.max(0, lines.length - count)).map((l) => `${l}\n`).join('');
     }
-    const lines = end.bytes.toString('utf8').split('\n');
-    if (lines.at(-1) === '') lines.pop();
-    // Without the start of the file, the first line may be cut: it does not count.
-    if (!end.whole) lines.shift();
-    if (end.whole || lines.length >= count) return lines.slice(Math.max(0, lines.length - count)).map((l) => `${l}\n`).join('');
+  } catch (err) {
+    const { code, message } = err as NodeJS.ErrnoException;
+    return code === 'ENOENT' ? '(no such file: nothing was written to it yet)\n' : `(cannot be read: ${code ?? message})\n`;
   }
 }
 
-/** The last lines of the log as text, for a message: the command's answer (or why it gave none), then the files'. */
+/** For a message: the command's answer (or why it gave none), then the files'. */
 export async function recentLog(source: LogSource, lines: number): Promise<string> {
   let text = '';
   if (source.command) {

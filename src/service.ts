@@ -8,12 +8,8 @@ import { LAUNCHD_THROTTLE_INTERVAL, STOP_TIMEOUT_SEC, SYSTEMD_RESTART_SEC, SYSTE
 // What every service runs, and the shape of each file this program writes: one values object
 // per format, which the template renders, the read-back compares, and whose keys say what is ours.
 
-export interface EnvVar {
-  name: string;
-  value: string;
-}
+export type EnvVar = { name: string; value: string };
 
-/** What a service needs to know of the instance it starts. */
 export interface ServiceInput {
   instance: string;
   dir: string;
@@ -40,9 +36,8 @@ export function servicePath(platform: 'darwin' | 'linux', limactl: string): stri
 
 /**
  * `limactl start INSTANCE --foreground` (launchd and systemd kill or loop a program that
- * daemonizes), run by the script in templates/service.sh: a POSIX shell, in the file itself, so
- * that the service keeps working when this program is upgraded or removed. Its comments stay in
- * templates/: the service file gets the commands.
+ * daemonizes) through templates/service.sh, copied into the file without its comments so that the
+ * service keeps working when this program is upgraded or removed.
  */
 export function serviceCommand(limactl: string, instance: string): string[] {
   const script = readFileSync(path.join(PACKAGE_ROOT, 'templates', 'service.sh'), 'utf8').split('\n').filter((line) => line.trim() !== '' && !/^\s*#/.test(line));
@@ -97,7 +92,6 @@ export function plistFor(s: ServiceInput): PlistValues {
   };
 }
 
-/** Every unit key this program writes, by section. */
 export const UNIT_KEYS = {
   Unit: ['Description', 'Documentation', 'StartLimitIntervalSec', 'StartLimitBurst'],
   Service: ['Type', 'ExecStart', 'WorkingDirectory', 'Environment', 'Restart', 'RestartSec', 'TimeoutStopSec', 'KillMode'],

@@ -44,37 +44,27 @@ export function unescapeSpecifiers(value: string): string {
 
 const C_ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\', '"': '"', "'": "'", ' ': ' ' };
 
-// Runs of characters that splitWords copies as they are: outside quotes, inside "…", inside '…'.
-const PLAIN: Record<string, RegExp> = { '': /[^\\"'\s]+/y, '"': /[^\\"]+/y, "'": /[^\\']+/y };
-
 /** Splits a value into words as systemd does: whitespace outside quotes, C escapes inside and out. */
 export function splitWords(value: string): string[] {
   const words: string[] = [];
   let word: string | undefined;
-  let open: '"' | "'" | '' = '';
-  let i = 0;
-  while (i < value.length) {
-    const plain: RegExp = PLAIN[open]!;
-    plain.lastIndex = i;
-    if (plain.test(value)) {
-      word = (word ?? '') + value.slice(i, plain.lastIndex);
-      i = plain.lastIndex;
-      continue;
-    }
-    const c: string = value[i++]!;
+  let open = ''; // the quote the word is in
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
     if (c === '\\') {
-      const next = value[i++];
+      const next = value[++i];
       if (next === undefined || !(next in C_ESCAPES)) throw new Error(`unsupported escape \\${next ?? ''} in ${quote(value)}`);
       word = (word ?? '') + C_ESCAPES[next];
-    } else if (open) {
-      open = ''; // the closing quote: PLAIN stops only there or at a backslash
-    } else if (c === '"' || c === "'") {
+    } else if (c === open) {
+      open = '';
+    } else if (!open && (c === '"' || c === "'")) {
       open = c;
       word ??= '';
-    } else {
-      // whitespace, which PLAIN leaves only outside quotes
+    } else if (!open && /\s/.test(c)) {
       if (word !== undefined) words.push(word);
       word = undefined;
+    } else {
+      word = (word ?? '') + c;
     }
   }
   if (open) throw new Error(`unterminated quote in ${quote(value)}`);
