@@ -3,9 +3,6 @@ import { readRegularFileEnd } from './files/fs.js';
 import { run } from './exec.js';
 import { CommandError, excerpt } from './errors.js';
 
-// Showing what a backend says is an instance's log (Backend.logs): the last lines of its files,
-// or the output of its command (the unit's journal).
-
 /** As tail writes it; the name comes from a plist, so it is bounded and escaped. */
 export function heading(file: string): string {
   return `==> ${excerpt(file)} <==`;
@@ -48,10 +45,7 @@ export async function printLog(source: LogSource, lines: number): Promise<void> 
   if (source.files.length > 0) process.stdout.write(lastLinesOfFiles(source.files, lines));
 }
 
-/**
- * `logs -f`: the command and `tail -F` over the files (through rotation, and a file that does not
- * exist yet once it appears), side by side, until a signal ends them and the run.
- */
+/** `logs -f`: the command and `tail -F` (which follows rotation, and files that appear later) side by side, until a signal. */
 export async function followLog(source: LogSource, lines: number): Promise<void> {
   // tail puts headings over several files only: one file gets the same heading from here.
   if (source.files.length === 1) process.stdout.write(`${heading(source.files[0]!)}\n`);

@@ -35,9 +35,8 @@ export function servicePath(platform: 'darwin' | 'linux', limactl: string): stri
 }
 
 /**
- * `limactl start INSTANCE --foreground` (launchd and systemd kill or loop a program that
- * daemonizes) through templates/service.sh, copied into the file without its comments so that the
- * service keeps working when this program is upgraded or removed.
+ * `limactl start INSTANCE --foreground` (launchd and systemd kill or loop a daemon) through templates/service.sh,
+ * copied into the file so that the service keeps working when this program is upgraded or removed.
  */
 export function serviceCommand(limactl: string, instance: string): string[] {
   const script = readFileSync(path.join(PACKAGE_ROOT, 'templates', 'service.sh'), 'utf8').split('\n').filter((line) => line.trim() !== '' && !/^\s*#/.test(line));
@@ -69,8 +68,8 @@ export const PLIST_KEYS = [
 export type PlistValues = Partial<Record<(typeof PLIST_KEYS)[number], unknown>>;
 
 /**
- * A LaunchAgent or LaunchDaemon. ProcessType Standard, not Lima's Background: Background jobs get
- * throttled CPU and I/O. An agent may load in gui/<uid> (Aqua) or user/<uid> (Background).
+ * ProcessType Standard, not Lima's Background: Background jobs get throttled CPU and I/O.
+ * An agent may load in gui/<uid> (Aqua) or user/<uid> (Background).
  */
 export function plistFor(s: ServiceInput): PlistValues {
   const [stdout, stderr] = launchdLogPaths(s.dir);

@@ -1,9 +1,6 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, statSync, type Stats } from 'node:fs';
 
-/**
- * What is at a path, without following a symbolic link: what a user's directory may hold where a
- * file should be (a dotfile manager's symlink, a dangling one, a directory, a FIFO).
- */
+/** Without following a symbolic link: a user's directory may hold one where a file should be (a dotfile manager's), or a FIFO. */
 export type FileType = 'none' | 'file' | 'symlink' | 'directory' | 'fifo' | 'socket' | 'device';
 
 export function fileType(file: string): FileType {
@@ -39,9 +36,8 @@ export function readRegularFile(file: string): Buffer {
 }
 
 /**
- * At most the last `limit` bytes of a regular file; `whole` says whether that is all of it.
- * Opened without blocking (a FIFO would wait for a writer) and checked after opening, so a file
- * swapped for something else between a check and the read is caught too.
+ * At most the last `limit` bytes. Opened without blocking (a FIFO would wait for a writer) and
+ * checked after opening, so a file swapped for something else after a check is caught too.
  */
 export function readRegularFileEnd(file: string, limit: number): { bytes: Buffer; whole: boolean } {
   const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);

@@ -6,11 +6,10 @@ import { quote } from '../errors.js';
 import { commandDifferences, list, startedLimactl, type Settings } from './registration.js';
 
 /**
- * XML or binary (`plutil -convert binary1`; launchd reads both). `plist` parses XML with
- * @xmldom/xmldom, which reports problems on console.error (`[xmldom error] …`) and throws only on a
- * fatal one; `plist` takes no handler. So console.error is caught for the (synchronous) parse: an
- * error (an undefined entity, say, read as literal text) makes the file unreadable, with xmldom's
- * words; a warning changes no value and is dropped. None of it reaches the user's terminal.
+ * XML or binary (`plutil -convert binary1`). `plist` takes no handler for @xmldom/xmldom, which
+ * reports problems on console.error and throws only on fatal ones, so console.error is caught for
+ * the (synchronous) parse: an error (an undefined entity, say, read as literal text) makes the
+ * file unreadable; a warning changes no value and is dropped. None reaches the user's terminal.
  */
 export function parsePlist(content: string | Buffer): unknown {
   // Binary bytes as they are: text would mangle them.

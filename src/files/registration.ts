@@ -4,8 +4,7 @@ import { headerAge, readHeader } from '../service.js';
 import { danglingTarget, listDir, readRegularFile } from './fs.js';
 import { excerpt, quote } from '../errors.js';
 
-// The one reader of registration files, whether this program (any version), Lima (`limactl
-// start-at-login`, `limactl autostart`) or a person wrote them. Each backend hands in its format's
+// The one reader of registration files, whoever wrote them. Each backend hands in its format's
 // reader (files/plist.ts, files/unit.ts), so a Linux run never loads the plist parser.
 
 export type Settings = Pick<ReadableFile, 'program' | 'limaHome' | 'searchPath' | 'userName' | 'logFiles' | 'differences'> & {
@@ -79,9 +78,8 @@ function conditionOf(registration: Registration, header: GeneratedBy | undefined
 }
 
 /**
- * The limactl a service runs, when its command starts one of `names`: directly (`LIMACTL start
- * NAME --foreground`, as Lima writes it) or through this program's script (`/bin/sh -c SCRIPT
- * limactl-autostart LIMACTL NAME`); undefined for any other command.
+ * The limactl run by `LIMACTL start NAME --foreground` (Lima's) or this program's `/bin/sh -c SCRIPT
+ * limactl-autostart LIMACTL NAME`, for NAME in `names`; undefined for any other command.
  */
 export function startedLimactl(argv: string[], names: string[]): string | undefined {
   if (argv[0] === '/bin/sh' && argv[1] === '-c' && argv[3] === 'limactl-autostart' && argv.length === 6 && names.includes(argv[5]!)) return argv[4];
@@ -110,9 +108,8 @@ export function serviceLimaHome(file: ReadableFile, home: string): string {
 }
 
 /**
- * What writing a file again would lose, and why migrate must leave it alone although nothing is
- * lost. Keep-alive is kept as the file has it: without KeepAlive or Restart= a rewrite does not
- * restart the instance either (Lima writes none for --keep-alive=false since lima-vm/lima#5086).
+ * What writing a file again would lose, and why migrate must leave it alone although nothing is lost.
+ * Keep-alive is kept: Lima writes no KeepAlive or Restart= for --keep-alive=false since lima-vm/lima#5086.
  */
 export function rewriteOf(file: ServiceFile, servicePath: string, host: { home: string; limaHome: string }): { loses: string[]; leave?: string } {
   if (file.unreadable !== undefined) return { loses: [file.unreadable] };

@@ -3,10 +3,8 @@ import { UNIT_KEYS, type EnvVar } from '../service.js';
 import { commandDifferences, list, startedLimactl, type Settings } from './registration.js';
 
 /**
- * Reads a unit back as systemd does for the settings we write: sections, `Key=value` lines,
- * specifiers (`%%`), C-style quoting, and `$$` in Exec* arguments. Rendered units go through it
- * before they are written, so an escaping bug fails here instead of starting the wrong program
- * (or the right one with another LIMA_HOME).
+ * Read as systemd reads the settings we write. Rendered units go through it before they are
+ * written, so an escaping bug fails here instead of starting the wrong program (or LIMA_HOME).
  */
 export type UnitFile = Map<string, Map<string, string[]>>;
 
