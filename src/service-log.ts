@@ -4,9 +4,7 @@ import { run } from './exec.js';
 import { CommandError, excerpt } from './errors.js';
 
 /** As tail writes it; the name comes from a plist, so it is bounded and escaped. */
-export function heading(file: string): string {
-  return `==> ${excerpt(file)} <==`;
-}
+export const heading = (file: string): string => `==> ${excerpt(file)} <==`;
 
 export function lastLinesOfFiles(files: string[], lines: number): string {
   return files.map((file) => `${heading(file)}\n${lastLines(file, lines)}`).join('\n');

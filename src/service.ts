@@ -52,9 +52,7 @@ function environment(s: ServiceInput): EnvVar[] {
 }
 
 /** StandardOutPath and StandardErrorPath: Lima's names, absolute (launchd does not expand `~`). */
-export function launchdLogPaths(dir: string): [string, string] {
-  return [path.join(dir, 'launchd.stdout.log'), path.join(dir, 'launchd.stderr.log')];
-}
+export const launchdLogPaths = (dir: string): [string, string] => [path.join(dir, 'launchd.stdout.log'), path.join(dir, 'launchd.stderr.log')];
 
 export const agentLabel = (instance: string): string => `io.lima-vm.autostart.${instance}`;
 export const daemonLabel = (instance: string): string => `io.lima-vm.daemon.${instance}`;

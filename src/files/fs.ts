@@ -12,9 +12,7 @@ export function fileType(file: string): FileType {
 }
 
 /** Something is there, a dangling symbolic link included. */
-export function present(file: string): boolean {
-  return fileType(file) !== 'none';
-}
+export const present = (file: string): boolean => fileType(file) !== 'none';
 
 function typeOf(st: Stats): FileType {
   if (st.isFile()) return 'file';
@@ -26,14 +24,10 @@ function typeOf(st: Stats): FileType {
 
 const WITH_ARTICLE: Partial<Record<FileType, string>> = { directory: 'a directory', fifo: 'a FIFO', socket: 'a socket', device: 'a device file' };
 
-export function describeType(type: FileType): string {
-  return WITH_ARTICLE[type] ?? type;
-}
+export const describeType = (type: FileType): string => WITH_ARTICLE[type] ?? type;
 
 /** Follows a symbolic link; see readRegularFileEnd. */
-export function readRegularFile(file: string): Buffer {
-  return readRegularFileEnd(file, Infinity).bytes;
-}
+export const readRegularFile = (file: string): Buffer => readRegularFileEnd(file, Infinity).bytes;
 
 /**
  * At most the last `limit` bytes. Opened without blocking (a FIFO would wait for a writer) and

@@ -103,9 +103,7 @@ export function list(names: string[]): string {
 }
 
 /** The LIMA_HOME it sets, else Lima's default, resolved as the job would. */
-export function serviceLimaHome(file: ReadableFile, home: string): string {
-  return path.resolve(file.limaHome ?? path.join(home, '.lima'));
-}
+export const serviceLimaHome = (file: ReadableFile, home: string): string => path.resolve(file.limaHome ?? path.join(home, '.lima'));
 
 /**
  * What writing a file again would lose, and why migrate must leave it alone although nothing is lost.

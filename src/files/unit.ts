@@ -28,9 +28,7 @@ export function parseUnit(text: string): UnitFile {
   return unit;
 }
 
-export function unitValues(unit: UnitFile, section: string, key: string): string[] {
-  return unit.get(section)?.get(key) ?? [];
-}
+export const unitValues = (unit: UnitFile, section: string, key: string): string[] => unit.get(section)?.get(key) ?? [];
 
 /** `%%` is the only specifier we ever write; any other one would be expanded by systemd. */
 export function unescapeSpecifiers(value: string): string {
@@ -92,16 +90,15 @@ export function environmentOf(unit: UnitFile): EnvVar[] {
 }
 
 // Lima's unit has TimeoutSec=10, which this program replaces on purpose (it is also the stop timeout).
-const LIMA_UNIT_KEYS = ['Service.TimeoutSec'];
+const KNOWN_KEYS = new Set([...Object.entries(UNIT_KEYS).flatMap(([section, keys]) => keys.map((key) => `${section}.${key}`)), 'Service.TimeoutSec']);
 /** Restart= values that restart a unit after a crash; without any, systemd's default is `no`. */
 const RESTARTS_AFTER_CRASH = new Set(['on-failure', 'on-abnormal', 'on-abort', 'always']);
 
 export function unitSettings(instance: string): (content: Buffer) => Settings {
   return (content) => {
     const unit = parseUnit(content.toString('utf8'));
-    const known = new Set([...Object.entries(UNIT_KEYS).flatMap(([section, keys]) => keys.map((key) => `${section}.${key}`)), ...LIMA_UNIT_KEYS]);
     const differences: string[] = [];
-    const unknown = [...unit].flatMap(([section, keys]) => [...keys.keys()].map((key) => `${section}.${key}`).filter((key) => !known.has(key)));
+    const unknown = [...unit].flatMap(([section, keys]) => [...keys.keys()].map((key) => `${section}.${key}`).filter((key) => !KNOWN_KEYS.has(key)));
     if (unknown.length > 0) differences.push(`it has settings limactl-autostart does not write: ${list(unknown)}`);
     const execStart = unitValues(unit, 'Service', 'ExecStart');
     let argv: string[] = [];
