@@ -7,9 +7,7 @@ import { PACKAGE_ROOT } from './version.js';
 // ignoreStandalone: only the `~` marks decide which whitespace goes.
 
 /** A double-quoted systemd word: C escapes for `\`, `"` and a line end (a unit's value is one line), `%%` for `%`. */
-function systemdQuote(value: string): string {
-  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/%/g, '%%')}"`;
-}
+const systemdQuote = (value: string): string => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/%/g, '%%')}"`;
 
 const helpers: Record<string, (...values: unknown[]) => string> = {
   // Element content, where quotes need no escape (the service's script stays readable). C1 controls

@@ -6,9 +6,7 @@ import { CommandError, excerpt } from './errors.js';
 /** As tail writes it; the name comes from a plist, so it is bounded and escaped. */
 export const heading = (file: string): string => `==> ${excerpt(file)} <==`;
 
-export function lastLinesOfFiles(files: string[], lines: number): string {
-  return files.map((file) => `${heading(file)}\n${lastLines(file, lines)}`).join('\n');
-}
+const lastLinesOfFiles = (files: string[], lines: number): string => files.map((file) => `${heading(file)}\n${lastLines(file, lines)}`).join('\n');
 
 function lastLines(file: string, count: number): string {
   try {
