@@ -5,8 +5,7 @@ import type { Condition, GeneratedBy } from './model.js';
 import { PACKAGE_ROOT, packageVersion } from './version.js';
 import { LAUNCHD_THROTTLE_INTERVAL, STOP_TIMEOUT_SEC, SYSTEMD_RESTART_SEC, SYSTEMD_START_LIMIT_BURST, SYSTEMD_START_LIMIT_INTERVAL_SEC } from './tunables.js';
 
-// What every service runs, and the shape of each file this program writes: one values object
-// per format, which the template renders, the read-back compares, and whose keys say what is ours.
+// One values object per format: the template renders it, the read-back compares with it, and its keys say what is ours.
 
 export type EnvVar = { name: string; value: string };
 

@@ -1,6 +1,6 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, statSync, type Stats } from 'node:fs';
 
-/** Without following a symbolic link: a user's directory may hold one where a file should be (a dotfile manager's), or a FIFO. */
+/** What lstat finds: where a file should be, a user's directory may hold a dotfile manager's symlink, a dangling one, a FIFO. */
 export type FileType = 'none' | 'file' | 'symlink' | 'directory' | 'fifo' | 'socket' | 'device';
 
 export function fileType(file: string): FileType {

@@ -19,8 +19,8 @@ export function parsePlist(content: string | Buffer): unknown {
   console.error = (...args: unknown[]): void => {
     const m = typeof args[0] === 'string' ? /^\[xmldom (\w+)\]\s*([\s\S]*?)\s*$/.exec(args[0]) : null;
     if (!m) return consoleError(...args);
-    // Bounded: xmldom quotes what it could not read, and the file may be anything.
     const line = typeof args[1] === 'string' ? /line:(\d+)/.exec(args[1])?.[1] : undefined; // from `@#[line:4,col:19]`
+    // Bounded: xmldom quotes what it could not read, and the file may be anything.
     if (m[1] !== 'warning') errors.push(`${m[2]!.slice(0, 200)}${line ? ` (line ${line})` : ''}`);
   };
   let value: unknown;
