@@ -6,36 +6,23 @@ import { PACKAGE_ROOT } from './version.js';
 // (noEscape): it fits neither format. strict: a field the view lacks is a bug, not an empty string.
 // ignoreStandalone: only the `~` marks decide which whitespace goes.
 
-/** Element content, where quotes need no escape (the service's script stays readable). */
-export function escapeXml(value: string): string {
-  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
-    // C1 controls and U+2028/U+2029: XML 1.1 readers (@xmldom among them) take some for line ends.
-    .replace(/[\u0080-\u009f\u2028\u2029]/g, (c) => `&#x${c.charCodeAt(0).toString(16).toUpperCase()};`);
-}
-
-/** A systemd value that is not unquoted (WorkingDirectory=): only specifiers need care. */
-export function systemdPath(value: string): string {
-  return value.replace(/%/g, '%%');
-}
-
 /** A double-quoted systemd word: C escapes for `\`, `"` and a line end (a unit's value is one line), `%%` for `%`. */
-export function systemdQuote(value: string): string {
-  return `"${systemdPath(value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n'))}"`;
-}
+const systemdQuote = (value: string): string => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/%/g, '%%')}"`;
 
 const helpers: Record<string, (...values: unknown[]) => string> = {
-  xml: (v) => escapeXml(String(v)),
-  systemdPath: (v) => systemdPath(String(v)),
+  // Element content, where quotes need no escape (the service's script stays readable). C1 controls
+  // and U+2028/U+2029 as references: XML 1.1 readers (@xmldom among them) take some for line ends.
+  xml: (v) => String(v).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+    .replace(/[\u0080-\u009f\u2028\u2029]/g, (c) => `&#x${c.charCodeAt(0).toString(16).toUpperCase()};`),
+  // A value that is not unquoted (WorkingDirectory=): only specifiers need care.
+  systemdPath: (v) => String(v).replace(/%/g, '%%'),
   // ExecStart=: systemd expands $VAR in the arguments (so `$` → `$$`), not in the program path.
   systemdExec: (argv) => (argv as string[]).map((word, i) => (i === 0 ? systemdQuote(word) : systemdQuote(word).replace(/\$/g, '$$$$'))).join(' '),
   // Environment="NAME=value": one quoted word, where `$` stays literal.
   systemdEnv: (name, value) => systemdQuote(`${String(name)}=${String(value)}`),
 };
 
-/**
- * Renders templates/NAME.hbs with `view`. Handlebars is loaded here, when a file is written: status,
- * logs and --version never load it.
- */
+/** templates/NAME.hbs. Handlebars is loaded only when a file is written: status, logs and --version never load it. */
 export async function render(name: string, view: object): Promise<string> {
   const { default: Handlebars } = await import('handlebars');
   const hb = Handlebars.create();

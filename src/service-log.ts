@@ -3,38 +3,29 @@ import { readRegularFileEnd } from './files/fs.js';
 import { run } from './exec.js';
 import { CommandError, excerpt } from './errors.js';
 
-// Showing what a backend says is an instance's log (Backend.logs): the last lines of its files,
-// or the output of its command (the unit's journal).
+/** As tail writes it; the name comes from a plist, so it is bounded and escaped. */
+export const heading = (file: string): string => `==> ${excerpt(file)} <==`;
 
-/** The heading over each file's lines, as tail writes it; the name comes from a plist, so it is bounded and escaped. */
-export function heading(file: string): string {
-  return `==> ${excerpt(file)} <==`;
-}
-
-/** The last `lines` lines of each file under its heading; a missing file, or one that cannot be read, is said under its heading. */
-export function lastLinesOfFiles(files: string[], lines: number): string {
-  return files.map((file) => `${heading(file)}\n${lastLines(file, lines)}`).join('\n');
-}
+const lastLinesOfFiles = (files: string[], lines: number): string => files.map((file) => `${heading(file)}\n${lastLines(file, lines)}`).join('\n');
 
 function lastLines(file: string, count: number): string {
-  // Read from the end, more each time, until the count of lines is there or the file is whole.
-  for (let limit = 64 * 1024; ; limit *= 4) {
-    let end: { bytes: Buffer; whole: boolean };
-    try {
-      end = readRegularFileEnd(file, limit);
-    } catch (err) {
-      const { code, message } = err as NodeJS.ErrnoException;
-      return code === 'ENOENT' ? '(no such file: nothing was written to it yet)\n' : `(cannot be read: ${code ?? message})\n`;
+  try {
+    // Read from the end, more each time, until the count of lines is there or the file is whole.
+    for (let limit = 64 * 1024; ; limit *= 4) {
+      const { bytes, whole } = readRegularFileEnd(file, limit);
+      const lines = bytes.toString('utf8').split('\n');
+      if (lines.at(-1) === '') lines.pop();
+      // Without the start of the file, the first line may be cut: it does not count.
+      if (!whole) lines.shift();
+      if (whole || lines.length >= count) return lines.slice(Math.max(0, lines.length - count)).map((l) => `${l}\n`).join('');
     }
-    const lines = end.bytes.toString('utf8').split('\n');
-    if (lines.at(-1) === '') lines.pop();
-    // Without the start of the file, the first line may be cut: it does not count.
-    if (!end.whole) lines.shift();
-    if (end.whole || lines.length >= count) return lines.slice(Math.max(0, lines.length - count)).map((l) => `${l}\n`).join('');
+  } catch (err) {
+    const { code, message } = err as NodeJS.ErrnoException;
+    return code === 'ENOENT' ? '(no such file: nothing was written to it yet)\n' : `(cannot be read: ${code ?? message})\n`;
   }
 }
 
-/** The last lines of the log as text, for a message: the command's answer (or why it gave none), then the files'. */
+/** For a message: the command's answer (or why it gave none), then the files'. */
 export async function recentLog(source: LogSource, lines: number): Promise<string> {
   let text = '';
   if (source.command) {
@@ -50,10 +41,7 @@ export async function printLog(source: LogSource, lines: number): Promise<void> 
   if (source.files.length > 0) process.stdout.write(lastLinesOfFiles(source.files, lines));
 }
 
-/**
- * `logs -f`: the command and `tail -F` over the files (through rotation, and a file that does not
- * exist yet once it appears), side by side, until a signal ends them and the run.
- */
+/** `logs -f`: the command and `tail -F` (which follows rotation, and files that appear later) side by side, until a signal. */
 export async function followLog(source: LogSource, lines: number): Promise<void> {
   // tail puts headings over several files only: one file gets the same heading from here.
   if (source.files.length === 1) process.stdout.write(`${heading(source.files[0]!)}\n`);

@@ -5,15 +5,10 @@ import type { Condition, GeneratedBy } from './model.js';
 import { PACKAGE_ROOT, packageVersion } from './version.js';
 import { LAUNCHD_THROTTLE_INTERVAL, STOP_TIMEOUT_SEC, SYSTEMD_RESTART_SEC, SYSTEMD_START_LIMIT_BURST, SYSTEMD_START_LIMIT_INTERVAL_SEC } from './tunables.js';
 
-// What every service runs, and the shape of each file this program writes: one values object
-// per format, which the template renders, the read-back compares, and whose keys say what is ours.
+// One values object per format: the template renders it, the read-back compares with it, and its keys say what is ours.
 
-export interface EnvVar {
-  name: string;
-  value: string;
-}
+export type EnvVar = { name: string; value: string };
 
-/** What a service needs to know of the instance it starts. */
 export interface ServiceInput {
   instance: string;
   dir: string;
@@ -39,10 +34,8 @@ export function servicePath(platform: 'darwin' | 'linux', limactl: string): stri
 }
 
 /**
- * `limactl start INSTANCE --foreground` (launchd and systemd kill or loop a program that
- * daemonizes), run by the script in templates/service.sh: a POSIX shell, in the file itself, so
- * that the service keeps working when this program is upgraded or removed. Its comments stay in
- * templates/: the service file gets the commands.
+ * `limactl start INSTANCE --foreground` (launchd and systemd kill or loop a daemon) through templates/service.sh,
+ * copied into the file so that the service keeps working when this program is upgraded or removed.
  */
 export function serviceCommand(limactl: string, instance: string): string[] {
   const script = readFileSync(path.join(PACKAGE_ROOT, 'templates', 'service.sh'), 'utf8').split('\n').filter((line) => line.trim() !== '' && !/^\s*#/.test(line));
@@ -58,9 +51,7 @@ function environment(s: ServiceInput): EnvVar[] {
 }
 
 /** StandardOutPath and StandardErrorPath: Lima's names, absolute (launchd does not expand `~`). */
-export function launchdLogPaths(dir: string): [string, string] {
-  return [path.join(dir, 'launchd.stdout.log'), path.join(dir, 'launchd.stderr.log')];
-}
+export const launchdLogPaths = (dir: string): [string, string] => [path.join(dir, 'launchd.stdout.log'), path.join(dir, 'launchd.stderr.log')];
 
 export const agentLabel = (instance: string): string => `io.lima-vm.autostart.${instance}`;
 export const daemonLabel = (instance: string): string => `io.lima-vm.daemon.${instance}`;
@@ -74,8 +65,8 @@ export const PLIST_KEYS = [
 export type PlistValues = Partial<Record<(typeof PLIST_KEYS)[number], unknown>>;
 
 /**
- * A LaunchAgent or LaunchDaemon. ProcessType Standard, not Lima's Background: Background jobs get
- * throttled CPU and I/O. An agent may load in gui/<uid> (Aqua) or user/<uid> (Background).
+ * ProcessType Standard, not Lima's Background: Background jobs get throttled CPU and I/O.
+ * An agent may load in gui/<uid> (Aqua) or user/<uid> (Background).
  */
 export function plistFor(s: ServiceInput): PlistValues {
   const [stdout, stderr] = launchdLogPaths(s.dir);
@@ -97,7 +88,6 @@ export function plistFor(s: ServiceInput): PlistValues {
   };
 }
 
-/** Every unit key this program writes, by section. */
 export const UNIT_KEYS = {
   Unit: ['Description', 'Documentation', 'StartLimitIntervalSec', 'StartLimitBurst'],
   Service: ['Type', 'ExecStart', 'WorkingDirectory', 'Environment', 'Restart', 'RestartSec', 'TimeoutStopSec', 'KillMode'],

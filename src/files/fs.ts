@@ -1,10 +1,6 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, statSync, type Stats } from 'node:fs';
 
-/**
- * What is at a path, without following a symbolic link or opening anything: the one place that
- * tells a file from what a user's directory may hold instead (a dotfile manager's symlink, a
- * dangling one, a directory, a FIFO).
- */
+/** What lstat finds: where a file should be, a user's directory may hold a dotfile manager's symlink, a dangling one, a FIFO. */
 export type FileType = 'none' | 'file' | 'symlink' | 'directory' | 'fifo' | 'socket' | 'device';
 
 export function fileType(file: string): FileType {
@@ -16,9 +12,7 @@ export function fileType(file: string): FileType {
 }
 
 /** Something is there, a dangling symbolic link included. */
-export function present(file: string): boolean {
-  return fileType(file) !== 'none';
-}
+export const present = (file: string): boolean => fileType(file) !== 'none';
 
 function typeOf(st: Stats): FileType {
   if (st.isFile()) return 'file';
@@ -28,29 +22,22 @@ function typeOf(st: Stats): FileType {
   return st.isSocket() ? 'socket' : 'device';
 }
 
-const A: Partial<Record<FileType, string>> = { directory: 'a directory', fifo: 'a FIFO', socket: 'a socket', device: 'a device file' };
+const WITH_ARTICLE: Partial<Record<FileType, string>> = { directory: 'a directory', fifo: 'a FIFO', socket: 'a socket', device: 'a device file' };
 
-/** "a directory", "a FIFO": for messages about what stands where a file should be. */
-export function describeType(type: FileType): string {
-  return A[type] ?? type;
-}
+export const describeType = (type: FileType): string => WITH_ARTICLE[type] ?? type;
 
-/** The bytes of a regular file, through a symbolic link (see readRegularFileEnd). */
-export function readRegularFile(file: string): Buffer {
-  return readRegularFileEnd(file, Infinity).bytes;
-}
+/** Follows a symbolic link; see readRegularFileEnd. */
+export const readRegularFile = (file: string): Buffer => readRegularFileEnd(file, Infinity).bytes;
 
 /**
- * At most the last `limit` bytes of a regular file; `whole` says whether that is all of it.
- * Opened without blocking (a FIFO would wait for a writer) and checked after opening, so a file
- * swapped for something else between a check and the read is caught too.
+ * At most the last `limit` bytes. Opened without blocking (a FIFO would wait for a writer) and
+ * checked after opening, so a file swapped for something else after a check is caught too.
  */
 export function readRegularFileEnd(file: string, limit: number): { bytes: Buffer; whole: boolean } {
   const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const st = fstatSync(fd);
-    const type = typeOf(st);
-    if (type !== 'file') throw new Error(`it is ${describeType(type)}, not a file`);
+    if (!st.isFile()) throw new Error(`it is ${describeType(typeOf(st))}, not a file`);
     const start = Math.max(0, st.size - limit);
     const chunks: Buffer[] = [];
     for (let at = start; ;) {
@@ -65,7 +52,6 @@ export function readRegularFileEnd(file: string, limit: number): { bytes: Buffer
   }
 }
 
-/** The names in a directory; none when it does not exist or cannot be read. */
 export function listDir(dir: string): string[] {
   try {
     return readdirSync(dir);
@@ -74,7 +60,7 @@ export function listDir(dir: string): string[] {
   }
 }
 
-/** The target of a symbolic link at `file` that points nowhere; undefined for anything else. */
+/** Undefined unless `file` is a symbolic link that points nowhere. */
 export function danglingTarget(file: string): string | undefined {
   try {
     return fileType(file) === 'symlink' && !statSync(file, { throwIfNoEntry: false }) ? readlinkSync(file) : undefined;

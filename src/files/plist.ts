@@ -6,26 +6,22 @@ import { quote } from '../errors.js';
 import { commandDifferences, list, startedLimactl, type Settings } from './registration.js';
 
 /**
- * Reads a property list with the `plist` package: XML (what this program, Lima and most people
- * write) or binary (what `plutil -convert binary1` makes; launchd reads both).
- *
- * `plist` parses XML with @xmldom/xmldom, which reports what it finds wrong on console.error
- * (`[xmldom warning] …`, `[xmldom error] …`) and throws only on a fatal error; `plist` gives no way
- * to pass it a handler. Its reports are caught here for the length of the parse, which is
- * synchronous: an error (an undefined entity, say, which it reads as literal text) makes the file
- * one that cannot be read, with xmldom's words in the program's own message; a warning changes
- * nothing in the values read and is dropped. Nothing of it reaches the user's terminal.
+ * XML or binary (`plutil -convert binary1`). `plist` takes no handler for @xmldom/xmldom, which
+ * reports problems on console.error and throws only on fatal ones, so console.error is caught for
+ * the (synchronous) parse: an error (an undefined entity, say, read as literal text) makes the
+ * file unreadable; a warning changes no value and is dropped. None reaches the user's terminal.
  */
 export function parsePlist(content: string | Buffer): unknown {
-  // Bytes go to plist's binary reader as they are; text would mangle them.
+  // Binary bytes as they are: text would mangle them.
   const input = typeof content === 'string' || content.subarray(0, 6).toString('latin1') === 'bplist' ? content : content.toString('utf8');
   const errors: string[] = [];
   const consoleError = console.error;
   console.error = (...args: unknown[]): void => {
     const m = typeof args[0] === 'string' ? /^\[xmldom (\w+)\]\s*([\s\S]*?)\s*$/.exec(args[0]) : null;
     if (!m) return consoleError(...args);
+    const line = typeof args[1] === 'string' ? /line:(\d+)/.exec(args[1])?.[1] : undefined; // from `@#[line:4,col:19]`
     // Bounded: xmldom quotes what it could not read, and the file may be anything.
-    if (m[1] !== 'warning') errors.push(`${m[2]!.slice(0, 200)}${lineOf(args[1])}`);
+    if (m[1] !== 'warning') errors.push(`${m[2]!.slice(0, 200)}${line ? ` (line ${line})` : ''}`);
   };
   let value: unknown;
   try {
@@ -40,21 +36,11 @@ export function parsePlist(content: string | Buffer): unknown {
   return value;
 }
 
-/** xmldom's position of a report (`@#[line:4,col:19]`) as words. */
-function lineOf(locator: unknown): string {
-  const line = typeof locator === 'string' ? /line:(\d+)/.exec(locator)?.[1] : undefined;
-  return line ? ` (line ${line})` : '';
-}
-
-/**
- * Keep-alive of a plist: <true/> restarts after every exit; a dictionary after a crash when it has
- * Crashed <true/> or SuccessfulExit <false/>; absent or <false/> never.
- */
+/** <true/> restarts after every exit; a dictionary after a crash with Crashed <true/> or SuccessfulExit <false/>. */
 function keepAliveOf(keepAlive: unknown): boolean {
   return keepAlive === true || (isDict(keepAlive) && (keepAlive.Crashed === true || keepAlive.SuccessfulExit === false));
 }
 
-/** What a LaunchAgent's or LaunchDaemon's keys say (files/registration.ts reads the rest). */
 export function plistSettings(registration: Registration): (content: Buffer) => Settings {
   return (content) => {
     const plist = parsePlist(content);

@@ -4,13 +4,9 @@ import { headerAge, readHeader } from '../service.js';
 import { danglingTarget, listDir, readRegularFile } from './fs.js';
 import { excerpt, quote } from '../errors.js';
 
-// The one reader of registration files, written by this program (any version), by Lima
-// (`limactl start-at-login`, `limactl autostart`, any version) or by hand: every question about
-// such a file (its condition, keep-alive, LIMA_HOME, who wrote it, what a rewrite would lose) is
-// answered here. What a format's keys say is read by files/plist.ts and files/unit.ts, which each
-// backend hands in: a Linux run never loads the plist parser.
+// The one reader of registration files, whoever wrote them. Each backend hands in its format's
+// reader (files/plist.ts, files/unit.ts), so a Linux run never loads the plist parser.
 
-/** What a format's reader finds in a file, beside what every file has. */
 export type Settings = Pick<ReadableFile, 'program' | 'limaHome' | 'searchPath' | 'userName' | 'logFiles' | 'differences'> & {
   /** The setting that decides keep-alive: its name, whether the file has it, what it means. */
   restart: { key: string; said: boolean; keepAlive: boolean };
@@ -22,7 +18,7 @@ const ENV_NAMES = new Set(['LIMA_HOME', 'PATH', 'HOME']);
 // `limactl start` options Lima's files add; dropping them changes nothing.
 const START_OPTIONS = new Set(['--foreground', '--progress']);
 
-/** The files in `dir` whose names match `pattern` (the instance name is its first group). */
+/** `pattern`'s first group is the instance name. */
 export function listRegistrations(dir: string, pattern: RegExp, make: (instance: string, file: string) => Registration): Registration[] {
   return listDir(dir).sort().flatMap((name) => {
     const instance = pattern.exec(name)?.[1];
@@ -30,7 +26,6 @@ export function listRegistrations(dir: string, pattern: RegExp, make: (instance:
   });
 }
 
-/** What the file of a registration says, or why it cannot be read; `settings` reads its format. */
 export function readServiceFile(registration: Registration, settings: (content: Buffer) => Settings): ServiceFile {
   let content: Buffer;
   try {
@@ -58,21 +53,19 @@ export function readServiceText(registration: Registration, content: Buffer, set
     return { registration, condition, ...conditionFrom, header, unreadable: `it is not ${registration.kind === 'user unit' ? 'a unit file' : 'a property list'} that can be read (${cause})`, cause, opened: true };
   }
   const { restart, ...rest } = read;
-  const differences = [...read.differences];
   if (header && header.keepAlive !== restart.keepAlive) {
     // Edited by hand since: which of the two the user wants cannot be told.
-    differences.push(`its header says keep-alive=${header.keepAlive}, but its ${restart.key} ${restart.said ? 'does' : 'is not set and does'}${restart.keepAlive ? '' : ' not'} restart the instance after a crash`);
+    rest.differences.push(`its header says keep-alive=${header.keepAlive}, but its ${restart.key} ${restart.said ? 'does' : 'is not set and does'}${restart.keepAlive ? '' : ' not'} restart the instance after a crash`);
   }
   return {
     registration,
     condition,
     ...conditionFrom,
     ...rest,
-    differences,
     header,
     text,
     // No template of Lima's sets anything it does not know, nor a PATH.
-    writtenBy: header ? 'limactl-autostart' : differences.length > 0 || rest.searchPath !== undefined ? 'hand' : 'lima',
+    writtenBy: header ? 'limactl-autostart' : rest.differences.length > 0 || rest.searchPath !== undefined ? 'hand' : 'lima',
     keepAlive: restart.keepAlive,
     keepAliveFrom: header ? 'header' : restart.said ? 'settings' : 'unsaid',
   };
@@ -85,9 +78,8 @@ function conditionOf(registration: Registration, header: GeneratedBy | undefined
 }
 
 /**
- * The limactl a service runs, when its command starts one of `names`: directly (`LIMACTL start
- * NAME --foreground`, as Lima writes it) or through this program's script (`/bin/sh -c SCRIPT
- * limactl-autostart LIMACTL NAME`); undefined for any other command.
+ * The limactl run by `LIMACTL start NAME --foreground` (Lima's) or this program's `/bin/sh -c SCRIPT
+ * limactl-autostart LIMACTL NAME`, for NAME in `names`; undefined for any other command.
  */
 export function startedLimactl(argv: string[], names: string[]): string | undefined {
   if (argv[0] === '/bin/sh' && argv[1] === '-c' && argv[3] === 'limactl-autostart' && argv.length === 6 && names.includes(argv[5]!)) return argv[4];
@@ -96,7 +88,6 @@ export function startedLimactl(argv: string[], names: string[]): string | undefi
   return direct ? program : undefined;
 }
 
-/** The differences of a service's command and environment, the same for both formats. */
 export function commandDifferences(argv: string[], names: string[], environment: string[]): string[] {
   const foreign = environment.filter((name) => !ENV_NAMES.has(name));
   return [
@@ -111,26 +102,14 @@ export function list(names: string[]): string {
   return `${shown.join(', ')}${names.length > 10 ? ` and ${names.length - 10} more` : ''}`;
 }
 
-/** The LIMA_HOME the service uses: the one it sets, else Lima's default, resolved as the job would. */
-export function serviceLimaHome(file: ReadableFile, home: string): string {
-  return path.resolve(file.limaHome ?? path.join(home, '.lima'));
-}
-
-/** What writing a file again would mean: the one answer for enable, migrate and status. */
-export interface Rewrite {
-  /** What would be lost or change in meaning; empty when nothing. */
-  loses: string[];
-  /** Why migrate must leave it alone although nothing is lost. */
-  leave?: string;
-}
+/** The LIMA_HOME it sets, else Lima's default, resolved as the job would. */
+export const serviceLimaHome = (file: ReadableFile, home: string): string => path.resolve(file.limaHome ?? path.join(home, '.lima'));
 
 /**
- * `servicePath` is the PATH this program gives the service: a file that did not come from this
- * program loses the directories of its own PATH that are not in it. Keep-alive is kept as the
- * file has it: a file without KeepAlive or Restart= never restarts the instance, and a rewrite
- * does not either (Lima writes none for --keep-alive=false since lima-vm/lima#5086).
+ * What writing a file again would lose, and why migrate must leave it alone although nothing is lost.
+ * Keep-alive is kept: Lima writes no KeepAlive or Restart= for --keep-alive=false since lima-vm/lima#5086.
  */
-export function rewriteOf(file: ServiceFile, servicePath: string, host: { home: string; limaHome: string }): Rewrite {
+export function rewriteOf(file: ServiceFile, servicePath: string, host: { home: string; limaHome: string }): { loses: string[]; leave?: string } {
   if (file.unreadable !== undefined) return { loses: [file.unreadable] };
   const loses = [...file.differences];
   if (!file.header && file.searchPath !== undefined) {
@@ -147,10 +126,7 @@ export function rewriteOf(file: ServiceFile, servicePath: string, host: { home: 
   return { loses, ...(leave ? { leave } : {}) };
 }
 
-/**
- * What `enable` says when it replaces an existing file: who wrote it, and what of it is lost.
- * Undefined for a file of this very version, and for one it cannot open (a root-only LaunchDaemon).
- */
+/** What `enable` says when it replaces a file; nothing for one of this version or one it cannot open (a root-only LaunchDaemon). */
 export function replacedNote(file: ServiceFile, servicePath: string, host: { home: string; limaHome: string }): string | undefined {
   const where = file.registration.file;
   const dangling = danglingTarget(where);

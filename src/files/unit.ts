@@ -3,19 +3,15 @@ import { UNIT_KEYS, type EnvVar } from '../service.js';
 import { commandDifferences, list, startedLimactl, type Settings } from './registration.js';
 
 /**
- * Reads a systemd unit back the way systemd does for the settings we write: sections,
- * `Key=value` lines, specifiers (`%%`), C-style quoting, and `$$` in Exec* arguments.
- * Rendered units go through it before they are written, so an escaping bug fails loudly here
- * instead of starting the wrong program (or the right one with another LIMA_HOME).
+ * Read as systemd reads the settings we write. Rendered units go through it before they are
+ * written, so an escaping bug fails here instead of starting the wrong program (or LIMA_HOME).
  */
 export type UnitFile = Map<string, Map<string, string[]>>;
 
 export function parseUnit(text: string): UnitFile {
   const unit: UnitFile = new Map();
   let section: Map<string, string[]> | undefined;
-  const lines = text.split('\n');
-  for (let index = 0; index < lines.length; index++) {
-    const raw = lines[index]!;
+  for (const [index, raw] of text.split('\n').entries()) {
     const line = raw.trim();
     if (line === '' || line[0] === '#' || line[0] === ';') continue;
     const header = line[0] === '[' ? /^\[([^\]]+)\]$/.exec(line) : null;
@@ -27,16 +23,12 @@ export function parseUnit(text: string): UnitFile {
     const eq = line.indexOf('=');
     if (!section || eq < 1) throw new Error(`unit line ${index + 1} is neither a section nor Key=value: ${quote(raw, 100)}`);
     const key = line.slice(0, eq).trim();
-    const values = section.get(key);
-    if (values) values.push(line.slice(eq + 1).trim());
-    else section.set(key, [line.slice(eq + 1).trim()]);
+    section.set(key, [...(section.get(key) ?? []), line.slice(eq + 1).trim()]);
   }
   return unit;
 }
 
-export function unitValues(unit: UnitFile, section: string, key: string): string[] {
-  return unit.get(section)?.get(key) ?? [];
-}
+export const unitValues = (unit: UnitFile, section: string, key: string): string[] => unit.get(section)?.get(key) ?? [];
 
 /** `%%` is the only specifier we ever write; any other one would be expanded by systemd. */
 export function unescapeSpecifiers(value: string): string {
@@ -48,43 +40,27 @@ export function unescapeSpecifiers(value: string): string {
 
 const C_ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\', '"': '"', "'": "'", ' ': ' ' };
 
-// Runs of characters that splitWords copies as they are: outside quotes, inside "…", inside '…'.
-const PLAIN: Record<string, RegExp> = { '': /[^\\"'\s]+/y, '"': /[^\\"]+/y, "'": /[^\\']+/y };
-const SPACES = /\s+/y;
-
 /** Splits a value into words as systemd does: whitespace outside quotes, C escapes inside and out. */
 export function splitWords(value: string): string[] {
   const words: string[] = [];
   let word: string | undefined;
-  let open: '"' | "'" | '' = '';
-  let i = 0;
-  while (i < value.length) {
-    const plain: RegExp = PLAIN[open]!;
-    plain.lastIndex = i;
-    if (plain.test(value)) {
-      word = (word ?? '') + value.slice(i, plain.lastIndex);
-      i = plain.lastIndex;
-      continue;
-    }
-    const c: string = value[i]!;
+  let open = ''; // the quote the word is in
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
     if (c === '\\') {
-      const next = value[i + 1];
+      const next = value[++i];
       if (next === undefined || !(next in C_ESCAPES)) throw new Error(`unsupported escape \\${next ?? ''} in ${quote(value)}`);
       word = (word ?? '') + C_ESCAPES[next];
-      i += 2;
-    } else if (open) {
-      open = ''; // the closing quote: PLAIN stops only there or at a backslash
-      i++;
-    } else if (c === '"' || c === "'") {
+    } else if (c === open) {
+      open = '';
+    } else if (!open && (c === '"' || c === "'")) {
       open = c;
       word ??= '';
-      i++;
-    } else {
-      SPACES.lastIndex = i;
-      SPACES.test(value);
+    } else if (!open && /\s/.test(c)) {
       if (word !== undefined) words.push(word);
       word = undefined;
-      i = SPACES.lastIndex;
+    } else {
+      word = (word ?? '') + c;
     }
   }
   if (open) throw new Error(`unterminated quote in ${quote(value)}`);
@@ -114,17 +90,15 @@ export function environmentOf(unit: UnitFile): EnvVar[] {
 }
 
 // Lima's unit has TimeoutSec=10, which this program replaces on purpose (it is also the stop timeout).
-const LIMA_UNIT_KEYS = ['Service.TimeoutSec'];
+const KNOWN_KEYS = new Set([...Object.entries(UNIT_KEYS).flatMap(([section, keys]) => keys.map((key) => `${section}.${key}`)), 'Service.TimeoutSec']);
 /** Restart= values that restart a unit after a crash; without any, systemd's default is `no`. */
 const RESTARTS_AFTER_CRASH = new Set(['on-failure', 'on-abnormal', 'on-abort', 'always']);
 
-/** What a user unit's keys say (files/registration.ts reads the rest). */
 export function unitSettings(instance: string): (content: Buffer) => Settings {
   return (content) => {
     const unit = parseUnit(content.toString('utf8'));
-    const known = new Set([...Object.entries(UNIT_KEYS).flatMap(([section, keys]) => keys.map((key) => `${section}.${key}`)), ...LIMA_UNIT_KEYS]);
     const differences: string[] = [];
-    const unknown = [...unit].flatMap(([section, keys]) => [...keys.keys()].map((key) => `${section}.${key}`).filter((key) => !known.has(key)));
+    const unknown = [...unit].flatMap(([section, keys]) => [...keys.keys()].map((key) => `${section}.${key}`).filter((key) => !KNOWN_KEYS.has(key)));
     if (unknown.length > 0) differences.push(`it has settings limactl-autostart does not write: ${list(unknown)}`);
     const execStart = unitValues(unit, 'Service', 'ExecStart');
     let argv: string[] = [];
