@@ -7,8 +7,7 @@ import type { Instance } from './model.js';
 
 /**
  * What the program reads from the machine it runs on, gathered once. Tests steer it through the
- * environment only (docs/testing.md): LIMA_AUTOSTART_PLATFORM, LIMA_AUTOSTART_SYSROOT, and the
- * ordinary HOME, XDG_*, LIMA_HOME, USER and PATH.
+ * environment only (docs/testing.md): LIMA_AUTOSTART_* and the usual HOME, XDG_*, LIMA_HOME, USER, PATH.
  */
 export interface Host {
   platform: 'darwin' | 'linux';

@@ -12,9 +12,8 @@ import * as log from './log.js';
 // prints something else is never an error: the caller goes on without its answer and says why.
 
 /**
- * The instance's socket_vmnet network (`networks: - lima: shared`, bridged, host: any but
- * user-v2), which needs Lima's sudoers file to start without a terminal, as at boot. lima.yaml is
- * read line by line: a `lima:` network entry is all that counts.
+ * The instance's socket_vmnet network (`networks: - lima: shared`, bridged, host: any but user-v2),
+ * which needs Lima's sudoers file to start without a terminal, as at boot. A `lima:` entry is enough.
  */
 export function vmnetNetwork(limaHome: string, name: string): string | undefined {
   try {
@@ -59,14 +58,13 @@ function failure(exitCode: number | undefined, stderr: string): string {
 }
 
 function readInstance(line: string): LimaInstance | undefined {
-  let value: unknown;
+  let fields: Record<string, unknown>;
   try {
-    value = JSON.parse(line);
+    fields = JSON.parse(line) ?? {};
   } catch {
     return undefined;
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
-  const { name, status, hostAgentPID, autoStartedIdentifier } = value as Record<string, unknown>;
+  const { name, status, hostAgentPID, autoStartedIdentifier } = fields;
   if (typeof name !== 'string' || typeof status !== 'string') return undefined;
   return {
     name,
@@ -97,9 +95,8 @@ async function limactlVersion(limactl: string): Promise<LimaVersion> {
 }
 
 /**
- * Asks limactl its version on every run (an upgrade or a version manager's shim changes it) and
- * says what the user should know. A pre-release counts as the release it leads to: Lima's betas
- * already have its commands.
+ * Asked on every run: an upgrade or a version manager's shim changes it. A pre-release counts as
+ * the release it leads to: Lima's betas already have its commands.
  */
 export async function checkLimactl(limactl: string): Promise<LimaVersion> {
   const answer = await limactlVersion(limactl);

@@ -17,9 +17,8 @@ const held = new Set<() => void>();
 process.on('exit', () => { for (const release of held) release(); });
 
 /**
- * A lock file holding its owner's pid. One whose pid is gone, that was written before the last
- * boot (its pid may be reused since), or that holds no pid, is stale and taken over; a live one is
- * waited for, on the real clock: its holder is another run of ours.
+ * A lock file holding its owner's pid, taken over when stale (no pid, a dead one, or written before
+ * the last boot: the pid may be reused); a live one, another run of ours, is waited for in real time.
  */
 export async function acquireLock(file: string, what: string): Promise<Lock> {
   const dir = path.dirname(file);
@@ -62,10 +61,7 @@ export async function acquireLock(file: string, what: string): Promise<Lock> {
   return { release };
 }
 
-/**
- * Written whole under another name, then linked into place (link() fails if the lock exists): a
- * lock is never seen empty, which another run would take for a stale one.
- */
+/** Written under another name, then linked into place (link() fails if the lock exists): another run never sees it empty, as if stale. */
 function create(file: string): boolean {
   const temp = `${file}.${process.pid}.tmp`;
   try {
