@@ -14,13 +14,9 @@ export interface Clock {
 
 export const realClock: Clock = {
   now: () => Date.now(),
-  pause: async (ms, uninterruptible) => {
-    try {
-      await sleep(ms, undefined, uninterruptible ? {} : { signal: interrupt });
-    } catch (err) {
-      throw interrupt.aborted ? interrupt.reason : err;
-    }
-  },
+  pause: (ms, uninterruptible) => sleep(ms, undefined, uninterruptible ? {} : { signal: interrupt }).catch((err: unknown) => {
+    throw interrupt.aborted ? interrupt.reason : err;
+  }),
 };
 
 let fake = 0;
