@@ -36,7 +36,6 @@ export interface Poll<T> {
   boundSec: number;
   intervalMs: number;
   clock: Clock;
-  /** Asked until it answers (not undefined), or until the bound has passed. */
   ask: () => Promise<T | undefined>;
   /** Called once, after the first answer that was not yet the awaited one. */
   onWait?: () => void;
