@@ -28,9 +28,8 @@ export interface RunResult {
 }
 
 /**
- * Runs one command from a fixed argument vector, never through a shell. A signal to this program
- * ends the command and throws Interrupted, as does the command's own death by SIGINT, SIGTERM or
- * SIGHUP (Ctrl-C reaches the whole process group, and the command may die of it first).
+ * A fixed argument vector, never a shell. A signal ends the command and throws Interrupted, as does
+ * its own death by SIGINT, SIGTERM or SIGHUP (Ctrl-C reaches the whole group; it may die first).
  */
 export async function run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const [file, ...args] = argv;
@@ -66,10 +65,10 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
   if (cancel && result.signal && result.signal in SIGNAL_EXIT && !timedOut) throw new Interrupted(result.signal);
   const exitCode = timedOut ? undefined : result.exitCode;
   const why = timedOut ? `no answer within ${options.timeoutMs} ms` : result.signal ? `killed by ${result.signal}` : exitCode === undefined ? notStarted(result.cause) : undefined;
-  const stderr = String(result.stderr ?? '');
-  const outcome: RunResult = { exitCode, stdout: String(result.stdout ?? ''), stderr: why ? `${stderr}\n${why}`.trim() : stderr, timedOut };
-  if (outcome.exitCode !== 0 && !options.mayFail) throw new CommandError(argv, outcome.exitCode, outcome.stderr, options.hint);
-  return outcome;
+  const output = String(result.stderr ?? '');
+  const stderr = why ? `${output}\n${why}`.trim() : output;
+  if (exitCode !== 0 && !options.mayFail) throw new CommandError(argv, exitCode, stderr, options.hint);
+  return { exitCode, stdout: String(result.stdout ?? ''), stderr, timedOut };
 }
 
 function notStarted(cause: unknown): string {

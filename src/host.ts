@@ -6,9 +6,8 @@ import { listDir } from './files/fs.js';
 import type { Instance } from './model.js';
 
 /**
- * What the program reads from the machine it runs on, gathered once, and the instances on it.
- * Tests steer it through the environment only (docs/testing.md): LIMA_AUTOSTART_PLATFORM,
- * LIMA_AUTOSTART_SYSROOT, and the ordinary HOME, XDG_*, LIMA_HOME, USER and PATH.
+ * What the program reads from the machine it runs on, gathered once. Tests steer it through the
+ * environment only (docs/testing.md): LIMA_AUTOSTART_* and the usual HOME, XDG_*, LIMA_HOME, USER, PATH.
  */
 export interface Host {
   platform: 'darwin' | 'linux';
@@ -33,8 +32,7 @@ export function readHost(env: NodeJS.ProcessEnv = process.env): Host {
   if (platform !== 'darwin' && platform !== 'linux') {
     throw new UserError(`limactl-autostart does not support the platform "${platform}"`, 'It registers instances with launchd (macOS) or systemd (Linux). On other platforms, start the instance with `limactl start`.');
   }
-  // Under sudo, HOME, USER and the service manager are root's, and Lima refuses to run as root
-  // anyway. The program runs sudo itself, for the few fixed commands that need it.
+  // Under sudo, HOME, USER and the service manager are root's, and Lima refuses to run as root.
   if (env.SUDO_USER && process.getuid?.() === 0) {
     throw new UserError(
       `limactl-autostart is running under sudo (for ${env.SUDO_USER}); it must run as the user who owns the instance`,
@@ -49,9 +47,9 @@ export function readHost(env: NodeJS.ProcessEnv = process.env): Host {
     platform,
     sysroot: env.LIMA_AUTOSTART_SYSROOT ? path.resolve(env.LIMA_AUTOSTART_SYSROOT) : '',
     home,
-    xdgConfigHome: env.XDG_CONFIG_HOME ? absolute('XDG_CONFIG_HOME', env.XDG_CONFIG_HOME) : path.join(home, '.config'),
-    xdgStateHome: env.XDG_STATE_HOME ? absolute('XDG_STATE_HOME', env.XDG_STATE_HOME) : path.join(home, '.local', 'state'),
-    // Absolute: launchd and systemd start jobs elsewhere, where a relative one means another directory.
+    xdgConfigHome: absolute('XDG_CONFIG_HOME', env.XDG_CONFIG_HOME || path.join(home, '.config')),
+    xdgStateHome: absolute('XDG_STATE_HOME', env.XDG_STATE_HOME || path.join(home, '.local', 'state')),
+    // Resolved: launchd and systemd start jobs in another directory.
     limaHome: writable('LIMA_HOME', env.LIMA_HOME ? path.resolve(env.LIMA_HOME) : path.join(home, '.lima')),
     user,
     uid: process.getuid?.() ?? 0,
@@ -73,17 +71,14 @@ function writable(name: string, value: string): string {
   return value;
 }
 
-/** A system-wide path under the sysroot seam. */
 export function systemPath(host: Host, ...parts: string[]): string {
   return path.join(host.sysroot || '/', ...parts);
 }
 
-// Lima's own rule for instance names (pkg/identifiers): anything else is refused before it can
-// reach a file name, a launchd label or a unit name.
+// Lima's own rule for instance names (pkg/identifiers).
 const INSTANCE_NAME = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
 const INSTANCE_NAME_MAX = 76;
 
-/** Whether Lima would accept `name`: for names taken from file names, which are only skipped. */
 export function isInstanceName(name: string): boolean {
   return name.length <= INSTANCE_NAME_MAX && INSTANCE_NAME.test(name);
 }
@@ -104,16 +99,12 @@ export function hasInstance(host: Host, name: string): boolean {
   return existsSync(path.join(host.limaHome, name, 'lima.yaml'));
 }
 
-/** What `limactl list` lists: directories with a lima.yaml and a name Lima accepts (its own `_config` and `_networks` have none). */
+/** What `limactl list` lists (Lima's own `_config` and `_networks` are not instances). */
 export function instancesInLimaHome(host: Host): string[] {
   return listDir(host.limaHome).filter((name) => isInstanceName(name) && hasInstance(host, name));
 }
 
-/**
- * The `limactl` the user runs, kept as found on PATH: Homebrew's /opt/homebrew/bin/limactl links
- * into a versioned Cellar directory that the next `brew upgrade` deletes, so the link is the path
- * that keeps working.
- */
+/** Kept as found on PATH: Homebrew's link outlives the versioned Cellar directory it points to, which `brew upgrade` deletes. */
 export function findLimactl(host: Host): string {
   const found = limactlOnPath(host.searchPath);
   if (found) return writable('the path of limactl', found);
@@ -132,18 +123,16 @@ export function limactlOnPath(searchPath: string): string | undefined {
   });
 }
 
-/** This program's own state: the lingering marker, locks of instances that are gone. */
 export function stateDir(host: Host): string {
   return path.join(host.xdgStateHome, 'limactl-autostart');
 }
 
-/** The instance's lock, in its directory; an instance removed with `limactl delete` has it in the state directory. */
+/** In the instance's directory; an instance removed with `limactl delete` has it in the state directory. */
 export function instanceLock(host: Host, instance: string): { file: string; what: string } {
   const dir = path.join(host.limaHome, instance);
   return { file: existsSync(dir) ? path.join(dir, 'autostart.lock') : path.join(stateDir(host), `${instance}.lock`), what: `instance "${instance}"` };
 }
 
-/** Lima's own log of the instance: what the host agent says. */
 export function hostAgentLog(limaHome: string, instance: string): string {
   return path.join(limaHome, instance, 'ha.stderr.log');
 }

@@ -12,26 +12,23 @@ import * as log from './log.js';
 // prints something else is never an error: the caller goes on without its answer and says why.
 
 /**
- * The instance's socket_vmnet network (`networks: - lima: shared`, bridged, host: any but
- * user-v2), which needs Lima's sudoers file to start without a terminal, as at boot. lima.yaml is
- * read line by line: a `lima:` network entry is all that counts.
+ * The instance's socket_vmnet network (`networks: - lima: shared`, bridged, host: any but user-v2),
+ * which needs Lima's sudoers file to start without a terminal, as at boot. A `lima:` entry is enough.
  */
 export function vmnetNetwork(limaHome: string, name: string): string | undefined {
-  let yaml = '';
   try {
-    yaml = readRegularFile(path.join(limaHome, name, 'lima.yaml')).toString('utf8');
+    const yaml = readRegularFile(path.join(limaHome, name, 'lima.yaml')).toString('utf8');
+    return [...yaml.matchAll(/^\s*-\s*lima:\s*["']?([\w.-]+)/gm)].map((m) => m[1]!).find((n) => n !== 'user-v2');
   } catch {
     return undefined;
   }
-  return [...yaml.matchAll(/^\s*-\s*lima:\s*["']?([\w.-]+)/gm)].map((m) => m[1]!).find((n) => n !== 'user-v2');
 }
 
 /** From this Lima version on, `limactl autostart` is Lima's built-in command, which wins over a plugin. */
-export const BUILTIN_AUTOSTART_SINCE = '2.2.0';
+const BUILTIN_AUTOSTART_SINCE = '2.2.0';
 
 export interface LimaInstance {
   name: string;
-  /** Running, Stopped, Broken, … */
   status: string;
   hostAgentPID: number | null;
   /** The launchd label or unit that started it (Lima 2.1 and later). */
@@ -61,14 +58,13 @@ function failure(exitCode: number | undefined, stderr: string): string {
 }
 
 function readInstance(line: string): LimaInstance | undefined {
-  let value: unknown;
+  let fields: Record<string, unknown>;
   try {
-    value = JSON.parse(line);
+    fields = JSON.parse(line) ?? {};
   } catch {
     return undefined;
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
-  const { name, status, hostAgentPID, autoStartedIdentifier } = value as Record<string, unknown>;
+  const { name, status, hostAgentPID, autoStartedIdentifier } = fields;
   if (typeof name !== 'string' || typeof status !== 'string') return undefined;
   return {
     name,
@@ -81,20 +77,15 @@ function readInstance(line: string): LimaInstance | undefined {
 
 export type LimaVersion = { kind: 'version'; version: string } | { kind: 'unreadable'; output: string } | { kind: 'no-answer'; reason: string };
 
-export interface Advice {
-  level: 'warning' | 'info';
-  message: string;
-}
-
 /** The range in plugin.yaml (`limactl: ">=2.0.0 <3.0.0"`): one source for Lima and for us. */
-export function supportedRange(): string {
+function supportedRange(): string {
   const pluginYaml = path.join(PACKAGE_ROOT, 'plugin.yaml');
   const range = /^limactl:\s*["']?([^"'\n#]+?)["']?\s*(?:#.*)?$/m.exec(readFileSync(pluginYaml, 'utf8'))?.[1];
   if (!range || !validRange(range)) throw new Error(`${pluginYaml} has no valid \`limactl:\` version range`);
   return range;
 }
 
-export async function limactlVersion(limactl: string): Promise<LimaVersion> {
+async function limactlVersion(limactl: string): Promise<LimaVersion> {
   const answer = await run([limactl, '--version'], { mayFail: 'an unreadable version is a warning, not an error', noInput: true, timeoutMs: LIMACTL_TIMEOUT_MS });
   if (answer.timedOut) return { kind: 'no-answer', reason: `it did not answer within ${LIMACTL_TIMEOUT_MS / 1000} s` };
   if (answer.exitCode !== 0) return { kind: 'no-answer', reason: `it ${failure(answer.exitCode, answer.stderr)}` };
@@ -103,34 +94,28 @@ export async function limactlVersion(limactl: string): Promise<LimaVersion> {
   return version ? { kind: 'version', version } : { kind: 'unreadable', output: answer.stdout.trim() };
 }
 
-/** A pre-release counts as the release it leads to: Lima's betas already have its commands. */
-export function adviceFor(answer: LimaVersion, range: string, limactl: string): Advice[] {
-  if (answer.kind === 'no-answer') {
-    return [{ level: 'warning', message: `could not learn Lima's version: \`${limactl} --version\`: ${answer.reason}; going on without it` }];
-  }
-  if (answer.kind === 'unreadable') {
-    return [{ level: 'warning', message: `could not read Lima's version from \`${limactl} --version\`, which printed ${quote(answer.output, 80)}; limactl-autostart is made for Lima ${range}; going on` }];
-  }
-  const parsed = parse(answer.version)!;
-  const release = `${parsed.major}.${parsed.minor}.${parsed.patch}`;
-  const advice: Advice[] = [];
-  if (ltr(release, range)) {
-    advice.push({ level: 'warning', message: `Lima ${answer.version} is older than this plugin needs (${range}): \`limactl autostart\` will not find it, because Lima runs plugins from 2.0 on. Run \`limactl-autostart …\` directly, or upgrade Lima.` });
-  } else if (gtr(release, range)) {
-    advice.push({ level: 'warning', message: `Lima ${answer.version} is newer than the versions limactl-autostart is made for (${range}); going on` });
-  }
-  if (gte(release, BUILTIN_AUTOSTART_SINCE)) {
-    advice.push({ level: 'info', message: `on Lima ${answer.version}, \`limactl autostart\` runs Lima's built-in command, not this plugin; call this plugin as \`limactl-autostart …\`` });
-  }
-  return advice;
-}
-
-/** Asks limactl its version on every run (an upgrade or a version manager's shim changes it) and says what the user should know. */
+/**
+ * Asked on every run: an upgrade or a version manager's shim changes it. A pre-release counts as
+ * the release it leads to: Lima's betas already have its commands.
+ */
 export async function checkLimactl(limactl: string): Promise<LimaVersion> {
   const answer = await limactlVersion(limactl);
-  for (const { level, message } of adviceFor(answer, supportedRange(), limactl)) {
-    if (level === 'warning') log.warn(message);
-    else log.info(message);
+  const range = supportedRange();
+  if (answer.kind === 'no-answer') {
+    log.warn(`could not learn Lima's version: \`${limactl} --version\`: ${answer.reason}; going on without it`);
+  } else if (answer.kind === 'unreadable') {
+    log.warn(`could not read Lima's version from \`${limactl} --version\`, which printed ${quote(answer.output, 80)}; limactl-autostart is made for Lima ${range}; going on`);
+  } else {
+    const { major, minor, patch } = parse(answer.version)!;
+    const release = `${major}.${minor}.${patch}`;
+    if (ltr(release, range)) {
+      log.warn(`Lima ${answer.version} is older than this plugin needs (${range}): \`limactl autostart\` will not find it, because Lima runs plugins from 2.0 on. Run \`limactl-autostart …\` directly, or upgrade Lima.`);
+    } else if (gtr(release, range)) {
+      log.warn(`Lima ${answer.version} is newer than the versions limactl-autostart is made for (${range}); going on`);
+    }
+    if (gte(release, BUILTIN_AUTOSTART_SINCE)) {
+      log.info(`on Lima ${answer.version}, \`limactl autostart\` runs Lima's built-in command, not this plugin; call this plugin as \`limactl-autostart …\``);
+    }
   }
   return answer;
 }

@@ -17,9 +17,8 @@ const held = new Set<() => void>();
 process.on('exit', () => { for (const release of held) release(); });
 
 /**
- * A lock file holding its owner's pid. One whose pid is gone, that was
- * written before the last boot (its pid may be reused since), or that holds no pid, is stale and
- * taken over; a live one is waited for, on the real clock: its holder is another run of ours.
+ * A lock file holding its owner's pid, taken over when stale (no pid, a dead one, or written before
+ * the last boot: the pid may be reused); a live one, another run of ours, is waited for in real time.
  */
 export async function acquireLock(file: string, what: string): Promise<Lock> {
   const dir = path.dirname(file);
@@ -31,8 +30,8 @@ export async function acquireLock(file: string, what: string): Promise<Lock> {
       intervalMs: 25,
       clock: realClock,
       ask: async () => {
-        // Made again each time: another run that also found it missing may remove it when it is
-        // done. What is missing is noted first: a mkdir that fails part-way leaves what it made.
+        // Made again at every try: another run that also found it missing may remove it when done.
+        // What is missing is noted first: a mkdir that fails part-way leaves what it made.
         made ??= topMissing(dir);
         mkdirSync(dir, { recursive: true });
         if (create(file)) return true;
@@ -62,10 +61,7 @@ export async function acquireLock(file: string, what: string): Promise<Lock> {
   return { release };
 }
 
-/**
- * Written whole under another name, then linked into place (link() fails if the lock exists): a
- * lock is never seen empty, which another run would take for a stale one.
- */
+/** Written under another name, then linked into place (link() fails if the lock exists): another run never sees it empty, as if stale. */
 function create(file: string): boolean {
   const temp = `${file}.${process.pid}.tmp`;
   try {
@@ -85,13 +81,19 @@ function create(file: string): boolean {
 /** The pid of a live holder; undefined once a stale lock was removed (or it was released meanwhile). */
 function liveHolder(file: string): number | undefined {
   let fd: number | undefined;
-  let pid: number;
-  let st;
   try {
     fd = openSync(file, 'r');
-    st = fstatSync(fd);
+    const { ino, mtimeMs } = fstatSync(fd);
     const bytes = Buffer.alloc(64);
-    pid = Number(/^(\d+)\b/.exec(bytes.subarray(0, readSync(fd, bytes)).toString())?.[1] ?? 0);
+    const pid = Number(/^(\d+)\b/.exec(bytes.subarray(0, readSync(fd, bytes)).toString())?.[1] ?? 0);
+    if (pid > 0 && mtimeMs >= Date.now() - os.uptime() * 1000 && alive(pid)) return pid;
+    // Only the file that was judged: another run may have taken it over a moment ago.
+    try {
+      if (lstatSync(file).ino === ino) unlinkSync(file);
+    } catch {
+      // gone meanwhile
+    }
+    return undefined;
   } catch (err) {
     const { code, message } = err as NodeJS.ErrnoException;
     if (code === 'ENOENT') return undefined;
@@ -99,14 +101,6 @@ function liveHolder(file: string): number | undefined {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
-  if (pid > 0 && st.mtimeMs >= Date.now() - os.uptime() * 1000 && alive(pid)) return pid;
-  // Only the file that was judged: another run may have taken it over a moment ago.
-  try {
-    if (lstatSync(file).ino === st.ino) unlinkSync(file);
-  } catch {
-    // gone meanwhile
-  }
-  return undefined;
 }
 
 const pidOf = (pid: number | undefined): string => (pid === undefined ? '' : ` (pid ${pid})`);
@@ -120,7 +114,7 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The directories this lock made (from `dir` up to `top`), when empty: a run leaves nothing behind. */
+/** Removes the directories this lock made (from `dir` up to `top`) when empty: a run leaves nothing behind. */
 function removeMade(dir: string, top: string | undefined): void {
   for (let d = dir; top !== undefined && d.startsWith(top); d = path.dirname(d)) {
     try {

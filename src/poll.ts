@@ -14,13 +14,9 @@ export interface Clock {
 
 export const realClock: Clock = {
   now: () => Date.now(),
-  pause: async (ms, uninterruptible) => {
-    try {
-      await sleep(ms, undefined, uninterruptible ? {} : { signal: interrupt });
-    } catch (err) {
-      throw interrupt.aborted ? interrupt.reason : err;
-    }
-  },
+  pause: (ms, uninterruptible) => sleep(ms, undefined, uninterruptible ? {} : { signal: interrupt }).catch((err: unknown) => {
+    throw interrupt.aborted ? interrupt.reason : err;
+  }),
 };
 
 let fake = 0;
@@ -40,7 +36,6 @@ export interface Poll<T> {
   boundSec: number;
   intervalMs: number;
   clock: Clock;
-  /** Asked until it answers (not undefined), or until the bound has passed. */
   ask: () => Promise<T | undefined>;
   /** Called once, after the first answer that was not yet the awaited one. */
   onWait?: () => void;

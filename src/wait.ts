@@ -9,18 +9,16 @@ import { POLL_INTERVAL_MS, WAIT_LOG_LINES, WAIT_PROGRESS_MS } from './tunables.j
 import * as log from './log.js';
 
 /**
- * `enable --now --wait`: asks Lima (`limactl list --json INSTANCE`) until it says the instance is
- * Running (returns), Broken, or the time is up (throws, with the last lines of the service's log).
- * The wait comes after the plan, outside its lock and its rollback: the registration and the start
- * are done and stay, whatever the instance then does. A signal ends the wait alone (with 128 + its
- * number), and the service manager goes on starting the instance.
+ * `enable --now --wait`: until Lima says Running (returns), Broken or the time is up (throws, with
+ * the service's log). After the plan, outside its lock and rollback: the registration and the start
+ * stay, whatever the instance does. A signal ends the wait alone (exit 128 + its number).
  */
 export async function waitAfterStart(host: Host, backend: Backend, instance: string, limactl: string, timeoutSec: number): Promise<void> {
   const clock = clockFrom(host.env);
   const start = clock.now();
   const seconds = (): number => Math.round((clock.now() - start) / 1000);
   log.info(`waiting up to ${timeoutSec} s for Lima to report "${instance}" Running`);
-  const progress = new Progress(instance);
+  const progress = progressLine(instance);
   let said = '';
   let outcome: 'Running' | 'Broken' | undefined;
   try {
@@ -57,34 +55,27 @@ export async function waitAfterStart(host: Host, backend: Backend, instance: str
   ].join('\n'));
 }
 
-/**
- * The progress of the wait on stderr: on a terminal one line, written over at each poll; else a
- * line when Lima's answer changes, and every few seconds while it does not.
- */
-class Progress {
-  private readonly tty = process.stderr.isTTY === true;
-  private lastSaid: string | undefined;
-  private lastAt = 0;
-  private written = false;
-
-  constructor(private readonly instance: string) {}
-
-  show(said: string, seconds: number): void {
-    const line = `waiting for "${this.instance}": ${said} (${seconds} s)`;
-    if (this.tty) {
-      process.stderr.write(`\r\x1b[K${log.printable(line)}`);
-      this.written = true;
-      return;
-    }
-    if (said === this.lastSaid && Date.now() - this.lastAt < WAIT_PROGRESS_MS) return;
-    this.lastSaid = said;
-    this.lastAt = Date.now();
-    log.info(line);
-  }
-
-  /** Ends the terminal's line, so that what follows starts on a line of its own. */
-  end(): void {
-    if (this.written) process.stderr.write('\n');
-    this.written = false;
-  }
+/** On a terminal one line, written over at each poll; else a line when Lima's answer changes, and every few seconds while it does not. */
+function progressLine(instance: string): { show(said: string, seconds: number): void; end(): void } {
+  const tty = process.stderr.isTTY === true;
+  let lastSaid: string | undefined;
+  let lastAt = 0;
+  let written = false;
+  return {
+    show(said, seconds) {
+      const line = `waiting for "${instance}": ${said} (${seconds} s)`;
+      if (tty) {
+        process.stderr.write(`\r\x1b[K${log.printable(line)}`);
+        written = true;
+      } else if (said !== lastSaid || Date.now() - lastAt >= WAIT_PROGRESS_MS) {
+        lastSaid = said;
+        lastAt = Date.now();
+        log.info(line);
+      }
+    },
+    // Ends the terminal's line, so that what follows starts on a line of its own.
+    end() {
+      if (written) process.stderr.write('\n');
+    },
+  };
 }
