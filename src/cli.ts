@@ -18,7 +18,7 @@ interface Command {
   /** Listed, in the full --help, with this advice; left out of the commands an error names. */
   deprecated?: string;
   options: Record<string, Spec>;
-  run(args: Record<string, unknown>): Promise<void>;
+  run: (args: Record<string, unknown>) => Promise<void>;
 }
 
 const INSTANCE = { name: 'instance', describe: 'Lima instance name (see `limactl list`)', required: true } as const;
@@ -38,9 +38,8 @@ const COMMANDS: Command[] = [
       wait: { type: 'string', equalsOnly: true, describe: `With --now: wait until Lima reports the instance Running (--wait=SECONDS; default ${WAIT_TIMEOUT_SEC})` },
       'dry-run': dryRun('Print the files and commands, change nothing'),
     },
-    async run(a) {
-      const { enable } = await import('./commands/enable.js');
-      await enable({
+    run: async (a) =>
+      (await import('./commands/enable.js')).enable({
         instance: a.instance as string,
         condition: a.condition as Condition,
         keepAlive: a.keepAlive as boolean,
@@ -48,28 +47,21 @@ const COMMANDS: Command[] = [
         now: a.now as boolean,
         wait: waitSeconds(a.wait as string | false | undefined, a.now as boolean),
         dryRun: a.dryRun as boolean,
-      });
-    },
+      }),
   },
   {
     name: 'disable',
     positional: { ...INSTANCE, describe: 'Lima instance name', registered: true },
     describe: 'Remove every autostart registration of INSTANCE',
     options: { now: { type: 'boolean', default: false, describe: 'Also stop it now' }, 'dry-run': dryRun('Print the commands, change nothing') },
-    async run(a) {
-      const { disable } = await import('./commands/disable.js');
-      await disable({ instance: a.instance as string, now: a.now as boolean, dryRun: a.dryRun as boolean });
-    },
+    run: async (a) => (await import('./commands/disable.js')).disable({ instance: a.instance as string, now: a.now as boolean, dryRun: a.dryRun as boolean }),
   },
   {
     name: 'status',
     positional: { name: 'instances', describe: 'Lima instance names (default: every instance in LIMA_HOME, and every registered one)', many: true, registered: true },
     describe: 'Show, for each instance, how it is registered, what the service manager says, and what is wrong',
     options: { json: { type: 'boolean', default: false, describe: 'Print a JSON array, one object per instance' } },
-    async run(a) {
-      const { status } = await import('./commands/status.js');
-      await status({ instances: [a.instances ?? []].flat().map(String), json: a.json as boolean });
-    },
+    run: async (a) => (await import('./commands/status.js')).status({ instances: [a.instances ?? []].flat().map(String), json: a.json as boolean }),
   },
   {
     name: 'logs',
@@ -80,20 +72,13 @@ const COMMANDS: Command[] = [
       lines: { alias: 'n', type: 'string', default: String(LOG_LINES), describe: 'How many of the last lines to show' },
       follow: { alias: 'f', type: 'boolean', default: false, describe: 'Keep showing new lines until interrupted (Ctrl-C)' },
     },
-    async run(a) {
-      const lines = checkLines(a.lines);
-      const { logs } = await import('./commands/logs.js');
-      await logs({ instance: a.instance as string, lines, follow: a.follow as boolean });
-    },
+    run: async (a) => (await import('./commands/logs.js')).logs({ instance: a.instance as string, lines: checkLines(a.lines), follow: a.follow as boolean }),
   },
   {
     name: 'migrate',
     describe: 'Rewrite every registration in Lima\'s locations with the current templates',
     options: { 'dry-run': dryRun('Print the files and commands, change nothing') },
-    async run(a) {
-      const { migrate } = await import('./commands/migrate.js');
-      await migrate({ dryRun: a.dryRun as boolean });
-    },
+    run: async (a) => (await import('./commands/migrate.js')).migrate({ dryRun: a.dryRun as boolean }),
   },
   {
     // Lima's deprecated `limactl start-at-login [INSTANCE] [--enabled[=BOOL]]`, as a command and as its own executable.
@@ -102,20 +87,14 @@ const COMMANDS: Command[] = [
     describe: 'Lima\'s `limactl start-at-login`: enable (or, with --enabled=false, disable) INSTANCE at login',
     deprecated: 'use `enable INSTANCE --condition=login` or `disable INSTANCE`',
     options: { enabled: { type: 'boolean', default: true, describe: 'Register INSTANCE to start at login, with keep-alive on; false removes its registration' } },
-    async run(a) {
-      const { startAtLogin } = await import('./commands/start-at-login.js');
-      await startAtLogin({ instance: a.instance as string, enabled: a.enabled as boolean });
-    },
+    run: async (a) => (await import('./commands/start-at-login.js')).startAtLogin({ instance: a.instance as string, enabled: a.enabled as boolean }),
   },
   {
     name: 'completion',
     positional: { name: 'shell', describe: 'bash or zsh (default: the shell in $SHELL)' },
     describe: 'Print a completion script for bash or zsh: `limactl-autostart completion >> ~/.bashrc` (or ~/.zshrc)',
     options: {},
-    async run(a) {
-      const { printCompletion } = await import('./commands/completion.js');
-      printCompletion(a.shell as string | undefined);
-    },
+    run: async (a) => (await import('./commands/completion.js')).printCompletion(a.shell as string | undefined),
   },
 ];
 
@@ -189,11 +168,10 @@ export function buildParser(yargs: typeof YargsFactory, argv: string[], program:
 }
 
 /**
- * Every word checked against the table before yargs parses, and said in one voice: an option the
- * command does not take (yargs would read `--now.x` as an object, `-n` as taking the next word), a
- * boolean given any value but true or false (yargs reads `--dry-run=yes` as false), a value not
- * among the choices, an option given twice (yargs keeps both), a mistyped command, a word after
- * `--` (yargs sets it aside, and no command uses it), and a missing INSTANCE.
+ * Every word checked against the table before yargs parses, and said in one voice: an option the command does not take
+ * (yargs would read `--now.x` as an object, `-n` as taking the next word), a boolean given any value but true or false
+ * (yargs reads `--dry-run=yes` as false), a value not among the choices, an option given twice (yargs keeps both), a
+ * mistyped command, a word after `--` (yargs sets it aside, and no command uses it), and a missing INSTANCE.
  */
 function checkWords(argv: string[], program: Program): void {
   const end = argv.indexOf('--');
@@ -321,9 +299,8 @@ function completeWords(argv: string[]) {
       if (err) return done([]);
       // yargs gives a command as `name:description` when $SHELL is zsh; the scripts take words only.
       const words = (found ?? []).map((w) => w.replace(/:.*/s, '')).filter((w) => w.startsWith(current));
-      const previous = argv.at(-2);
       const p = command?.positional;
-      const afterOption = Object.entries(command?.options ?? {}).some(([k, spec]) => takesNextWord(spec) && (previous === `--${k}` || previous === `-${spec.alias}`));
+      const afterOption = Object.entries(command?.options ?? {}).some(([k, spec]) => takesNextWord(spec) && [`--${k}`, `-${spec.alias}`].includes(argv.at(-2)!));
       if (!p?.name.startsWith('instance') || afterOption || current.startsWith('-')) return done(words);
       import('./commands/complete.js')
         .then(({ instanceWords }) => instanceWords(parsed._.slice(2).map(String), current, p.many ?? false, p.registered ?? false))
