@@ -14,11 +14,10 @@ type Decision =
   | { kind: 'rewrite'; plan: Plan; what: string };
 
 /**
- * Rewrites every registration in Lima's locations with this version's templates, as `enable`
- * would with the condition and keep-alive the file records. It changes nothing it cannot read
- * back: a file that says more than this program writes, names another LIMA_HOME, or belongs to
- * an instance that is gone is reported and left alone. Like `enable` without --now, it starts
- * and stops nothing.
+ * Rewrites every registration in Lima's locations with this version's templates, as `enable` would with the condition
+ * and keep-alive the file records. It changes nothing it cannot read back: a file that says more than this program
+ * writes, names another LIMA_HOME, or belongs to an instance that is gone is reported and left alone. Like `enable`
+ * without --now, it starts and stops nothing.
  */
 export async function migrate({ dryRun }: { dryRun: boolean }): Promise<void> {
   const host = readHost();
@@ -54,10 +53,9 @@ export async function migrate({ dryRun }: { dryRun: boolean }): Promise<void> {
       });
       if (rewritten) tally.rewrite++;
     } catch (err) {
-      // An interrupted run stops here: the user asked it to.
+      // An interrupted run stops here: the user asked it to. One registration's failure (a
+      // cancelled sudo, a lock held too long) leaves that one as it was; the others are independent of it.
       if (!(err instanceof UserError) || err.exitCode > 128) throw err;
-      // One registration's failure (a cancelled sudo, a lock held too long) leaves that one as
-      // it was; the others are independent of it.
       log.error(err.message, err.hint);
       tally.failed++;
     }
