@@ -9,18 +9,16 @@ import * as log from './log.js';
 
 /** An option as yargs takes it; `equalsOnly`: its value comes after `=` only (`--wait=SECONDS`), never from the next word. */
 type Spec = Options & { equalsOnly?: true };
-type Args = Record<string, unknown>;
 
 interface Command {
   name: string;
-  /**
-   * `required`: checked before yargs parses, so that a missing one is said in our words.
-   * `registered`: it may name an instance that is only registered (deleted from LIMA_HOME since).
-   */
-  positional?: { name: string; describe: string; required?: true; many?: true; registered?: true };
+  /** `required`: checked before yargs parses, to say a missing one in our words; `registered`: may name an instance deleted from LIMA_HOME since. */
+  positional?: { name: string; describe: string; required?: true; many?: true; registered?: true; default?: string };
   describe: string;
+  /** Listed, in the full --help, with this advice; left out of the commands an error names. */
+  deprecated?: string;
   options: Record<string, Spec>;
-  run(args: Args): Promise<void>;
+  run: (args: Record<string, unknown>) => Promise<void>;
 }
 
 const INSTANCE = { name: 'instance', describe: 'Lima instance name (see `limactl list`)', required: true } as const;
@@ -40,9 +38,8 @@ const COMMANDS: Command[] = [
       wait: { type: 'string', equalsOnly: true, describe: `With --now: wait until Lima reports the instance Running (--wait=SECONDS; default ${WAIT_TIMEOUT_SEC})` },
       'dry-run': dryRun('Print the files and commands, change nothing'),
     },
-    async run(a) {
-      const { enable } = await import('./commands/enable.js');
-      await enable({
+    run: async (a) =>
+      (await import('./commands/enable.js')).enable({
         instance: a.instance as string,
         condition: a.condition as Condition,
         keepAlive: a.keepAlive as boolean,
@@ -50,28 +47,21 @@ const COMMANDS: Command[] = [
         now: a.now as boolean,
         wait: waitSeconds(a.wait as string | false | undefined, a.now as boolean),
         dryRun: a.dryRun as boolean,
-      });
-    },
+      }),
   },
   {
     name: 'disable',
     positional: { ...INSTANCE, describe: 'Lima instance name', registered: true },
     describe: 'Remove every autostart registration of INSTANCE',
     options: { now: { type: 'boolean', default: false, describe: 'Also stop it now' }, 'dry-run': dryRun('Print the commands, change nothing') },
-    async run(a) {
-      const { disable } = await import('./commands/disable.js');
-      await disable({ instance: a.instance as string, now: a.now as boolean, dryRun: a.dryRun as boolean });
-    },
+    run: async (a) => (await import('./commands/disable.js')).disable({ instance: a.instance as string, now: a.now as boolean, dryRun: a.dryRun as boolean }),
   },
   {
     name: 'status',
     positional: { name: 'instances', describe: 'Lima instance names (default: every instance in LIMA_HOME, and every registered one)', many: true, registered: true },
     describe: 'Show, for each instance, how it is registered, what the service manager says, and what is wrong',
     options: { json: { type: 'boolean', default: false, describe: 'Print a JSON array, one object per instance' } },
-    async run(a) {
-      const { status } = await import('./commands/status.js');
-      await status({ instances: [a.instances ?? []].flat().map(String), json: a.json as boolean });
-    },
+    run: async (a) => (await import('./commands/status.js')).status({ instances: [a.instances ?? []].flat().map(String), json: a.json as boolean }),
   },
   {
     name: 'logs',
@@ -82,46 +72,33 @@ const COMMANDS: Command[] = [
       lines: { alias: 'n', type: 'string', default: String(LOG_LINES), describe: 'How many of the last lines to show' },
       follow: { alias: 'f', type: 'boolean', default: false, describe: 'Keep showing new lines until interrupted (Ctrl-C)' },
     },
-    async run(a) {
-      const instance = a.instance as string;
-      const lines = checkLines(a.lines);
-      const { logs } = await import('./commands/logs.js');
-      await logs({ instance, lines, follow: a.follow as boolean });
-    },
+    run: async (a) => (await import('./commands/logs.js')).logs({ instance: a.instance as string, lines: checkLines(a.lines), follow: a.follow as boolean }),
   },
   {
     name: 'migrate',
     describe: 'Rewrite every registration in Lima\'s locations with the current templates',
     options: { 'dry-run': dryRun('Print the files and commands, change nothing') },
-    async run(a) {
-      const { migrate } = await import('./commands/migrate.js');
-      await migrate({ dryRun: a.dryRun as boolean });
-    },
+    run: async (a) => (await import('./commands/migrate.js')).migrate({ dryRun: a.dryRun as boolean }),
+  },
+  {
+    // Lima's deprecated `limactl start-at-login [INSTANCE] [--enabled[=BOOL]]`, as a command and as its own executable.
+    name: 'start-at-login',
+    positional: { name: 'instance', describe: 'Lima instance name', default: 'default' },
+    describe: 'Lima\'s `limactl start-at-login`: enable (or, with --enabled=false, disable) INSTANCE at login',
+    deprecated: 'use `enable INSTANCE --condition=login` or `disable INSTANCE`',
+    options: { enabled: { type: 'boolean', default: true, describe: 'Register INSTANCE to start at login, with keep-alive on; false removes its registration' } },
+    run: async (a) => (await import('./commands/start-at-login.js')).startAtLogin({ instance: a.instance as string, enabled: a.enabled as boolean }),
+  },
+  {
+    name: 'completion',
+    positional: { name: 'shell', describe: 'bash or zsh (default: the shell in $SHELL)' },
+    describe: 'Print a completion script for bash or zsh: `limactl-autostart completion >> ~/.bashrc` (or ~/.zshrc)',
+    options: {},
+    run: async (a) => (await import('./commands/completion.js')).printCompletion(a.shell as string | undefined),
   },
 ];
 
-const COMPLETION: Command = {
-  name: 'completion',
-  positional: { name: 'shell', describe: 'bash or zsh (default: the shell in $SHELL)' },
-  describe: 'Print a completion script for bash or zsh: `limactl-autostart completion >> ~/.bashrc` (or ~/.zshrc)',
-  options: {},
-  async run(a) {
-    const { printCompletion } = await import('./commands/completion.js');
-    printCompletion(a.shell as string | undefined);
-  },
-};
-
-/** Lima's deprecated `limactl start-at-login [INSTANCE] [--enabled[=BOOL]]`, as a command and as its own executable. */
-const START_AT_LOGIN: Command = {
-  name: 'start-at-login',
-  positional: { name: 'instance', describe: 'Lima instance name' },
-  describe: 'Lima\'s `limactl start-at-login`: enable (or, with --enabled=false, disable) INSTANCE at login',
-  options: { enabled: { type: 'boolean', default: true, describe: 'Register INSTANCE to start at login, with keep-alive on; false removes its registration' } },
-  async run(a) {
-    const { startAtLogin } = await import('./commands/start-at-login.js');
-    await startAtLogin({ instance: (a.instance as string | undefined) ?? 'default', enabled: a.enabled as boolean });
-  },
-};
+const commandNamed = (name: string | undefined): Command | undefined => COMMANDS.find((c) => c.name === name);
 
 /** Options every command takes. */
 const GLOBAL: Record<string, Spec> = {
@@ -135,16 +112,18 @@ export type Program = 'limactl-autostart' | 'limactl-start-at-login';
 /** Ends a run that --version answered: no command runs after it. */
 class Answered extends Error {}
 
-function define(y: Argv, command: Command): Argv {
-  const { positional: p } = command;
-  if (p) y.positional(p.name, { type: 'string', describe: p.describe, ...(command === START_AT_LOGIN ? { default: 'default' } : {}) });
-  for (const [name, { equalsOnly: _, ...options }] of Object.entries(command.options)) y.option(name, options);
-  return y;
-}
-
-function commandString(command: Command, name = command.name): string {
+/** Adds `command` to yargs as `name`; `$0` makes it the default command, run with no name before its words. */
+function add(parser: Argv, command: Command, name = command.name, describe: string | false = command.describe): void {
   const p = command.positional;
-  return !p ? name : p.required ? `${name} <${p.name}>` : `${name} [${p.name}${p.many ? '..' : ''}]`;
+  const usage = !p ? name : p.required ? `${name} <${p.name}>` : `${name} [${p.name}${p.many ? '..' : ''}]`;
+  const builder = (y: Argv): Argv => {
+    // yargs keeps the keys it knows (describe, default) and drops the table's own.
+    if (p) y.positional(p.name, { type: 'string', ...p });
+    for (const [key, { equalsOnly: _, ...options }] of Object.entries(command.options)) y.option(key, options);
+    return y;
+  };
+  // `as string`: yargs takes false (a hidden command) in an overload of its own.
+  parser.command(usage, describe as string, builder, command.run, [], name === '$0' ? undefined : command.deprecated);
 }
 
 export function buildParser(yargs: typeof YargsFactory, argv: string[], program: Program = 'limactl-autostart'): Argv {
@@ -165,55 +144,46 @@ export function buildParser(yargs: typeof YargsFactory, argv: string[], program:
       throw new Answered();
     }, true);
   if (program === 'limactl-start-at-login') {
-    parser
-      .usage('$0 [INSTANCE] [--enabled[=true|false]]\n\nDeprecated: Lima\'s `limactl start-at-login`, kept for scripts that still call it.\nUse `limactl-autostart enable INSTANCE --condition=login` instead (and `limactl-autostart disable INSTANCE` for --enabled=false).\nNeither starts nor stops the instance.')
-      .command(commandString(START_AT_LOGIN, '$0'), false, (y) => define(y, START_AT_LOGIN), START_AT_LOGIN.run);
+    parser.usage('$0 [INSTANCE] [--enabled[=true|false]]\n\nDeprecated: Lima\'s `limactl start-at-login`, kept for scripts that still call it.\nUse `limactl-autostart enable INSTANCE --condition=login` instead (and `limactl-autostart disable INSTANCE` for --enabled=false).\nNeither starts nor stops the instance.');
+    add(parser, commandNamed('start-at-login')!, '$0', false);
   } else if (alone) {
-    parser.command(commandString(alone, '$0'), alone.describe, (y) => define(y, alone), alone.run);
+    add(parser, alone, '$0');
   } else {
     parser.usage('$0 <command> [options]\n\nStart a Lima instance at login or at boot, and start it again when its host agent crashes or its VM dies.\nReached as `limactl autostart …` (Lima 2.0 and 2.1) or as `limactl-autostart …` directly.');
-    for (const command of COMMANDS) parser.command(commandString(command), command.describe, (y) => define(y, command), command.run);
+    for (const command of COMMANDS) add(parser, command);
     parser
-      .command(commandString(START_AT_LOGIN), START_AT_LOGIN.describe, (y) => define(y, START_AT_LOGIN), START_AT_LOGIN.run, [], 'use `enable INSTANCE --condition=login` or `disable INSTANCE`')
-      .command(commandString(COMPLETION), COMPLETION.describe, (y) => define(y, COMPLETION), COMPLETION.run)
       // The scripts (templates/completion.*) ask `limactl-autostart --get-yargs-completions WORDS…`:
       // yargs answers, through completeWords; its own script and command stay hidden.
       .completion('__complete', false, completeWords(argv))
       .demandCommand(1, 'Name a command: enable, disable, status, logs or migrate.');
   }
-  const hint = `Run \`${program} --help\` for usage.`;
   return parser
     .strict()
     .help()
     .alias('h', 'help')
     .exitProcess(false)
     .fail((message, err) => {
-      throw err ?? new UsageError(message, hint);
+      throw err ?? new UsageError(message, `Run \`${program} --help\` for usage.`);
     });
 }
 
-/** The table's commands and options, for the guards: every command is known by its name. */
-function commandNamed(name: string | undefined): Command | undefined {
-  return [...COMMANDS, START_AT_LOGIN, COMPLETION].find((c) => c.name === name);
-}
-
 /**
- * Every word checked against the table before yargs parses, and said in one voice: an option the
- * command does not take (yargs would read `--now.x` as an object, `-n` as taking the next word), a
- * boolean given any value but true or false (yargs reads `--dry-run=yes` as false), a value not
- * among the choices, an option given twice (yargs keeps both), a mistyped command, a word after
- * `--` (yargs sets it aside, and no command uses it), and a missing INSTANCE.
+ * Every word checked against the table before yargs parses, and said in one voice: an option the command does not take
+ * (yargs would read `--now.x` as an object, `-n` as taking the next word), a boolean given any value but true or false
+ * (yargs reads `--dry-run=yes` as false), a value not among the choices, an option given twice (yargs keeps both), a
+ * mistyped command, a word after `--` (yargs sets it aside, and no command uses it), and a missing INSTANCE.
  */
 function checkWords(argv: string[], program: Program): void {
   const end = argv.indexOf('--');
   const words = end === -1 ? argv : argv.slice(0, end);
   const hint = `Run \`${program} --help\` for usage.`;
   if (end !== -1 && end < argv.length - 1) throw new UsageError(`${quote(argv[end + 1]!, 40)} after "--" is not used by any command`, `Leave out "--" and what follows it. ${hint}`);
-  const name = program === 'limactl-start-at-login' ? START_AT_LOGIN.name : words.find((w) => !w.startsWith('-'));
+  const name = program === 'limactl-start-at-login' ? 'start-at-login' : words.find((w) => !w.startsWith('-'));
   const command = commandNamed(name);
   if (!command && name !== undefined) {
-    const near = closest(name, [...COMMANDS, START_AT_LOGIN, COMPLETION].map((c) => c.name));
-    throw new UsageError(`unknown command ${quote(name, 40)}${near ? `: did you mean ${near}?` : ''}`, `The commands are ${[...COMMANDS, COMPLETION].map((c) => c.name).join(', ')}. ${hint}`);
+    const near = closest(name, COMMANDS.map((c) => c.name));
+    const listed = COMMANDS.filter((c) => !c.deprecated).map((c) => c.name);
+    throw new UsageError(`unknown command ${quote(name, 40)}${near ? `: did you mean ${near}?` : ''}`, `The commands are ${listed.join(', ')}. ${hint}`);
   }
   const options: Record<string, Spec> = { ...GLOBAL, ...command?.options };
   const accepted = Object.entries(options).map(([k, spec]) => `--${k}${spec.alias ? ` (-${spec.alias})` : ''}`).join(', ');
@@ -251,13 +221,11 @@ function checkWords(argv: string[], program: Program): void {
       throw new UsageError(`--${key} takes ${choices.join(' or ')}, not ${quote(given, 40)}`, `As in --${key}=${choices[0]}. ${hint}`);
     }
   }
-  const asksHelpOrVersion = words.some((w) => w === '--help' || w === '-h' || w === '--version');
-  if (p?.required && positionals === 0 && !asksHelpOrVersion) {
+  if (p?.required && positionals === 0 && !words.some((w) => w === '--help' || w === '-h' || w === '--version')) {
     throw new UsageError(`${command!.name} needs INSTANCE, the name of a Lima instance`, 'Run `limactl list` to see the names of your instances (those in LIMA_HOME, ~/.lima by default).');
   }
 }
 
-/** An option whose value, unless given after `=`, is the next word. */
 function takesNextWord(spec: Spec): boolean {
   return spec.type !== 'boolean' && !spec.equalsOnly;
 }
@@ -325,23 +293,15 @@ function completeWords(argv: string[]) {
     if (key !== undefined) {
       const spec = command?.options[key];
       const values = spec?.type === 'boolean' ? ['true', 'false'] : ((spec?.choices ?? []) as string[]);
-      done(values.filter((v) => v.startsWith(value!)).map((v) => `--${key}=${v}`));
-      return;
+      return done(values.filter((v) => v.startsWith(value!)).map((v) => `--${key}=${v}`));
     }
     defaults((err, found) => {
-      if (err) {
-        done([]);
-        return;
-      }
+      if (err) return done([]);
       // yargs gives a command as `name:description` when $SHELL is zsh; the scripts take words only.
       const words = (found ?? []).map((w) => w.replace(/:.*/s, '')).filter((w) => w.startsWith(current));
-      const previous = argv.at(-2);
       const p = command?.positional;
-      const afterOption = Object.entries(command?.options ?? {}).some(([k, spec]) => takesNextWord(spec) && (previous === `--${k}` || previous === `-${spec.alias}`));
-      if (!p?.name.startsWith('instance') || afterOption || current.startsWith('-')) {
-        done(words);
-        return;
-      }
+      const afterOption = Object.entries(command?.options ?? {}).some(([k, spec]) => takesNextWord(spec) && [`--${k}`, `-${spec.alias}`].includes(argv.at(-2)!));
+      if (!p?.name.startsWith('instance') || afterOption || current.startsWith('-')) return done(words);
       import('./commands/complete.js')
         .then(({ instanceWords }) => instanceWords(parsed._.slice(2).map(String), current, p.many ?? false, p.registered ?? false))
         .then((names) => done([...words, ...names]), () => done(words));
@@ -353,10 +313,9 @@ function isFileError(err: unknown): err is NodeJS.ErrnoException & { syscall: st
   return err instanceof Error && typeof (err as NodeJS.ErrnoException).syscall === 'string' && typeof (err as NodeJS.ErrnoException).path === 'string';
 }
 
-/** Runs one command line. */
 export async function main(argv: string[], program: Program = 'limactl-autostart'): Promise<void> {
   // A reader that leaves early (`status | head -1`) is no error of ours: end quietly. Any other
-  // write error (a full disk) is said in one line, if stderr can take it.
+  // write error (a full disk) is said in one line, if stderr can take it; a message it cannot take is dropped.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') log.error(`cannot write to standard output: ${err.code ?? err.message}`);
     process.exit(err.code === 'EPIPE' ? (process.exitCode ?? 0) : EXIT_FAILED);
@@ -379,19 +338,15 @@ export async function main(argv: string[], program: Program = 'limactl-autostart
     await buildParser(yargs, withEqualsOnly(argv), program).wrap(Math.min(100, process.stdout.columns || 100)).parseAsync();
   } catch (err) {
     if (err instanceof Answered) return;
-    if (err instanceof Interrupted) {
-      process.exitCode = err.exitCode;
-    } else if (err instanceof UserError) {
+    process.exitCode = err instanceof Interrupted || err instanceof UserError ? err.exitCode : EXIT_FAILED;
+    if (err instanceof UserError) {
       log.error(err.message, err.hint);
-      process.exitCode = err.exitCode;
     } else if (isFileError(err)) {
       // A path we read that is not what it should be (a symbolic link loop, say): said, not a crash.
       log.error(`cannot ${err.syscall} ${err.path}: ${err.code}`, 'Check that path (what is there, its permissions), then run the command again.');
-      process.exitCode = EXIT_FAILED;
-    } else {
+    } else if (!(err instanceof Interrupted)) {
       // A bug, not a user error: keep the stack so it can be reported.
       log.error(`internal error: ${err instanceof Error ? err.stack : String(err)}`, 'Please report this at the project\'s issue tracker.');
-      process.exitCode = EXIT_FAILED;
     }
   }
 }

@@ -10,7 +10,6 @@ export class UserError extends Error {
   }
 }
 
-/** Bad arguments: exit code 2. */
 export class UsageError extends UserError {
   constructor(message: string, hint?: string) {
     super(message, hint, EXIT_USAGE);
@@ -31,11 +30,7 @@ export class CommandError extends UserError {
 /** How much of a failed command's stderr a message quotes: its end, where the reason is. */
 const STDERR_MAX = 2000;
 
-/**
- * Text from outside (a file's content or name, another program's output) quoted for a message:
- * control characters escaped, and a long text cut, so that neither the terminal nor the message
- * is at its mercy.
- */
+/** Text from outside (a file's content or name, another program's output) for a message: control characters escaped, a long text cut. */
 export function quote(text: string, max = 200): string {
   const quoted = (t: string): string => JSON.stringify(t).replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return text.length > max ? `${quoted(text.slice(0, max))}… (${text.length} characters)` : quoted(text);
@@ -52,6 +47,5 @@ export function formatArgv(argv: readonly string[]): string {
 }
 
 export function shellQuote(word: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
-  return `'${word.replace(/'/g, `'\\''`)}'`;
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }

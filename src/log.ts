@@ -1,7 +1,6 @@
 // Diagnostics go to stderr so stdout stays clean for machine output (--dry-run text, --json). A
-// control character that came from outside (another program's stderr) is shown escaped: it could
-// move the cursor or retitle the terminal. A message that cannot be written is dropped: a reader
-// that left early must not turn a finished operation into a failure.
+// control character from outside (another program's stderr) is escaped: it could move the cursor
+// or retitle the terminal.
 
 const hex = (c: string): string => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
 
@@ -14,18 +13,14 @@ export function printableLine(text: string): string {
   return text.replace(/[\x00-\x1f\x7f-\x9f]/g, hex);
 }
 
-function write(text: string): void {
-  process.stderr.write(printable(text));
-}
-
 export function info(message: string): void {
-  write(`info: ${message}\n`);
+  process.stderr.write(printable(`info: ${message}\n`));
 }
 
 export function warn(message: string): void {
-  write(`warning: ${message}\n`);
+  process.stderr.write(printable(`warning: ${message}\n`));
 }
 
 export function error(message: string, hint?: string): void {
-  write(`error: ${message}\n${hint ? `  ${hint.replace(/\n/g, '\n  ')}\n` : ''}`);
+  process.stderr.write(printable(`error: ${message}\n${hint ? `  ${hint.replace(/\n/g, '\n  ')}\n` : ''}`));
 }

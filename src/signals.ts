@@ -25,8 +25,3 @@ export function listenForSignals(): void {
     });
   }
 }
-
-/** Throws the signal that came, if one did: between two steps of work that must stop. */
-export function checkInterrupt(): void {
-  if (interrupt.aborted) throw interrupt.reason;
-}

@@ -15,7 +15,6 @@ export const LIMACTL_TIMEOUT_MS = 2000;
 export const SETTLE_TIMEOUT_SEC = STOP_TIMEOUT_SEC;
 /** How long a bootstrap that fails with 37 or 5 right after a bootout is tried again. */
 export const BOOTSTRAP_RETRY_SEC = 30;
-/** The pause between two questions of every wait on launchd or Lima. */
 export const POLL_INTERVAL_MS = 1000;
 /** After a bootout: a VM takes tens of seconds to shut down, so launchd and Lima are asked less often. */
 export const SETTLE_INTERVAL_MS = 5000;

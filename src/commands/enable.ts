@@ -16,23 +16,22 @@ export interface EnableArgs {
   dryRun: boolean;
 }
 
-export async function enable(args: EnableArgs): Promise<void> {
-  validateInstanceName(args.instance);
+export async function enable({ instance: name, condition, keepAlive, user, now, wait, dryRun }: EnableArgs): Promise<void> {
+  validateInstanceName(name);
   const host = readHost();
-  const instance = findInstance(host, args.instance);
+  const instance = findInstance(host, name);
   const limactl = findLimactl(host);
   // The limactl the service will run is the one whose version matters; what it says comes first.
   await checkLimactl(limactl);
   const backend = await backendFor(host);
-  const { condition, keepAlive, user, now } = args;
-  await runPlan(host, backend, instance.name, args.dryRun, () => backend.planEnable({ instance, condition, keepAlive, user, now, limactl }));
-  if (!now && !args.dryRun) log.info('nothing was started or stopped; add --now to start it now');
-  if (args.wait === undefined) return;
-  if (args.dryRun) {
+  await runPlan(host, backend, name, dryRun, () => backend.planEnable({ instance, condition, keepAlive, user, now, limactl }));
+  if (!now && !dryRun) log.info('nothing was started or stopped; add --now to start it now');
+  if (wait === undefined) return;
+  if (dryRun) {
     log.info('--wait: a dry run starts nothing, so there is nothing to wait for');
-    return;
+  } else {
+    // Loaded only here: every other enable does without it.
+    const { waitAfterStart } = await import('../wait.js');
+    await waitAfterStart(host, backend, name, limactl, wait);
   }
-  // Loaded only here: every other enable does without it.
-  const { waitAfterStart } = await import('../wait.js');
-  await waitAfterStart(host, backend, instance.name, limactl, args.wait);
 }

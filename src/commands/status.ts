@@ -8,13 +8,8 @@ import path from 'node:path';
 import * as log from '../log.js';
 import { UserError } from '../errors.js';
 
-export interface StatusArgs {
-  instances: string[];
-  json: boolean;
-}
-
-export async function status(args: StatusArgs): Promise<void> {
-  for (const name of args.instances) validateInstanceName(name);
+export async function status({ instances, json }: { instances: string[]; json: boolean }): Promise<void> {
+  for (const name of instances) validateInstanceName(name);
   const host = readHost();
   const backend = await backendFor(host);
   // Names from file names: one that is not a Lima instance name is said (quoted), not listed.
@@ -22,37 +17,30 @@ export async function status(args: StatusArgs): Promise<void> {
     if (!isInstanceName(r.instance)) log.warn(`ignored ${JSON.stringify(r.file)}: ${JSON.stringify(r.instance)} is not a Lima instance name`);
     return isInstanceName(r.instance);
   }).map((r) => r.instance);
-  let names: string[];
-  if (args.instances.length > 0) {
-    names = [...new Set(args.instances)];
-    const unknown = names.filter((n) => !hasInstance(host, n) && !registered.includes(n));
-    if (unknown.length > 0) {
-      throw new UserError(
-        `no instance ${unknown.map((n) => `"${n}"`).join(', ')} in ${host.limaHome}, and no autostart registration for ${unknown.length === 1 ? 'it' : 'them'}`,
-        'Run `limactl list` to see your instances, or `limactl-autostart status` for all of them.',
-      );
-    }
-  } else {
-    names = [...new Set([...instancesInLimaHome(host), ...registered])].sort();
+  let names = [...new Set(instances)];
+  const unknown = names.filter((n) => !hasInstance(host, n) && !registered.includes(n));
+  if (unknown.length > 0) {
+    throw new UserError(
+      `no instance ${unknown.map((n) => `"${n}"`).join(', ')} in ${host.limaHome}, and no autostart registration for ${unknown.length === 1 ? 'it' : 'them'}`,
+      'Run `limactl list` to see your instances, or `limactl-autostart status` for all of them.',
+    );
   }
+  if (names.length === 0) names = [...new Set([...instancesInLimaHome(host), ...registered])].sort();
   // Lima and the service manager are asked at the same time: one question each, however many instances.
   const [facts, list] = await Promise.all([backend.facts(names), askLima(host)]);
-  if (!list.answered) log.warn(`Lima's view of the instances is missing (${args.json ? 'lima.status is null' : 'the LIMA column says ?'}): ${list.reason}`);
+  if (!list.answered) log.warn(`Lima's view of the instances is missing (${json ? 'lima.status is null' : 'the LIMA column says ?'}): ${list.reason}`);
   // An instance Lima says runs is asked whether it answers, all at once.
   const running = list.answered ? names.filter((n) => list.instances.get(n)?.status === 'Running') : [];
   const reached = new Map(await Promise.all(running.map(async (n) => [n, await reach(path.join(host.limaHome, n))] as const)));
   const rows = facts.map((f) => diagnose(host, f, list, reached.get(f.instance)));
+  const color = process.stdout.isTTY === true && !host.env.NO_COLOR && host.env.TERM !== 'dumb';
   // JSON leaves C1 control characters as they are: escaped here, as JSON allows.
-  process.stdout.write(args.json ? `${JSON.stringify(rows, null, 2).replace(/[\x7f-\x9f]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`)}\n` : formatTable(rows, useColor(host)));
+  process.stdout.write(json ? `${JSON.stringify(rows, null, 2).replace(/[\x7f-\x9f]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`)}\n` : formatTable(rows, color));
 }
 
 async function askLima(host: Host): Promise<LimaList> {
   const limactl = limactlOnPath(host.searchPath);
   return limactl ? listInstances(limactl) : { answered: false, reason: 'limactl was not found on PATH' };
-}
-
-function useColor(host: Host): boolean {
-  return process.stdout.isTTY === true && !host.env.NO_COLOR && host.env.TERM !== 'dumb';
 }
 
 const STYLE = { bold: '1', red: '31', green: '32', yellow: '33', cyan: '36', dim: '2' } as const;
@@ -79,10 +67,7 @@ function formatTable(rows: StatusRow[], color: boolean): string {
     out.push(stateStyle && color ? text.replace(cells[i]![3]!, paint(stateStyle, cells[i]![3]!)) : text);
     // On a terminal, a problem or a note is wrapped to its width; a fix stays one line, to be
     // pasted whole. Elsewhere each is one line, for grep.
-    for (const p of row.problems) {
-      out.push(`  ${paint('yellow', 'problem:')} ${wrap(p.problem, 11)}`);
-      out.push(`    ${paint('dim', 'fix:')} ${log.printableLine(p.fix)}`);
-    }
+    for (const p of row.problems) out.push(`  ${paint('yellow', 'problem:')} ${wrap(p.problem, 11)}`, `    ${paint('dim', 'fix:')} ${log.printableLine(p.fix)}`);
     for (const note of row.notes) out.push(`  ${paint('cyan', 'note:')} ${wrap(note, 8)}`);
   });
   return `${out.join('\n')}\n`;

@@ -3,10 +3,7 @@ import { checkLimactl } from '../lima.js';
 import { packageVersion } from '../version.js';
 import { excerpt } from '../errors.js';
 
-/**
- * `--version`: this program's version and the version of the limactl a registration would run
- * (the first on PATH). Never fails: a missing, hung or odd limactl is reported, not an error.
- */
+/** Ours, and that of the limactl a registration would run (the first on PATH): a missing, hung or odd limactl is said, not an error. */
 export async function printVersion(): Promise<void> {
   process.stdout.write(`limactl-autostart version ${packageVersion()}\n`);
   const limactl = limactlOnPath(process.env.PATH ?? '');
