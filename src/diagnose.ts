@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Condition, Facts, Job, LimaView, Manager, Problem, ServiceFile, StatusRow } from './model.js';
+import type { Condition, Facts, Job, LimaView, Manager, Place, Problem, ServiceFile, StatusRow } from './model.js';
 import type { Host } from './host.js';
 import type { LimaList } from './lima.js';
 import type { Reach } from './reach.js';
@@ -54,7 +54,7 @@ export function diagnose(host: Host, facts: Facts, list: LimaList, reached?: Rea
     notes,
     lima: limaView(list, name, job?.label ?? facts.service.label, reached),
   };
-  row.problems.push(...joinedProblems(row, facts.writtenAt !== undefined && facts.writtenAt < Date.now() - os.uptime() * 1000));
+  row.problems.push(...joinedProblems(row, (job ?? facts.service).domain, facts.writtenAt !== undefined && facts.writtenAt < Date.now() - os.uptime() * 1000));
   return row;
 }
 
@@ -140,7 +140,7 @@ function launchdProblems(host: Host, facts: Facts, job: Job | undefined, keepAli
     // on a path in the user's directory, where anything running as the user could plant a link.
     const owner = excerpt((file?.unreadable === undefined ? file?.userName : undefined) ?? host.user);
     const logs = launchdLogPaths(path.join(host.limaHome, name));
-    const sudo = job.service.startsWith('system/') ? 'sudo ' : '';
+    const sudo = job.domain === 'system' ? 'sudo ' : '';
     problems.push({
       problem: `launchd could not set the job up (exit 78, EX_CONFIG), most likely because ${owner} cannot open its log files ${logs.join(' and ')} (owned by someone else, in a directory ${owner} cannot write, or on a volume not mounted yet)${keepAlive ? `; launchd tries again every ${LAUNCHD_THROTTLE_INTERVAL} s, for ever` : ''}`,
       fix: `rm -f ${formatArgv(logs)}${keepAlive ? `   # launchd tries again within ${LAUNCHD_THROTTLE_INTERVAL} s` : ` && ${sudo}launchctl kickstart ${job.service}`}`,
@@ -204,7 +204,7 @@ function sigkillNote(manager: Manager, instance: string, restarted: boolean): st
 }
 
 /** What only the service manager's and Lima's views together show. */
-function joinedProblems(row: StatusRow, writtenBeforeBoot: boolean): Problem[] {
+function joinedProblems(row: StatusRow, domain: Place['domain'], writtenBeforeBoot: boolean): Problem[] {
   const { instance: name, manager, lima } = row;
   const problems: Problem[] = [];
   const start = startNow(name, row.condition, row.keepAlive);
@@ -218,7 +218,7 @@ function joinedProblems(row: StatusRow, writtenBeforeBoot: boolean): Problem[] {
   if (row.condition === 'none') return problems;
   const jobRuns = row.state === 'running' || row.state === 'restarting';
   if (jobRuns && (lima.status === 'Stopped' || lima.status === 'Broken')) {
-    const restart = manager === 'systemd' ? `systemctl --user restart ${row.service}` : `${row.service.startsWith('system/') ? 'sudo ' : ''}launchctl kickstart -k ${row.service}`;
+    const restart = manager === 'systemd' ? `systemctl --user restart ${row.service}` : `${domain === 'system' ? 'sudo ' : ''}launchctl kickstart -k ${row.service}`;
     problems.push({
       problem: `${manager} runs ${row.service}, but Lima says the instance is ${lima.status}: the host agent may be stuck, or a stale ha.sock or ha.pid left by an unclean shutdown keeps it from starting; ${logHint(name)}`,
       fix: `${formatArgv(['limactl', 'stop', '--force', name])}; ${restart}`,
@@ -236,7 +236,7 @@ function joinedProblems(row: StatusRow, writtenBeforeBoot: boolean): Problem[] {
       problem: `Lima says the instance is Running, but it was not started by ${row.service}: keep-alive does not apply until it is stopped and started through ${manager}`,
       fix: stopThenStart,
     });
-  } else if (notLoaded && row.service.startsWith('gui/')) {
+  } else if (notLoaded && domain === 'gui') {
     problems.push({ problem: notLoadedText(row), fix: start });
   }
   return problems;

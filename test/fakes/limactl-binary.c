@@ -1,8 +1,8 @@
 /*
- * Stand-in for limactl as it really is: a compiled program, not a script, which is what
- * limactl-autostart remembers the version of (src/limactl-cache.ts). It does only what the tests
- * of that need: records the call in $FAKE_DIR/calls, as record.sh does, and answers --version
- * with "limactl version $FAKE_LIMA_VERSION" (default 2.0.3). test/helpers.ts compiles it with cc.
+ * Stand-in for limactl as it really is: a compiled program, not a script, for the tests that
+ * limactl's version is asked on every run and for `npm run bench`. It records the call in
+ * $FAKE_DIR/calls, as record.sh does, and answers --version with
+ * "limactl version $FAKE_LIMA_VERSION" (default 2.0.3). test/helpers.ts compiles it with cc.
  */
 #include <stdio.h>
 #include <stdlib.h>
