@@ -3,7 +3,7 @@ import path from 'node:path';
 import { clean, gte, gtr, ltr, parse, valid, validRange } from 'semver';
 import { run } from './exec.js';
 import { PACKAGE_ROOT } from './version.js';
-import { LIMACTL_TIMEOUT_MS } from './tunables.js';
+import { QUESTION_TIMEOUT_MS } from './tunables.js';
 import { quote } from './errors.js';
 import { readRegularFile } from './files/fs.js';
 import * as log from './log.js';
@@ -39,8 +39,8 @@ export type LimaList = { answered: true; instances: Map<string, LimaInstance> } 
 
 /** One question about every instance (or about `names`); Lima prints one JSON object per line. */
 export async function listInstances(limactl: string, names: string[] = []): Promise<LimaList> {
-  const answer = await run([limactl, 'list', '--json', ...names], { mayFail: 'status works without Lima\'s view', noInput: true, timeoutMs: LIMACTL_TIMEOUT_MS });
-  if (answer.timedOut) return { answered: false, reason: `\`limactl list --json\` did not answer within ${LIMACTL_TIMEOUT_MS / 1000} s` };
+  const answer = await run([limactl, 'list', '--json', ...names], { mayFail: 'status works without Lima\'s view', noInput: true, timeoutMs: QUESTION_TIMEOUT_MS });
+  if (answer.timedOut) return { answered: false, reason: `\`limactl list --json\` did not answer within ${QUESTION_TIMEOUT_MS / 1000} s` };
   if (answer.exitCode !== 0) return { answered: false, reason: `\`limactl list --json\` ${failure(answer.exitCode, answer.stderr)}` };
   const instances = new Map<string, LimaInstance>();
   for (const line of answer.stdout.split('\n')) {
@@ -86,8 +86,8 @@ function supportedRange(): string {
 }
 
 async function limactlVersion(limactl: string): Promise<LimaVersion> {
-  const answer = await run([limactl, '--version'], { mayFail: 'an unreadable version is a warning, not an error', noInput: true, timeoutMs: LIMACTL_TIMEOUT_MS });
-  if (answer.timedOut) return { kind: 'no-answer', reason: `it did not answer within ${LIMACTL_TIMEOUT_MS / 1000} s` };
+  const answer = await run([limactl, '--version'], { mayFail: 'an unreadable version is a warning, not an error', noInput: true, timeoutMs: QUESTION_TIMEOUT_MS });
+  if (answer.timedOut) return { kind: 'no-answer', reason: `it did not answer within ${QUESTION_TIMEOUT_MS / 1000} s` };
   if (answer.exitCode !== 0) return { kind: 'no-answer', reason: `it ${failure(answer.exitCode, answer.stderr)}` };
   const word = /^limactl version (\S+)\s*$/m.exec(answer.stdout)?.[1];
   const version = word === undefined ? null : valid(clean(word));

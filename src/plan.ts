@@ -7,7 +7,7 @@ import { describeType, fileType, readRegularFile } from './files/fs.js';
 import type { Check, Plan, RunStep, Step } from './model.js';
 import { type Clock, poll } from './poll.js';
 import { Interrupted, interrupt } from './signals.js';
-import { LIMACTL_TIMEOUT_MS, POLL_INTERVAL_MS, SETTLE_INTERVAL_MS } from './tunables.js';
+import { QUESTION_TIMEOUT_MS, POLL_INTERVAL_MS, SETTLE_INTERVAL_MS } from './tunables.js';
 import * as log from './log.js';
 
 /** A piece of a plan, as each part of a planner returns it; planOf() joins them in order. */
@@ -180,7 +180,7 @@ async function settle({ checks, boundSec }: NonNullable<RunStep['settle']>, cloc
     ask: async () => {
       for (const check of checks) {
         pending = check;
-        const answer = await run(check.argv, { mayFail: 'an answer either way', noInput: true, timeoutMs: LIMACTL_TIMEOUT_MS, uninterruptible: undoing });
+        const answer = await run(check.argv, { mayFail: 'an answer either way', noInput: true, timeoutMs: QUESTION_TIMEOUT_MS, uninterruptible: undoing });
         if (check.until === 'fails' ? answer.exitCode === 0 : answer.stdout.includes(check.until.lacks)) return undefined;
       }
       return true;

@@ -9,8 +9,11 @@ export const SYSTEMD_RESTART_SEC = 10;
 export const SYSTEMD_START_LIMIT_BURST = 5;
 export const SYSTEMD_START_LIMIT_INTERVAL_SEC = 600;
 
-/** How long `limactl --version` and `limactl list --json` may take before the program goes on without them. */
-export const LIMACTL_TIMEOUT_MS = 2000;
+/**
+ * How long a question that changes nothing (`limactl --version`, `list --json`, a settle check,
+ * the journal) may take before the program goes on without its answer.
+ */
+export const QUESTION_TIMEOUT_MS = 2000;
 /** After a bootout that stopped a running job: as long as the job has to stop. */
 export const SETTLE_TIMEOUT_SEC = STOP_TIMEOUT_SEC;
 /** How long a bootstrap that fails with 37 or 5 right after a bootout is tried again. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, cpSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, Sandbox, show, type Platform, type RunResult } from './helpers.js';
@@ -332,6 +332,11 @@ describe('status (Linux)', () => {
     assert.deepEqual(row(sb).notes, [`the VM stopped on its own, and keep-alive started it again: the service said ${JSON.stringify(said)}`]);
     assert.deepEqual(sb.calls().filter((c) => c[0] === 'journalctl'), [['journalctl', '--user', '-u', unit, '-n', '200', '-o', 'cat', '--no-pager']]);
     assert.match(ok(sb.run(['status'])).stdout, /the VM stopped on its own.*\\u001b\[2J/);
+    // A journal that does not answer (a stuck journald, a huge journal): status goes on without it after its bound.
+    mkdirSync(path.join(sb.fakeDir, 'hang'), { recursive: true });
+    writeFileSync(path.join(sb.fakeDir, 'hang', 'journalctl.-u'), '');
+    assert.deepEqual(row(sb).notes, []);
+    assert.ok(existsSync(path.join(sb.fakeDir, 'hang', 'journalctl.-u.done')), 'the journal was asked, and hung');
   });
 
   it('problems: not enabled, not read by systemd, lingering off for a boot unit', () => {

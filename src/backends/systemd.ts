@@ -11,6 +11,7 @@ import { environmentOf, execArgv, parseUnit, unescapeSpecifiers, unitSettings, u
 import { headerLine, servicePath, unitFor, unitName } from '../service.js';
 import { CommandError, UsageError, UserError } from '../errors.js';
 import { planOf, type Part } from '../plan.js';
+import { QUESTION_TIMEOUT_MS } from '../tunables.js';
 
 const BUS_HINT = 'If systemctl says "Failed to connect to bus", the user manager is not reachable: run this as the user who owns the instance (not under sudo or su), from a login session, or check that /run/user/<uid> exists (`loginctl enable-linger` keeps it).';
 const SHOW_PROPERTIES = ['Id', 'LoadState', 'ActiveState', 'SubState', 'Result', 'MainPID', 'ExecMainCode', 'ExecMainStatus', 'NRestarts', 'UnitFileState'];
@@ -191,7 +192,8 @@ Where systemd does not run (a container, a minimal host), nothing can start the 
     const lingering = this.lingering();
     // The service script's last word on a VM that stopped, asked of the journal of a restarted unit only.
     const stopped = new Map(await Promise.all(instances.filter((name) => Number(units.get(unitName(name))?.get('NRestarts')) > 0).map(async (name) => {
-      const out = await run(['journalctl', '--user', '-u', unitName(name), '-n', '200', '-o', 'cat', '--no-pager'], { env: this.busEnv, mayFail: 'the journal may be off', noInput: true });
+      const argv = ['journalctl', '--user', '-u', unitName(name), '-n', '200', '-o', 'cat', '--no-pager'];
+      const out = await run(argv, { env: this.busEnv, mayFail: 'the journal may be off, or slow', noInput: true, timeoutMs: QUESTION_TIMEOUT_MS });
       return [name, out.stdout.split('\n').filter((l) => l.includes(`limactl-autostart: ${name}: the VM stopped`)).at(-1)] as const;
     })));
     return instances.map((name) => {
