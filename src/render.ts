@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { PACKAGE_ROOT } from './version.js';
 
 // Every value goes through the helper named for its format. Handlebars' HTML escaping is off
@@ -22,16 +23,27 @@ const helpers: Record<string, (...values: unknown[]) => string> = {
   systemdEnv: (name, value) => systemdQuote(`${String(name)}=${String(value)}`),
 };
 
-/** templates/NAME.hbs. Handlebars is loaded only when a file is written: status, logs and --version never load it. */
-export async function render(name: string, view: object): Promise<string> {
+/**
+ * templates/NAME.hbs, which must read back as exactly the `values` that went in: anything else is a
+ * bug in the template or the escaping. Handlebars is loaded only when a file is written.
+ */
+export async function render(name: string, view: object, values: unknown, readBack: (text: string) => unknown): Promise<string> {
   const { default: Handlebars } = await import('handlebars');
   const hb = Handlebars.create();
   for (const [helper, fn] of Object.entries(helpers)) {
     hb.registerHelper(helper, (...args: unknown[]) => {
-      const values = args.slice(0, -1); // the last one is Handlebars' options
-      if (values.some((v) => v === undefined || v === null)) throw new Error(`template helper ${helper} got no value`);
-      return fn(...values);
+      const given = args.slice(0, -1); // the last one is Handlebars' options
+      if (given.some((v) => v === undefined || v === null)) throw new Error(`template helper ${helper} got no value`);
+      return fn(...given);
     });
   }
-  return hb.compile(readFileSync(path.join(PACKAGE_ROOT, 'templates', `${name}.hbs`), 'utf8'), { noEscape: true, strict: true, ignoreStandalone: true })(view);
+  const text = hb.compile(readFileSync(path.join(PACKAGE_ROOT, 'templates', `${name}.hbs`), 'utf8'), { noEscape: true, strict: true, ignoreStandalone: true })(view);
+  let read: unknown;
+  try {
+    read = readBack(text);
+  } catch (err) {
+    throw new Error(`rendered ${name} does not parse: ${(err as Error).message}`);
+  }
+  if (!isDeepStrictEqual(read, values)) throw new Error(`rendered ${name} does not read back as the values that went in:\n${JSON.stringify(read)}\n${JSON.stringify(values)}`);
+  return text;
 }

@@ -42,6 +42,10 @@ export function serviceCommand(limactl: string, instance: string): string[] {
   return ['/bin/sh', '-c', `${script.join('\n')}\n`, 'limactl-autostart', limactl, instance];
 }
 
+/** The last line in a service's log where the script said that the VM stopped on its own (`say` in templates/service.sh). */
+export const lastVmStopped = (log: string, instance: string): string | undefined =>
+  log.split('\n').filter((line) => line.includes(`limactl-autostart: ${instance}: the VM stopped`)).at(-1);
+
 function environment(s: ServiceInput): EnvVar[] {
   return [
     { name: 'LIMA_HOME', value: s.limaHome },

@@ -1,6 +1,5 @@
 import { lstatSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { isDeepStrictEqual } from 'node:util';
 import type { Backend, DisableRequest, EnableRequest, Facts, Job, LogSource, Plan, ReadableFile, Registration, RunStep, ServiceFile, Step } from '../model.js';
 import { type Host, hostAgentLog, instanceLock, systemPath } from '../host.js';
 import { run } from '../exec.js';
@@ -9,7 +8,7 @@ import { render } from '../render.js';
 import { fileType, present, readRegularFile, readRegularFileEnd } from '../files/fs.js';
 import { parsePlist, plistSettings } from '../files/plist.js';
 import { listRegistrations, readServiceFile, replacedNote, serviceLimaHome } from '../files/registration.js';
-import { agentLabel, daemonLabel, headerLine, launchdLogPaths, plistFor, servicePath } from '../service.js';
+import { agentLabel, daemonLabel, headerLine, lastVmStopped, launchdLogPaths, plistFor, servicePath } from '../service.js';
 import { BOOTSTRAP_RETRY_SEC, SETTLE_TIMEOUT_SEC } from '../tunables.js';
 import { UsageError, UserError, excerpt, formatArgv } from '../errors.js';
 import { planOf, replaceable, type Part } from '../plan.js';
@@ -259,10 +258,10 @@ export class LaunchdBackend implements Backend {
   }
 }
 
-/** The service script's last word on a VM that stopped, from the end of the job's stderr file. */
+/** From the end of the job's stderr file. */
 function vmStopped(stderr: string | undefined, name: string): { vmStopped?: string } {
   try {
-    const line = stderr && readRegularFileEnd(stderr, 16 * 1024).bytes.toString('utf8').split('\n').filter((l) => l.includes(`limactl-autostart: ${name}: the VM stopped`)).at(-1);
+    const line = stderr && lastVmStopped(readRegularFileEnd(stderr, 16 * 1024).bytes.toString('utf8'), name);
     return line ? { vmStopped: line } : {};
   } catch {
     return {};
@@ -271,18 +270,9 @@ function vmStopped(stderr: string | undefined, name: string): { vmStopped?: stri
 
 const launchctl = (domain: Domain): string[] => (domain === 'system' ? ['sudo', 'launchctl'] : ['launchctl']);
 
-/** The plist must read back as exactly the values that went in: anything else is a bug in the template or the escaping. */
 async function renderPlist(input: Parameters<typeof plistFor>[0]): Promise<string> {
   const values = plistFor(input);
-  const text = await render('io.lima-vm.INSTANCE.plist', { header: headerLine(input.condition, input.keepAlive), ...values });
-  let parsed: unknown;
-  try {
-    parsed = parsePlist(text);
-  } catch (err) {
-    throw new Error(`rendered plist does not parse: ${(err as Error).message}`);
-  }
-  if (!isDeepStrictEqual(parsed, values)) throw new Error(`rendered plist does not read back as the values that went in:\n${JSON.stringify(parsed)}\n${JSON.stringify(values)}`);
-  return text;
+  return render('io.lima-vm.INSTANCE.plist', { header: headerLine(input.condition, input.keepAlive), ...values }, values, parsePlist);
 }
 
 /**
