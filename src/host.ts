@@ -1,8 +1,7 @@
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { UsageError, UserError } from './errors.js';
-import { listDir } from './files/fs.js';
+import { quote, UsageError, UserError } from './errors.js';
 import type { Instance } from './model.js';
 
 /**
@@ -99,9 +98,17 @@ export function hasInstance(host: Host, name: string): boolean {
   return existsSync(path.join(host.limaHome, name, 'lima.yaml'));
 }
 
-/** What `limactl list` lists (Lima's own `_config` and `_networks` are not instances). */
+/** What `limactl list` lists (Lima's own `_config` and `_networks` are not instances); none without a LIMA_HOME, an error for one that cannot be read. */
 export function instancesInLimaHome(host: Host): string[] {
-  return listDir(host.limaHome).filter((name) => isInstanceName(name) && hasInstance(host, name));
+  let names: string[];
+  try {
+    names = readdirSync(host.limaHome);
+  } catch (err) {
+    const { code, message } = err as NodeJS.ErrnoException;
+    if (code === 'ENOENT') return [];
+    throw new UserError(`cannot read LIMA_HOME ${quote(host.limaHome)}: ${code ?? message}`, 'Make it a directory you can read, or set LIMA_HOME to the one that holds your instances (`limactl list` reads the same).');
+  }
+  return names.filter((name) => isInstanceName(name) && hasInstance(host, name));
 }
 
 /** Kept as found on PATH: Homebrew's link outlives the versioned Cellar directory it points to, which `brew upgrade` deletes. */

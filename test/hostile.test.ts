@@ -970,6 +970,16 @@ for (const platform of BOTH) {
       },
     },
     {
+      name: 'status with a symbolic link loop as LIMA_HOME: exit 1, LIMA_HOME and ELOOP named, not "No Lima instances"',
+      platform,
+      setup: (sb) => selfLink(path.join(sb.root, 'lima-loop')),
+      env: (sb) => ({ LIMA_HOME: path.join(sb.root, 'lima-loop') }),
+      args: ['status'],
+      code: 1,
+      message: /^error: cannot read LIMA_HOME ".*lima-loop": ELOOP\n  Make it a directory you can read/,
+      stdout: /^$/,
+    },
+    {
       name: 'a symbolic link loop where the service directory should be: exit 1, the path named, nothing changed',
       platform,
       setup: (sb) => selfLink(path.dirname(serviceFile(sb))),
