@@ -14,8 +14,8 @@ export interface RunOptions {
   noInput?: boolean;
   /** Milliseconds before the command and everything it started are killed; it then counts as failed. */
   timeoutMs?: number;
-  /** Its stdout and stderr are the program's own (a log it shows). */
-  passOutput?: boolean;
+  /** Its stdout and stderr are the program's own (a log it shows), each line as this makes it; neither is kept. */
+  passOutput?: (line: string) => string;
   /** Not ended by a signal: a rollback must finish. */
   uninterruptible?: boolean;
 }
@@ -39,10 +39,13 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
   // A process group of its own for a command with a timeout: a wrapper script's child would
   // otherwise outlive a kill and hold our end of its output pipe open.
   const group = options.timeoutMs !== undefined;
+  const pass = options.passOutput;
+  // execa hands over one line at a time and adds its newline back.
+  const passLine = pass && function* (line: unknown): Generator<string> { yield pass(String(line)); };
   const subprocess = execa(file, args, {
     env: options.env,
     ...(options.input !== undefined ? { input: options.input } : { stdin: options.noInput ? 'ignore' : 'inherit' }),
-    ...(options.passOutput ? { stdout: 'inherit', stderr: 'inherit' } as const : {}),
+    ...(passLine ? { stdout: [passLine, 'inherit'], stderr: [passLine, 'inherit'], buffer: false } as const : {}),
     reject: false,
     detached: group,
   });

@@ -2,9 +2,19 @@ import type { LogSource } from './model.js';
 import { readRegularFileEnd } from './files/fs.js';
 import { run } from './exec.js';
 import { CommandError, excerpt } from './errors.js';
+import { LOG_LINE_MAX } from './tunables.js';
+import { printable } from './log.js';
 
 /** As tail writes it; the name comes from a plist, so it is bounded and escaped. */
 export const heading = (file: string): string => `==> ${excerpt(file)} <==`;
+
+/**
+ * A line of a log as shown: what a guest or another program wrote may hold escape sequences a terminal would obey,
+ * so control characters (but tab) are escaped as messages' are, and a line is cut after LOG_LINE_MAX characters.
+ */
+export function logLine(line: string): string {
+  return printable(line.length > LOG_LINE_MAX ? `${line.slice(0, LOG_LINE_MAX)}… (${line.length} characters)` : line);
+}
 
 const lastLinesOfFiles = (files: string[], lines: number): string => files.map((file) => `${heading(file)}\n${lastLines(file, lines)}`).join('\n');
 
@@ -17,7 +27,7 @@ function lastLines(file: string, count: number): string {
       if (lines.at(-1) === '') lines.pop();
       // Without the start of the file, the first line may be cut: it does not count.
       if (!whole) lines.shift();
-      if (whole || lines.length >= count) return lines.slice(Math.max(0, lines.length - count)).map((l) => `${l}\n`).join('');
+      if (whole || lines.length >= count) return lines.slice(Math.max(0, lines.length - count)).map((l) => `${logLine(l)}\n`).join('');
     }
   } catch (err) {
     const { code, message } = err as NodeJS.ErrnoException;
@@ -30,14 +40,14 @@ export async function recentLog(source: LogSource, lines: number): Promise<strin
   let text = '';
   if (source.command) {
     const answer = await run(source.command, { mayFail: 'the log is shown as far as it can be', noInput: true });
-    text = answer.exitCode === 0 ? answer.stdout : `(${new CommandError(source.command, answer.exitCode, answer.stderr).message})\n`;
+    text = answer.exitCode === 0 ? answer.stdout.split('\n').map(logLine).join('\n') : `(${new CommandError(source.command, answer.exitCode, answer.stderr).message})\n`;
   }
   return text + lastLinesOfFiles(source.files, lines);
 }
 
 /** `logs` without -f: the command's output and its errors go straight to ours, then the files'. */
 export async function printLog(source: LogSource, lines: number): Promise<void> {
-  if (source.command) await run(source.command, { noInput: true, passOutput: true });
+  if (source.command) await run(source.command, { noInput: true, passOutput: logLine });
   if (source.files.length > 0) process.stdout.write(lastLinesOfFiles(source.files, lines));
 }
 
@@ -47,7 +57,7 @@ export async function followLog(source: LogSource, lines: number): Promise<void>
   if (source.files.length === 1) process.stdout.write(`${heading(source.files[0]!)}\n`);
   const commands = [...(source.command ? [source.command] : []), ...(source.files.length > 0 ? [['tail', '-n', String(lines), '-F', ...source.files]] : [])];
   await Promise.all(commands.map(async (argv) => {
-    const result = await run(argv, { noInput: true, passOutput: true, mayFail: 'reported below' });
+    const result = await run(argv, { noInput: true, passOutput: logLine, mayFail: 'reported below' });
     if (result.exitCode !== 0) throw new CommandError(argv, result.exitCode, result.stderr);
   }));
 }

@@ -30,6 +30,8 @@ export const WAIT_PROGRESS_MS = 5000;
 export const WAIT_LOG_LINES = 20;
 /** `logs`: the last lines shown, unless -n says. */
 export const LOG_LINES = 50;
+/** `logs`: a longer line is cut, as a longer text in a message is. */
+export const LOG_LINE_MAX = 4096;
 /** The most `logs -n` and `--wait` take: beyond, a number is a typo, not a wish. */
 export const LOG_LINES_MAX = 1_000_000;
 export const WAIT_MAX_SEC = 7 * 24 * 3600;

@@ -109,6 +109,26 @@ describe('logs (macOS)', () => {
     assert.equal(r.stdout, `==> ${path.join(dir, 'ha.stderr.log')} <==\nbooting\n`);
   });
 
+  it('what a log holds is shown with its control characters escaped, tab aside, and each line cut after 4096 characters', () => {
+    const haLog = path.join(dir, 'ha.stderr.log');
+    writeFileSync(haLog, `a\ttab\n\x1b]0;retitled\x07\x1b[2Jcleared\rback\n${'x'.repeat(5000)}\n`);
+    const r = ok(sb.run(['logs', 'default']));
+    assert.equal(r.stdout, `==> ${haLog} <==\na\ttab\n\\x1b]0;retitled\\x07\\x1b[2Jcleared\\x0dback\n${'x'.repeat(4096)}… (5000 characters)\n`);
+  });
+
+  it('-f: what tail shows is escaped the same way', async () => {
+    const haLog = path.join(dir, 'ha.stderr.log');
+    writeFileSync(haLog, 'booting\n');
+    const run = sb.start(['logs', 'default', '-f']);
+    await run.until('tail printed the file', () => run.stdout.includes('booting\n'));
+    appendFileSync(haLog, '\x1b[2Jcleared\n');
+    await run.until('tail printed the line written later', () => run.stdout.includes('cleared\n'));
+    run.kill('SIGTERM');
+    const r = await run.result;
+    assert.equal(r.code, 143, show(r));
+    assert.equal(r.stdout, `==> ${haLog} <==\nbooting\n\\x1b[2Jcleared\n`);
+  });
+
   it('an instance neither in LIMA_HOME nor registered: exit 1, said', () => {
     const r = sb.run(['logs', 'nope']);
     assert.equal(r.code, 1, show(r));
@@ -181,6 +201,17 @@ describe('logs (Linux)', () => {
     const r = await run.result;
     assert.equal(r.code, 143, show(r));
     assert.deepEqual(journalctl(sb), [['journalctl', '--user', '-u', 'lima-vm@default.service', '-n', '50', '--no-pager', '-f']]);
+  });
+
+  it('the journal is shown escaped as the files are, with -f too', async () => {
+    sb.journal('\x1b]0;retitled\x07booting\n');
+    assert.equal(ok(sb.run(['logs', 'default'])).stdout.split('\n')[0], '\\x1b]0;retitled\\x07booting');
+    const run = sb.start(['logs', 'default', '-f']);
+    await run.until('journalctl printed the journal', () => run.stdout.includes('booting\n'));
+    run.kill('SIGTERM');
+    const r = await run.result;
+    assert.equal(r.code, 143, show(r));
+    assert.ok(r.stdout.includes('\\x1b]0;retitled\\x07booting\n') && !/[\x00-\x08\x0b-\x1f]/.test(r.stdout), JSON.stringify(r.stdout));
   });
 
   it('journalctl fails: exit 1, with its command and exit code', () => {
