@@ -12,7 +12,7 @@ export const heading = (file: string): string => `==> ${excerpt(file)} <==`;
  * A line of a log as shown: what a guest or another program wrote may hold escape sequences a terminal would obey,
  * so control characters (but tab) are escaped as messages' are, and a line is cut after LOG_LINE_MAX characters.
  */
-export function logLine(line: string): string {
+function logLine(line: string): string {
   return printable(line.length > LOG_LINE_MAX ? `${line.slice(0, LOG_LINE_MAX)}… (${line.length} characters)` : line);
 }
 
