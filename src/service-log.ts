@@ -45,7 +45,7 @@ export async function recentLog(source: LogSource, lines: number): Promise<strin
   return text + lastLinesOfFiles(source.files, lines);
 }
 
-/** `logs` without -f: the command's output and its errors go straight to ours, then the files'. */
+/** `logs` without -f: the command's output and its errors go to ours, a line at a time, then the files'. */
 export async function printLog(source: LogSource, lines: number): Promise<void> {
   if (source.command) await run(source.command, { noInput: true, passOutput: logLine });
   if (source.files.length > 0) process.stdout.write(lastLinesOfFiles(source.files, lines));
