@@ -171,7 +171,7 @@ describe('logs (Linux)', () => {
 
   const journalctl = (sb: Sandbox): string[][] => sb.calls().filter((c) => c[0] === 'journalctl');
 
-  it('journalctl --user -u lima-vm@INSTANCE.service, with -n passed on, its output as it is; then the last lines of the host agent\'s ha.stderr.log', () => {
+  it('journalctl --user -u lima-vm@INSTANCE.service, with -n passed on, its output line by line (escaped, as a later test shows); then the last lines of the host agent\'s ha.stderr.log', () => {
     ok(sb.run(['enable', 'default']));
     sb.journal('Nov 27 10:00:00 host limactl[42]: booting\n');
     const haLog = path.join(sb.limaHome, 'default', 'ha.stderr.log');
