@@ -61,9 +61,13 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
   const timer = group ? setTimeout(() => { timedOut = true; kill('SIGKILL'); }, options.timeoutMs) : undefined;
   const onInterrupt = (): void => kill('SIGTERM');
   if (cancel) interrupt.addEventListener('abort', onInterrupt);
+  // execa's cleanup leaves a detached child alone: if we exit first (stdout closed, say), its group would outlive us.
+  const onExit = (): void => kill('SIGKILL');
+  if (group) process.once('exit', onExit);
   const result = await subprocess;
   clearTimeout(timer);
   interrupt.removeEventListener('abort', onInterrupt);
+  process.removeListener('exit', onExit);
   if (cancel && interrupt.aborted) throw interrupt.reason;
   if (cancel && result.signal && result.signal in SIGNAL_EXIT && !timedOut) throw new Interrupted(result.signal);
   const exitCode = timedOut ? undefined : result.exitCode;

@@ -4,7 +4,7 @@ import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, re
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BIN, START_AT_LOGIN_BIN, Sandbox, show, type Platform, type RunResult } from './helpers.js';
+import { BIN, START_AT_LOGIN_BIN, Sandbox, processRuns, show, type Platform, type RunResult } from './helpers.js';
 
 // Hostile cases, one row each: odd files where the program reads, writes that fail, signals,
 // races, and input it must not trust. Every row runs the real entry point and asserts the exit
@@ -1166,6 +1166,25 @@ ROWS.push(...[['--version'], ['completion'], ['enable', 'default', '--dry-run'],
   code: 1,
   message: /^error: cannot write to standard output: ENOSPC\n$/,
 })));
+// `limactl --version` runs in a process group of its own (it has a timeout), out of execa's cleanup:
+// the program, ending at once on a full stdout, still ends it.
+ROWS.push({
+  name: '`--version >/dev/full` while `limactl --version` hangs: exit 1, and that limactl is gone too',
+  platform: 'linux',
+  unless: () => (existsSync('/dev/full') ? undefined : 'this system has no /dev/full'),
+  setup: (sb) => {
+    mkdirSync(path.join(sb.fakeDir, 'hang'), { recursive: true });
+    writeFileSync(path.join(sb.fakeDir, 'hang', 'limactl.--version'), '');
+  },
+  args: async (sb) => {
+    const r = await runWithStdout(sb, ['--version'], '/dev/full');
+    for (let i = 0; i < 100 && sandboxProcesses(sb).length > 0; i++) await sleep(20);
+    assert.deepEqual(sandboxProcesses(sb), [], 'a stand-in outlived the run');
+    return r;
+  },
+  code: 1,
+  message: /^error: cannot write to standard output: ENOSPC\n$/,
+});
 for (const platform of BOTH) {
   ROWS.push(
     {
@@ -1377,6 +1396,17 @@ ROWS.push(
     },
   },
 );
+
+/** The running processes started in the sandbox, found by their environment: one may not have got as far as saying its pid. */
+function sandboxProcesses(sb: Sandbox): number[] {
+  return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`FAKE_DIR=${sb.fakeDir}`) && processRuns(pid);
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+}
 
 function alive(pid: number): boolean {
   try {
