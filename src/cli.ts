@@ -172,8 +172,10 @@ export function buildParser(yargs: typeof YargsFactory, argv: string[], program:
  * (yargs would read `--now.x` as an object, `-n` as taking the next word), a boolean given any value but true or false
  * (yargs reads `--dry-run=yes` as false), a value not among the choices, an option given twice (yargs keeps both), a
  * mistyped command, a word after `--` (yargs sets it aside, and no command uses it), and a missing INSTANCE.
+ * Returns the words for yargs: an option whose value comes after `=` only gets, alone, an empty value, so that yargs
+ * does not take the next word.
  */
-function checkWords(argv: string[], program: Program): void {
+function checkWords(argv: string[], program: Program): string[] {
   const end = argv.indexOf('--');
   const words = end === -1 ? argv : argv.slice(0, end);
   const hint = `Run \`${program} --help\` for usage.`;
@@ -224,6 +226,7 @@ function checkWords(argv: string[], program: Program): void {
   if (p?.required && positionals === 0 && !words.some((w) => w === '--help' || w === '-h' || w === '--version')) {
     throw new UsageError(`${command!.name} needs INSTANCE, the name of a Lima instance`, 'Run `limactl list` to see the names of your instances (those in LIMA_HOME, ~/.lima by default).');
   }
+  return argv.map((word) => (word.startsWith('--') && options[word.slice(2)]?.equalsOnly ? `${word}=` : word));
 }
 
 function takesNextWord(spec: Spec): boolean {
@@ -242,14 +245,6 @@ function closest(word: string, names: string[]): string | undefined {
     return row[b.length]!;
   };
   return names.map((n) => ({ n, d: distance(word, n) })).filter((c) => c.d <= 2).sort((x, y) => x.d - y.d)[0]?.n;
-}
-
-/** An option whose value comes after `=` only: alone, it gets an empty value, so that yargs does not take the next word. */
-function withEqualsOnly(argv: string[]): string[] {
-  const end = argv.indexOf('--');
-  const name = argv.find((w) => !w.startsWith('-'));
-  const equalsOnly = Object.entries(commandNamed(name)?.options ?? {}).filter(([, spec]) => spec.equalsOnly).map(([key]) => `--${key}`);
-  return argv.map((word, i) => (equalsOnly.includes(word) && (end === -1 || i < end) ? `${word}=` : word));
 }
 
 /** --wait's value: undefined when not given (or --no-wait), the default for a bare --wait, else whole seconds. It waits for what --now starts. */
@@ -334,8 +329,7 @@ export async function main(argv: string[], program: Program = 'limactl-autostart
     return;
   }
   try {
-    checkWords(argv, program);
-    await buildParser(yargs, withEqualsOnly(argv), program).wrap(Math.min(100, process.stdout.columns || 100)).parseAsync();
+    await buildParser(yargs, checkWords(argv, program), program).wrap(Math.min(100, process.stdout.columns || 100)).parseAsync();
   } catch (err) {
     if (err instanceof Answered) return;
     process.exitCode = err instanceof Interrupted || err instanceof UserError ? err.exitCode : EXIT_FAILED;
