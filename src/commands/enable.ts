@@ -1,20 +1,12 @@
 import { findInstance, findLimactl, readHost, validateInstanceName } from '../host.js';
 import { backendFor } from '../backends/index.js';
-import type { Condition } from '../model.js';
+import type { EnableRequest } from '../model.js';
 import { checkLimactl } from '../lima.js';
 import { runPlan } from '../run-plan.js';
 import * as log from '../log.js';
 
-export interface EnableArgs {
-  instance: string;
-  condition: Condition;
-  keepAlive: boolean;
-  user: string | undefined;
-  now: boolean;
-  /** --wait: seconds to wait for Lima to report the instance Running after --now started it. */
-  wait: number | undefined;
-  dryRun: boolean;
-}
+/** `wait` (--wait): seconds to wait for Lima to report the instance Running after --now started it. */
+export type EnableArgs = Omit<EnableRequest, 'instance' | 'limactl'> & { instance: string; wait: number | undefined; dryRun: boolean };
 
 export async function enable({ instance: name, condition, keepAlive, user, now, wait, dryRun }: EnableArgs): Promise<void> {
   validateInstanceName(name);
