@@ -6,14 +6,12 @@ export const EXIT_USAGE = 2;
 export class UserError extends Error {
   constructor(message: string, readonly hint?: string, readonly exitCode: number = EXIT_FAILED) {
     super(message);
-    this.name = 'UserError';
   }
 }
 
 export class UsageError extends UserError {
   constructor(message: string, hint?: string) {
     super(message, hint, EXIT_USAGE);
-    this.name = 'UsageError';
   }
 }
 
@@ -23,7 +21,6 @@ export class CommandError extends UserError {
     const status = commandExitCode === undefined ? 'could not be run' : `exited with code ${commandExitCode}`;
     const said = stderr.trim();
     super(`\`${formatArgv(argv)}\` ${status}${said ? `: ${said.length > STDERR_MAX ? `…${said.slice(-STDERR_MAX)}` : said}` : ''}`, hint);
-    this.name = 'CommandError';
   }
 }
 
