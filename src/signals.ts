@@ -5,13 +5,11 @@
 export const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 
 export class Interrupted extends Error {
+  readonly exitCode: number;
   constructor(readonly signal: string) {
     super(`interrupted by ${signal}`);
     this.name = 'Interrupted';
-  }
-
-  get exitCode(): number {
-    return SIGNAL_EXIT[this.signal]!;
+    this.exitCode = SIGNAL_EXIT[signal]!;
   }
 }
 
