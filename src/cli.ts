@@ -172,8 +172,6 @@ export function buildParser(yargs: typeof YargsFactory, argv: string[], program:
  * (yargs would read `--now.x` as an object, `-n` as taking the next word), a boolean given any value but true or false
  * (yargs reads `--dry-run=yes` as false), a value not among the choices, an option given twice (yargs keeps both), a
  * mistyped command, a word after `--` (yargs sets it aside, and no command uses it), and a missing INSTANCE.
- * Returns the words for yargs: an option whose value comes after `=` only gets, alone, an empty value, so that yargs
- * does not take the next word.
  */
 function checkWords(argv: string[], program: Program): string[] {
   const end = argv.indexOf('--');
@@ -226,6 +224,7 @@ function checkWords(argv: string[], program: Program): string[] {
   if (p?.required && positionals === 0 && !words.some((w) => w === '--help' || w === '-h' || w === '--version')) {
     throw new UsageError(`${command!.name} needs INSTANCE, the name of a Lima instance`, 'Run `limactl list` to see the names of your instances (those in LIMA_HOME, ~/.lima by default).');
   }
+  // The words for yargs: an option whose value comes after `=` only gets, alone, an empty value, so that yargs does not take the next word.
   return argv.map((word) => (word.startsWith('--') && options[word.slice(2)]?.equalsOnly ? `${word}=` : word));
 }
 
