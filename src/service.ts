@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { compare, valid } from 'semver';
-import type { Condition, GeneratedBy } from './model.js';
+import type { Condition, EnableRequest, GeneratedBy } from './model.js';
 import { PACKAGE_ROOT, packageVersion } from './version.js';
 import { LAUNCHD_THROTTLE_INTERVAL, STOP_TIMEOUT_SEC, SYSTEMD_RESTART_SEC, SYSTEMD_START_LIMIT_BURST, SYSTEMD_START_LIMIT_INTERVAL_SEC } from './tunables.js';
 
@@ -9,17 +9,10 @@ import { LAUNCHD_THROTTLE_INTERVAL, STOP_TIMEOUT_SEC, SYSTEMD_RESTART_SEC, SYSTE
 
 export type EnvVar = { name: string; value: string };
 
-export interface ServiceInput {
-  instance: string;
-  dir: string;
-  limaHome: string;
-  limactl: string;
-  platform: 'darwin' | 'linux';
-  condition: Condition;
-  keepAlive: boolean;
+export type ServiceInput = Pick<EnableRequest, 'instance' | 'limactl' | 'condition' | 'keepAlive'> & {
   /** A LaunchDaemon's account, and HOME when it is the enabling user's. */
   daemon?: { userName: string; home?: string };
-}
+};
 
 // launchd starts jobs with PATH=/usr/bin:/bin:/usr/sbin:/sbin, where neither limactl nor a
 // Homebrew QEMU is found; the systemd user manager's PATH lacks Linuxbrew.
@@ -46,11 +39,11 @@ export function serviceCommand(limactl: string, instance: string): string[] {
 export const lastVmStopped = (log: string, instance: string): string | undefined =>
   log.split('\n').filter((line) => line.includes(`limactl-autostart: ${instance}: the VM stopped`)).at(-1);
 
-function environment(s: ServiceInput): EnvVar[] {
+function environment(s: ServiceInput, platform: 'darwin' | 'linux'): EnvVar[] {
   return [
-    { name: 'LIMA_HOME', value: s.limaHome },
+    { name: 'LIMA_HOME', value: s.instance.limaHome },
     ...(s.daemon?.home ? [{ name: 'HOME', value: s.daemon.home }] : []),
-    { name: 'PATH', value: servicePath(s.platform, s.limactl) },
+    { name: 'PATH', value: servicePath(platform, s.limactl) },
   ];
 }
 
@@ -73,13 +66,13 @@ export type PlistValues = Partial<Record<(typeof PLIST_KEYS)[number], unknown>>;
  * An agent may load in gui/<uid> (Aqua) or user/<uid> (Background).
  */
 export function plistFor(s: ServiceInput): PlistValues {
-  const [stdout, stderr] = launchdLogPaths(s.dir);
+  const [stdout, stderr] = launchdLogPaths(s.instance.dir);
   return {
-    Label: s.daemon ? daemonLabel(s.instance) : agentLabel(s.instance),
+    Label: s.daemon ? daemonLabel(s.instance.name) : agentLabel(s.instance.name),
     ...(s.daemon ? { UserName: s.daemon.userName } : {}),
-    ProgramArguments: serviceCommand(s.limactl, s.instance),
-    EnvironmentVariables: Object.fromEntries(environment(s).map((e) => [e.name, e.value])),
-    WorkingDirectory: s.dir,
+    ProgramArguments: serviceCommand(s.limactl, s.instance.name),
+    EnvironmentVariables: Object.fromEntries(environment(s, 'darwin').map((e) => [e.name, e.value])),
+    WorkingDirectory: s.instance.dir,
     StandardOutPath: stdout,
     StandardErrorPath: stderr,
     RunAtLoad: true,
@@ -102,12 +95,12 @@ export type UnitValues = { [S in keyof typeof UNIT_KEYS]: Partial<Record<(typeof
 /** The user unit, the same file for both conditions (lingering makes the difference). */
 export function unitFor(s: ServiceInput): UnitValues {
   return {
-    Unit: { Description: `Lima instance ${s.instance}`, Documentation: 'https://lima-vm.io/docs/', StartLimitIntervalSec: SYSTEMD_START_LIMIT_INTERVAL_SEC, StartLimitBurst: SYSTEMD_START_LIMIT_BURST },
+    Unit: { Description: `Lima instance ${s.instance.name}`, Documentation: 'https://lima-vm.io/docs/', StartLimitIntervalSec: SYSTEMD_START_LIMIT_INTERVAL_SEC, StartLimitBurst: SYSTEMD_START_LIMIT_BURST },
     Service: {
       Type: 'simple',
-      ExecStart: serviceCommand(s.limactl, s.instance),
-      WorkingDirectory: s.dir,
-      Environment: environment(s),
+      ExecStart: serviceCommand(s.limactl, s.instance.name),
+      WorkingDirectory: s.instance.dir,
+      Environment: environment(s, 'linux'),
       Restart: s.keepAlive ? 'on-failure' : 'no',
       RestartSec: SYSTEMD_RESTART_SEC,
       TimeoutStopSec: STOP_TIMEOUT_SEC,

@@ -8,7 +8,7 @@ import { render } from '../render.js';
 import { fileType, present, readRegularFile, readRegularFileEnd } from '../files/fs.js';
 import { parsePlist, plistSettings } from '../files/plist.js';
 import { listRegistrations, readServiceFile, replacedNote, serviceLimaHome } from '../files/registration.js';
-import { agentLabel, daemonLabel, headerLine, lastVmStopped, launchdLogPaths, plistFor, servicePath } from '../service.js';
+import { agentLabel, daemonLabel, headerLine, lastVmStopped, launchdLogPaths, plistFor, servicePath, type ServiceInput } from '../service.js';
 import { BOOTSTRAP_RETRY_SEC, SETTLE_TIMEOUT_SEC } from '../tunables.js';
 import { UsageError, UserError, excerpt, formatArgv } from '../errors.js';
 import { planOf, replaceable, type Part } from '../plan.js';
@@ -68,10 +68,8 @@ export class LaunchdBackend implements Backend {
     const file = this.file(domain, name);
     const other = this.file(boot ? 'gui' : 'system', name);
     const target = this.target(domain, name);
-    const content = await renderPlist({
-      instance: name, dir: request.instance.dir, limaHome: request.instance.limaHome, limactl: request.limactl, platform: 'darwin', condition: request.condition, keepAlive: request.keepAlive,
-      ...(boot ? { daemon: { userName: user, ...(user === this.host.user ? { home: this.host.home } : {}) } } : {}),
-    });
+    const daemon = { userName: user, ...(user === this.host.user ? { home: this.host.home } : {}) };
+    const content = await renderPlist({ ...request, ...(boot ? { daemon } : {}) });
     const replaced = present(file) ? replacedNote(this.read(this.registration(name, domain)), servicePath('darwin', request.limactl), this.host) : undefined;
     const parts: Part[] = [{ done: replaced ? [replaced] : [] }];
     // The new registration is written before the old one is removed: a failure (a cancelled sudo) never leaves neither.
@@ -270,7 +268,7 @@ function vmStopped(stderr: string | undefined, name: string): { vmStopped?: stri
 
 const launchctl = (domain: Domain): string[] => (domain === 'system' ? ['sudo', 'launchctl'] : ['launchctl']);
 
-async function renderPlist(input: Parameters<typeof plistFor>[0]): Promise<string> {
+async function renderPlist(input: ServiceInput): Promise<string> {
   const values = plistFor(input);
   return render('io.lima-vm.INSTANCE.plist', { header: headerLine(input.condition, input.keepAlive), ...values }, values, parsePlist);
 }

@@ -7,7 +7,7 @@ import { render } from '../render.js';
 import { listDir, present } from '../files/fs.js';
 import { listRegistrations, readServiceFile, replacedNote, serviceLimaHome } from '../files/registration.js';
 import { environmentOf, execArgv, parseUnit, unescapeSpecifiers, unitSettings, unitValues } from '../files/unit.js';
-import { headerLine, lastVmStopped, servicePath, unitFor, unitName } from '../service.js';
+import { headerLine, lastVmStopped, servicePath, unitFor, unitName, type ServiceInput } from '../service.js';
 import { CommandError, UsageError, UserError } from '../errors.js';
 import { planOf, type Part } from '../plan.js';
 import { QUESTION_TIMEOUT_MS } from '../tunables.js';
@@ -94,7 +94,7 @@ Where systemd does not run (a container, a minimal host), nothing can start the 
     const previous = this.existingCondition(name);
     const file = this.unitPath(name);
     const unit = unitName(name);
-    const content = await renderUnit({ instance: name, dir: request.instance.dir, limaHome: request.instance.limaHome, limactl: request.limactl, platform: 'linux', condition: request.condition, keepAlive: request.keepAlive });
+    const content = await renderUnit(request);
     const replaced = previous === undefined ? undefined : replacedNote(this.read(this.registration(name)), servicePath('linux', request.limactl), this.host);
     const parts: Part[] = [{
       done: replaced ? [replaced] : [],
@@ -252,7 +252,7 @@ Where systemd does not run (a container, a minimal host), nothing can start the 
   }
 }
 
-async function renderUnit(input: Parameters<typeof unitFor>[0]): Promise<string> {
+async function renderUnit(input: ServiceInput): Promise<string> {
   const values = unitFor(input);
   const readBack = (text: string): unknown => {
     const unit = parseUnit(text);
@@ -263,7 +263,7 @@ async function renderUnit(input: Parameters<typeof unitFor>[0]): Promise<string>
       return [key, typeof value === 'number' ? Number(said[0]) : unescapeSpecifiers(said[0] ?? '')];
     }))]));
   };
-  return render('lima-vm@INSTANCE.service', { header: headerLine(input.condition, input.keepAlive), unit: unitName(input.instance), ...values }, values, readBack);
+  return render('lima-vm@INSTANCE.service', { header: headerLine(input.condition, input.keepAlive), unit: unitName(input.instance.name), ...values }, values, readBack);
 }
 
 function unitState(props: Map<string, string> | undefined, keepAlive: boolean): ServiceState {
