@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { clean, gte, gtr, ltr, parse, valid, validRange } from 'semver';
+import { clean, coerce, gte, gtr, ltr, validRange } from 'semver';
 import { run } from './exec.js';
 import { PACKAGE_ROOT } from './version.js';
 import { QUESTION_TIMEOUT_MS } from './tunables.js';
@@ -75,8 +75,6 @@ function readInstance(line: string): LimaInstance | undefined {
   };
 }
 
-export type LimaVersion = { kind: 'version'; version: string } | { kind: 'unreadable'; output: string } | { kind: 'no-answer'; reason: string };
-
 /** The range in plugin.yaml (`limactl: ">=2.0.0 <3.0.0"`): one source for Lima and for us. */
 function supportedRange(): string {
   const pluginYaml = path.join(PACKAGE_ROOT, 'plugin.yaml');
@@ -85,37 +83,31 @@ function supportedRange(): string {
   return range;
 }
 
-async function limactlVersion(limactl: string): Promise<LimaVersion> {
-  const answer = await run([limactl, '--version'], { mayFail: 'an unreadable version is a warning, not an error', noInput: true, timeoutMs: QUESTION_TIMEOUT_MS });
-  if (answer.timedOut) return { kind: 'no-answer', reason: `it did not answer within ${QUESTION_TIMEOUT_MS / 1000} s` };
-  if (answer.exitCode !== 0) return { kind: 'no-answer', reason: `it ${failure(answer.exitCode, answer.stderr)}` };
-  const word = /^limactl version (\S+)\s*$/m.exec(answer.stdout)?.[1];
-  const version = word === undefined ? null : valid(clean(word));
-  return version ? { kind: 'version', version } : { kind: 'unreadable', output: answer.stdout.trim() };
-}
-
 /**
  * Asked on every run: an upgrade or a version manager's shim changes it. A pre-release counts as
- * the release it leads to: Lima's betas already have its commands.
+ * the release it leads to: Lima's betas already have its commands. Undefined when it cannot be told.
  */
-export async function checkLimactl(limactl: string): Promise<LimaVersion> {
-  const answer = await limactlVersion(limactl);
+export async function checkLimactl(limactl: string): Promise<string | undefined> {
+  const answer = await run([limactl, '--version'], { mayFail: 'an unreadable version is a warning, not an error', noInput: true, timeoutMs: QUESTION_TIMEOUT_MS });
   const range = supportedRange();
-  if (answer.kind === 'no-answer') {
-    log.warn(`could not learn Lima's version: \`${limactl} --version\`: ${answer.reason}; going on without it`);
-  } else if (answer.kind === 'unreadable') {
-    log.warn(`could not read Lima's version from \`${limactl} --version\`, which printed ${quote(answer.output, 80)}; limactl-autostart is made for Lima ${range}; going on`);
-  } else {
-    const { major, minor, patch } = parse(answer.version)!;
-    const release = `${major}.${minor}.${patch}`;
-    if (ltr(release, range)) {
-      log.warn(`Lima ${answer.version} is older than this plugin needs (${range}): \`limactl autostart\` will not find it, because Lima runs plugins from 2.0 on. Run \`limactl-autostart …\` directly, or upgrade Lima.`);
-    } else if (gtr(release, range)) {
-      log.warn(`Lima ${answer.version} is newer than the versions limactl-autostart is made for (${range}); going on`);
-    }
-    if (gte(release, BUILTIN_AUTOSTART_SINCE)) {
-      log.info(`on Lima ${answer.version}, \`limactl autostart\` runs Lima's built-in command, not this plugin; call this plugin as \`limactl-autostart …\``);
-    }
+  if (answer.exitCode !== 0) {
+    const reason = answer.timedOut ? `it did not answer within ${QUESTION_TIMEOUT_MS / 1000} s` : `it ${failure(answer.exitCode, answer.stderr)}`;
+    log.warn(`could not learn Lima's version: \`${limactl} --version\`: ${reason}; going on without it`);
+    return undefined;
   }
-  return answer;
+  const version = clean(/^limactl version (\S+)\s*$/m.exec(answer.stdout)?.[1] ?? '');
+  if (!version) {
+    log.warn(`could not read Lima's version from \`${limactl} --version\`, which printed ${quote(answer.stdout.trim(), 80)}; limactl-autostart is made for Lima ${range}; going on`);
+    return undefined;
+  }
+  const release = coerce(version)!.version;
+  if (ltr(release, range)) {
+    log.warn(`Lima ${version} is older than this plugin needs (${range}): \`limactl autostart\` will not find it, because Lima runs plugins from 2.0 on. Run \`limactl-autostart …\` directly, or upgrade Lima.`);
+  } else if (gtr(release, range)) {
+    log.warn(`Lima ${version} is newer than the versions limactl-autostart is made for (${range}); going on`);
+  }
+  if (gte(release, BUILTIN_AUTOSTART_SINCE)) {
+    log.info(`on Lima ${version}, \`limactl autostart\` runs Lima's built-in command, not this plugin; call this plugin as \`limactl-autostart …\``);
+  }
+  return version;
 }

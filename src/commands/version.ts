@@ -11,6 +11,5 @@ export async function printVersion(): Promise<void> {
     process.stdout.write('limactl not found on PATH\n');
     return;
   }
-  const answer = await checkLimactl(limactl);
-  process.stdout.write(`limactl version ${answer.kind === 'version' ? answer.version : 'unknown'} (${excerpt(limactl)})\n`);
+  process.stdout.write(`limactl version ${(await checkLimactl(limactl)) ?? 'unknown'} (${excerpt(limactl)})\n`);
 }
