@@ -2,7 +2,8 @@ import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { quote, UsageError, UserError } from './errors.js';
-import type { Instance } from './model.js';
+import type { Instance, ReadableFile, ServiceFile } from './model.js';
+import { serviceLimaHome } from './files/registration.js';
 
 /**
  * What the program reads from the machine it runs on, gathered once. Tests steer it through the
@@ -140,6 +141,9 @@ export function instanceLock(host: Host, instance: string): { file: string; what
   return { file: existsSync(dir) ? path.join(dir, 'autostart.lock') : path.join(stateDir(host), `${instance}.lock`), what: `instance "${instance}"` };
 }
 
-export function hostAgentLog(limaHome: string, instance: string): string {
-  return path.join(limaHome, instance, 'ha.stderr.log');
+/** Lima's host agent log, in the instance's directory under the LIMA_HOME each readable file sets (this run's without one). */
+export function hostAgentLogs(host: Host, instance: string, files: ServiceFile[]): string[] {
+  const read = files.filter((f): f is ReadableFile => f.unreadable === undefined);
+  const limaHomes = read.length > 0 ? read.map((f) => serviceLimaHome(f, host.home)) : [host.limaHome];
+  return limaHomes.map((limaHome) => path.join(limaHome, instance, 'ha.stderr.log'));
 }

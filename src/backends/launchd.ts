@@ -1,13 +1,13 @@
 import { lstatSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import type { Backend, DisableRequest, EnableRequest, Facts, Job, LogSource, Plan, ReadableFile, Registration, RunStep, ServiceFile, Step } from '../model.js';
-import { type Host, hostAgentLog, instanceLock, systemPath } from '../host.js';
+import type { Backend, DisableRequest, EnableRequest, Facts, Job, LogSource, Plan, Registration, RunStep, ServiceFile, Step } from '../model.js';
+import { type Host, hostAgentLogs, instanceLock, systemPath } from '../host.js';
 import { run } from '../exec.js';
 import { listInstances, vmnetNetwork } from '../lima.js';
 import { render } from '../render.js';
 import { fileType, present, readRegularFile, readRegularFileEnd } from '../files/fs.js';
 import { parsePlist, plistSettings } from '../files/plist.js';
-import { listRegistrations, readServiceFile, replacedNote, serviceLimaHome } from '../files/registration.js';
+import { listRegistrations, readServiceFile, replacedNote } from '../files/registration.js';
 import { agentLabel, daemonLabel, headerLine, lastVmStopped, launchdLogPaths, plistFor, servicePath, type ServiceInput } from '../service.js';
 import { BOOTSTRAP_RETRY_SEC, SETTLE_TIMEOUT_SEC } from '../tunables.js';
 import { UsageError, UserError, excerpt, formatArgv } from '../errors.js';
@@ -137,11 +137,8 @@ export class LaunchdBackend implements Backend {
   /** The files the plists name (what `limactl start` says) and Lima's ha.stderr.log (what the host agent says). */
   logs(instance: string): LogSource {
     const all = this.registrations().filter((r) => r.instance === instance).map((r) => this.read(r));
-    const read = all.filter((f): f is ReadableFile => f.unreadable === undefined);
-    // Lima's log is in the instance's directory under the LIMA_HOME the service uses.
-    const limaHomes = read.length > 0 ? read.map((f) => serviceLimaHome(f, this.host.home)) : [this.host.limaHome];
     return {
-      files: [...new Set([...read.flatMap((f) => f.logFiles), ...limaHomes.map((limaHome) => hostAgentLog(limaHome, instance))])],
+      files: [...new Set([...all.flatMap((f) => (f.unreadable === undefined ? f.logFiles : [])), ...hostAgentLogs(this.host, instance, all)])],
       registered: all.length > 0,
       notes: all.flatMap((f) => (f.unreadable === undefined ? [] : [`${f.registration.file}: ${f.unreadable}; the log files it names are not shown`])),
     };

@@ -1,11 +1,11 @@
 import { existsSync, lstatSync } from 'node:fs';
 import path from 'node:path';
-import type { Backend, Condition, DisableRequest, EnableRequest, Facts, LogSource, Plan, Registration, RunStep, ServiceFile, ServiceState } from '../model.js';
-import { type Host, hostAgentLog, instanceLock, stateDir, systemPath } from '../host.js';
+import type { Backend, DisableRequest, EnableRequest, Facts, LogSource, Plan, Registration, RunStep, ServiceFile, ServiceState } from '../model.js';
+import { type Host, hostAgentLogs, instanceLock, stateDir, systemPath } from '../host.js';
 import { probe, run } from '../exec.js';
 import { render } from '../render.js';
 import { listDir, present } from '../files/fs.js';
-import { listRegistrations, readServiceFile, replacedNote, serviceLimaHome } from '../files/registration.js';
+import { listRegistrations, readServiceFile, replacedNote } from '../files/registration.js';
 import { environmentOf, execArgv, parseUnit, unescapeSpecifiers, unitSettings, unitValues } from '../files/unit.js';
 import { headerLine, lastVmStopped, servicePath, unitFor, unitName, type ServiceInput } from '../service.js';
 import { CommandError, UsageError, UserError } from '../errors.js';
@@ -78,10 +78,10 @@ Where systemd does not run (a container, a minimal host), nothing can start the 
     return { kind: 'user unit', instance, file: this.unitPath(instance), lingering: this.lingering() };
   }
 
-  /** 'foreign': a unit this program did not write. */
-  private existingCondition(instance: string): Condition | 'foreign' | undefined {
-    if (!present(this.unitPath(instance))) return undefined;
-    return this.read(this.registration(instance)).header?.condition ?? 'foreign';
+  /** The unit as read, if there is one; one removed between the look and the read (a `disable` running meanwhile) is not registered. */
+  private files(instance: string): ServiceFile[] {
+    if (!present(this.unitPath(instance))) return [];
+    return [this.read(this.registration(instance))].filter((f) => f.unreadable === undefined || present(f.registration.file));
   }
 
   async planEnable(request: EnableRequest): Promise<Plan> {
@@ -91,11 +91,11 @@ Where systemd does not run (a container, a minimal host), nothing can start the 
       throw new UsageError(`--user ${request.user}: on Linux the instance runs in the systemd user manager of the user who enables it (${user})`, `Run limactl-autostart as ${request.user}, or leave out --user.`);
     }
     const { cannotRun } = await this.ask();
-    const previous = this.existingCondition(name);
+    const [previous] = this.files(name);
     const file = this.unitPath(name);
     const unit = unitName(name);
     const content = await renderUnit(request);
-    const replaced = previous === undefined ? undefined : replacedNote(this.read(this.registration(name)), servicePath('linux', request.limactl), this.host);
+    const replaced = previous && replacedNote(previous, servicePath('linux', request.limactl), this.host);
     const parts: Part[] = [{
       done: replaced ? [replaced] : [],
       steps: [
@@ -103,7 +103,7 @@ Where systemd does not run (a container, a minimal host), nothing can start the 
         { kind: 'write', path: file, content, mode: 0o644 },
         // Undone after the old file is back, so that systemd reads the old one again.
         this.systemctl(['daemon-reload'], ['daemon-reload'], true),
-        previous === 'foreign'
+        previous && !previous.header
           // A foreign unit may be enabled into other targets (Lima up to 1.0.1 wrote WantedBy=multi-user.target, which
           // the user manager does not have): reenable replaces every link by the new [Install] ones, leaving a running unit be.
           ? this.systemctl(['reenable', unit], [this.isEnabled(name) ? 'reenable' : 'disable', unit], true)
@@ -111,7 +111,7 @@ Where systemd does not run (a container, a minimal host), nothing can start the 
       ],
     }];
     if (request.condition === 'boot') parts.push(this.holdLinger());
-    else if (previous === 'boot') parts.push(this.releaseLinger(name));
+    else if (previous?.header?.condition === 'boot') parts.push(this.releaseLinger(name));
     if (request.now) {
       const active = await this.isActive(name);
       // A unit that hit its start limit refuses even a manual start until reset-failed.
@@ -127,9 +127,9 @@ Where systemd does not run (a container, a minimal host), nothing can start the 
   async planDisable(request: DisableRequest): Promise<Plan> {
     const name = request.instance;
     const unit = unitName(name);
-    const previous = this.existingCondition(name);
+    const [previous] = this.files(name);
     const summary = `disable "${name}" (systemd)`;
-    if (previous === undefined) return planOf(summary, []);
+    if (!previous) return planOf(summary, []);
     // Even without --now: `systemctl --user disable` and `daemon-reload` need the manager.
     const { cannotRun } = await this.ask();
     const parts: Part[] = [];
@@ -146,7 +146,7 @@ Where systemd does not run (a container, a minimal host), nothing can start the 
       ],
       done: [`removed ${this.unitPath(name)}`],
     });
-    if (previous === 'boot') parts.push(this.releaseLinger(name));
+    if (previous.header?.condition === 'boot') parts.push(this.releaseLinger(name));
     if (!request.now) parts.push({ done: ['a running instance keeps running; add --now to stop it now'] });
     return planOf(summary, parts, cannotRun);
   }
@@ -168,13 +168,11 @@ Where systemd does not run (a container, a minimal host), nothing can start the 
    * terminal, writes Lima's own ha.stderr.log (pkg/instance/start_unix.go), in the LIMA_HOME the unit sets.
    */
   logs(instance: string, lines: number, follow: boolean): LogSource {
-    const registration = this.registrations().find((r) => r.instance === instance);
-    const file = registration && this.read(registration);
-    const limaHome = file?.unreadable === undefined && file ? serviceLimaHome(file, this.host.home) : this.host.limaHome;
+    const files = this.files(instance);
     return {
-      files: [hostAgentLog(limaHome, instance)],
+      files: hostAgentLogs(this.host, instance, files),
       command: ['journalctl', '--user', '-u', unitName(instance), '-n', String(lines), '--no-pager', ...(follow ? ['-f'] : [])],
-      registered: registration !== undefined,
+      registered: files.length > 0,
       notes: [],
     };
   }
@@ -197,8 +195,7 @@ Where systemd does not run (a container, a minimal host), nothing can start the 
     })));
     return instances.map((name) => {
       const unit = unitName(name);
-      // A file removed between the look and the read (a `disable` running meanwhile) is not registered.
-      const files = present(this.unitPath(name)) ? [this.read(this.registration(name))].filter((f) => f.unreadable === undefined || present(this.unitPath(name))) : [];
+      const files = this.files(name);
       const props = units.get(unit);
       const place = { service: unit, label: unit, domain: 'user-manager' as const };
       const state = unitState(props, files[0]?.unreadable === undefined && files[0]?.keepAlive === true);
