@@ -125,9 +125,6 @@ export function readHeader(text: string): GeneratedBy | undefined {
 
 /** How the header's version compares with this program's; one that is not a version is older. */
 export function headerAge(header: GeneratedBy): 'older' | 'current' | 'newer' {
-  const current = packageVersion();
-  if (header.version === current) return 'current';
-  if (!valid(header.version)) return 'older';
-  const order = compare(header.version, current);
+  const order = valid(header.version) ? compare(header.version, packageVersion()) : -1;
   return order < 0 ? 'older' : order > 0 ? 'newer' : 'current';
 }
