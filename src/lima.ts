@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { clean, coerce, gte, gtr, ltr, validRange } from 'semver';
-import { run } from './exec.js';
+import { run, type RunResult } from './exec.js';
 import { PACKAGE_ROOT } from './version.js';
 import { QUESTION_TIMEOUT_MS } from './tunables.js';
 import { quote } from './errors.js';
@@ -40,8 +40,7 @@ export type LimaList = { answered: true; instances: Map<string, LimaInstance> } 
 /** One question about every instance (or about `names`); Lima prints one JSON object per line. */
 export async function listInstances(limactl: string, names: string[] = []): Promise<LimaList> {
   const answer = await run([limactl, 'list', '--json', ...names], { mayFail: 'status works without Lima\'s view', noInput: true, timeoutMs: QUESTION_TIMEOUT_MS });
-  if (answer.timedOut) return { answered: false, reason: `\`limactl list --json\` did not answer within ${QUESTION_TIMEOUT_MS / 1000} s` };
-  if (answer.exitCode !== 0) return { answered: false, reason: `\`limactl list --json\` ${failure(answer.exitCode, answer.stderr)}` };
+  if (answer.exitCode !== 0) return { answered: false, reason: `\`limactl list --json\` ${failure(answer)}` };
   const instances = new Map<string, LimaInstance>();
   for (const line of answer.stdout.split('\n')) {
     if (line.trim() === '') continue;
@@ -52,7 +51,8 @@ export async function listInstances(limactl: string, names: string[] = []): Prom
   return { answered: true, instances };
 }
 
-function failure(exitCode: number | undefined, stderr: string): string {
+function failure({ exitCode, stderr, timedOut }: RunResult): string {
+  if (timedOut) return `did not answer within ${QUESTION_TIMEOUT_MS / 1000} s`;
   const why = stderr.trim().split('\n')[0]?.slice(0, 200);
   return `${exitCode === undefined ? 'could not be run' : `exited with code ${exitCode}`}${why ? `: ${why}` : ''}`;
 }
@@ -91,8 +91,7 @@ export async function checkLimactl(limactl: string): Promise<string | undefined>
   const answer = await run([limactl, '--version'], { mayFail: 'an unreadable version is a warning, not an error', noInput: true, timeoutMs: QUESTION_TIMEOUT_MS });
   const range = supportedRange();
   if (answer.exitCode !== 0) {
-    const reason = answer.timedOut ? `it did not answer within ${QUESTION_TIMEOUT_MS / 1000} s` : `it ${failure(answer.exitCode, answer.stderr)}`;
-    log.warn(`could not learn Lima's version: \`${limactl} --version\`: ${reason}; going on without it`);
+    log.warn(`could not learn Lima's version: \`${limactl} --version\`: it ${failure(answer)}; going on without it`);
     return undefined;
   }
   const version = clean(/^limactl version (\S+)\s*$/m.exec(answer.stdout)?.[1] ?? '');
