@@ -177,9 +177,9 @@ export class LaunchdBackend implements Backend {
         jobs: DOMAINS.flatMap((d) => jobs.get(this.target(d, name)) ?? []),
         service: { service: this.target(domain, name), label: labelOf(domain, name), domain },
         guiLogin,
-        ...(st ? { writtenAt: st.mtimeMs } : {}),
+        writtenAt: st?.mtimeMs,
         ...(st && boot ? { daemonFile: { uid: st.uid, mode: st.mode } } : {}),
-        ...vmStopped(files[0]?.unreadable === undefined ? files[0]?.logFiles.at(-1) : undefined, name),
+        vmStopped: vmStopped(files[0]?.unreadable === undefined ? files[0]?.logFiles.at(-1) : undefined, name),
         ...(boot ? { unattended: { fileVault: fileVault?.exitCode === 0 && fileVault.stdout.trim() === 'true', vmnet: present(systemPath(this.host, 'private', 'etc', 'sudoers.d', 'lima')) ? undefined : vmnetNetwork(this.host.limaHome, name) } } : {}),
       };
     });
@@ -254,12 +254,11 @@ export class LaunchdBackend implements Backend {
 }
 
 /** From the end of the job's stderr file. */
-function vmStopped(stderr: string | undefined, name: string): { vmStopped?: string } {
+function vmStopped(stderr: string | undefined, name: string): string | undefined {
   try {
-    const line = stderr && lastVmStopped(readRegularFileEnd(stderr, 16 * 1024).bytes.toString('utf8'), name);
-    return line ? { vmStopped: line } : {};
+    return stderr && lastVmStopped(readRegularFileEnd(stderr, 16 * 1024).bytes.toString('utf8'), name);
   } catch {
-    return {};
+    return undefined;
   }
 }
 

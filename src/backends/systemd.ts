@@ -214,7 +214,7 @@ Where systemd does not run (a container, a minimal host), nothing can start the 
         }] : [],
         service: place,
         ...(props ? { unit: { loadState: props.get('LoadState') ?? '', fileState: props.get('UnitFileState') ?? '' } } : {}),
-        ...(stopped.get(name) ? { vmStopped: stopped.get(name) } : {}),
+        vmStopped: stopped.get(name),
         lingering,
       };
     });
