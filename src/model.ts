@@ -159,7 +159,6 @@ export interface Facts {
   /** The jobs loaded for it (launchd: in every domain; systemd: the unit, when known). */
   jobs: Job[];
   service: Place;
-  guiLogin?: boolean;
   /** The last line in which the service's script said that the VM stopped on its own, and keep-alive restarts it. */
   vmStopped?: string;
   /** launchd, a boot registration: what would keep the Mac from starting the instance unattended. */
@@ -188,17 +187,13 @@ export interface LimaView {
   reachable: { ok: true } | { ok: false; reason: string } | null;
 }
 
-export interface StatusRow {
+export interface StatusRow extends Pick<Job, 'service' | 'state' | 'pid' | 'lastExitCode'> {
   instance: string;
   condition: Condition | 'none';
   keepAlive: boolean | null;
   file: string | null;
   writtenBy: ReadableFile['writtenBy'] | null;
   manager: Manager;
-  service: string;
-  state: ServiceState;
-  pid: number | null;
-  lastExitCode: number | null;
   problems: Problem[];
   /** Worth knowing, needing no fix: a restart by keep-alive after a SIGKILL. */
   notes: string[];

@@ -176,7 +176,6 @@ export class LaunchdBackend implements Backend {
         files,
         jobs: DOMAINS.flatMap((d) => jobs.get(this.target(d, name)) ?? []),
         service: { service: this.target(domain, name), label: labelOf(domain, name), domain },
-        guiLogin,
         writtenAt: st?.mtimeMs,
         ...(st && boot ? { daemonFile: { uid: st.uid, mode: st.mode } } : {}),
         vmStopped: vmStopped(files[0]?.unreadable === undefined ? files[0]?.logFiles.at(-1) : undefined, name),
