@@ -72,17 +72,15 @@ const awaited = (checks: Check[]): string => checks.map((c) => c.awaited).join('
 /** What undoes one step that took effect; `last`: it loads a job from its file, so it runs after every file is back. */
 type Undo = { steps: Step[]; last: boolean };
 
-export class PlanError extends UserError {
-  constructor(plan: Plan, stepNumber: number, cause: unknown, rollbackFailures: string[], undone: number) {
-    const step = plan.steps[stepNumber - 1]!;
-    const hints = cause instanceof UserError && cause.hint ? [cause.hint] : [];
-    if (rollbackFailures.length > 0) hints.push(`The rollback was incomplete; fix these by hand, then run the command again:\n${rollbackFailures.map((f) => `- ${f}`).join('\n')}`);
-    else if (undone === 0) hints.push('Nothing had been changed yet.');
-    else hints.push(`Rolled back: undid the ${undone === 1 ? 'earlier step' : `${undone} earlier steps`} that had changed something; files and jobs are as they were before.`);
-    const what = step.kind === 'run' ? '' : `${describeStep(step)}: `;
-    super(`${plan.summary}: step ${stepNumber} of ${plan.steps.length} failed: ${what}${cause instanceof Error ? cause.message : String(cause)}`, hints.join('\n'), cause instanceof Interrupted ? cause.exitCode : undefined);
-    this.name = 'PlanError';
-  }
+function planFailed(plan: Plan, stepNumber: number, cause: unknown, rollbackFailures: string[], undone: number): UserError {
+  const step = plan.steps[stepNumber - 1]!;
+  const hints = cause instanceof UserError && cause.hint ? [cause.hint] : [];
+  if (rollbackFailures.length > 0) hints.push(`The rollback was incomplete; fix these by hand, then run the command again:\n${rollbackFailures.map((f) => `- ${f}`).join('\n')}`);
+  else if (undone === 0) hints.push('Nothing had been changed yet.');
+  else hints.push(`Rolled back: undid the ${undone === 1 ? 'earlier step' : `${undone} earlier steps`} that had changed something; files and jobs are as they were before.`);
+  const what = step.kind === 'run' ? '' : `${describeStep(step)}: `;
+  const message = `${plan.summary}: step ${stepNumber} of ${plan.steps.length} failed: ${what}${cause instanceof Error ? cause.message : String(cause)}`;
+  return new UserError(message, hints.join('\n'), cause instanceof Interrupted ? cause.exitCode : undefined);
 }
 
 /**
@@ -113,7 +111,7 @@ export async function applyPlan(plan: Plan, clock: Clock, failStep?: number): Pr
           failures.push(`${describeStep(s)}: ${undoErr instanceof Error ? undoErr.message : String(undoErr)}`);
         }
       }
-      throw new PlanError(plan, index + 1, interrupt.aborted ? interrupt.reason : err, failures, journal.length);
+      throw planFailed(plan, index + 1, interrupt.aborted ? interrupt.reason : err, failures, journal.length);
     }
   }
 }
