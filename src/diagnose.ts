@@ -50,11 +50,13 @@ export function diagnose(host: Host, facts: Facts, list: LimaList, reached?: Rea
     state: job?.state ?? (facts.manager === 'launchd' ? 'not-loaded' : 'unknown'),
     pid: job?.state === 'running' ? job.pid : null,
     lastExitCode: job?.lastExitCode ?? null,
-    problems: [...(file ? fileProblems(host, file) : []), ...(facts.manager === 'launchd' ? launchdProblems(host, facts, job, keepAlive) : systemdProblems(host, facts, job))],
+    problems: file ? fileProblems(host, file) : [],
     notes,
     lima: limaView(list, name, job?.label ?? facts.service.label, reached),
   };
-  row.problems.push(...joinedProblems(row, (job ?? facts.service).domain, facts.writtenAt !== undefined && facts.writtenAt < Date.now() - os.uptime() * 1000));
+  const byManager = facts.manager === 'launchd' ? launchdProblems : systemdProblems;
+  const writtenBeforeBoot = facts.writtenAt !== undefined && facts.writtenAt < Date.now() - os.uptime() * 1000;
+  row.problems.push(...byManager(host, facts, row, job), ...joinedProblems(row, (job ?? facts.service).domain, writtenBeforeBoot));
   return row;
 }
 
@@ -67,9 +69,8 @@ function deciding(facts: Facts, condition: Condition | 'none'): Job | undefined 
 }
 
 function limaView(list: LimaList, name: string, label: string, reached: Reach | undefined): LimaView {
-  if (!list.answered) return { status: null, hostAgentPID: null, startedByService: null, reachable: null };
-  const instance = list.instances.get(name);
-  if (!instance) return { status: null, hostAgentPID: null, startedByService: false, reachable: null };
+  const instance = list.answered ? list.instances.get(name) : undefined;
+  if (!instance) return { status: null, hostAgentPID: null, startedByService: list.answered ? false : null, reachable: null };
   return { status: instance.status, hostAgentPID: instance.hostAgentPID, startedByService: instance.autoStartedIdentifier === label, reachable: reached ?? null };
 }
 
@@ -102,10 +103,8 @@ function fileProblems(host: Host, file: ServiceFile): Problem[] {
   return problems;
 }
 
-function launchdProblems(host: Host, facts: Facts, job: Job | undefined, keepAlive: boolean | null): Problem[] {
-  const name = facts.instance;
+function launchdProblems(host: Host, facts: Facts, { instance: name, condition, keepAlive }: StatusRow, job: Job | undefined): Problem[] {
   const [file, other] = [facts.files.at(0), facts.files.at(1)];
-  const condition = file?.condition ?? 'none';
   const problems: Problem[] = [];
   if (facts.daemonFile && file) problems.push(...daemonFileProblems(file.registration.file, facts.daemonFile));
   if (other) {
@@ -166,11 +165,8 @@ function daemonFileProblems(file: string, st: { uid: number; mode: number }): Pr
   }];
 }
 
-function systemdProblems(host: Host, facts: Facts, job: Job | undefined): Problem[] {
-  const name = facts.instance;
+function systemdProblems(host: Host, facts: Facts, { instance: name, condition }: StatusRow, job: Job | undefined): Problem[] {
   const unit = facts.service.service;
-  const file = facts.files.at(0);
-  const condition = file?.condition ?? 'none';
   const problems: Problem[] = [];
   if (condition !== 'none') {
     if (facts.unit?.loadState === 'not-found') {
