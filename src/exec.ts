@@ -1,15 +1,9 @@
 import { execa } from 'execa';
+import type { RunStep } from './model.js';
 import { CommandError } from './errors.js';
 import { Interrupted, interrupt, SIGNAL_EXIT } from './signals.js';
 
-export interface RunOptions {
-  env?: Record<string, string>;
-  /** What the command reads on stdin; without it, stdin is the terminal, so that sudo can ask for a password. */
-  input?: string | Buffer;
-  /** Why a failure is expected and harmless: returned, not thrown. */
-  mayFail?: string;
-  /** Likely causes, appended to the error when it fails. */
-  hint?: string;
+export interface RunOptions extends Pick<RunStep, 'env' | 'input' | 'mayFail' | 'hint'> {
   /** A question asked without a terminal: nothing may prompt. */
   noInput?: boolean;
   /** Milliseconds before the command and everything it started are killed; it then counts as failed. */

@@ -50,10 +50,11 @@ export interface RunStep {
   kind: 'run';
   argv: string[];
   env?: Record<string, string>;
-  /** What it reads on stdin: a file's content that root writes (`sudo tee`), never a path the user could swap. */
+  /** Its stdin (else the terminal, where sudo asks for a password): a file's content root writes (`sudo tee`), never a path the user could swap. */
   input?: string | Buffer;
-  /** Why a failure is expected and harmless: the plan goes on. */
+  /** Why a failure is expected and harmless: it is returned, not thrown, and the plan goes on. */
   mayFail?: string;
+  /** Likely causes, appended to the error when it fails. */
   hint?: string;
   /** What puts things back if this succeeded and a later step fails (file steps need none). */
   undo?: Step[];
