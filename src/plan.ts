@@ -11,11 +11,7 @@ import { QUESTION_TIMEOUT_MS, POLL_INTERVAL_MS, SETTLE_INTERVAL_MS } from './tun
 import * as log from './log.js';
 
 /** A piece of a plan, as each part of a planner returns it; planOf() joins them in order. */
-export interface Part {
-  steps?: Step[];
-  warnings?: string[];
-  done?: string[];
-}
+export type Part = Partial<Pick<Plan, 'steps' | 'warnings' | 'done'>>;
 
 export function planOf(summary: string, parts: Part[], cannotRun?: Plan['cannotRun']): Plan {
   return {
