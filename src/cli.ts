@@ -201,7 +201,8 @@ function checkWords(argv: string[], program: Program): string[] {
     }
     const [, dashes, no, raw, value] = m;
     const key = dashes === '--' ? raw!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`) : Object.keys(options).find((k) => options[k]!.alias === raw);
-    const spec = key === undefined ? undefined : options[key];
+    // Own keys only: `--constructor` is no option, whatever Object.prototype holds.
+    const spec = key === undefined || !Object.hasOwn(options, key) ? undefined : options[key];
     if (!spec || (no && spec.type !== 'boolean')) {
       const near = dashes === '--' ? closest(raw!, Object.keys(options)) : undefined;
       throw new UsageError(`unknown option ${quote(word.split('=')[0]!, 40)}${near ? `: did you mean --${near}?` : ''}`, `${command ? `${command.name} takes` : 'The options are'} ${accepted}. ${hint}`);

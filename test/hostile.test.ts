@@ -639,7 +639,7 @@ for (const platform of BOTH) {
       code: 1,
       message: /limactl was not found on PATH/,
     },
-    ...['--now.x=false', '--keep-alive.x=false', '--dry-run.x'].map((flag): Row => ({
+    ...['--now.x=false', '--keep-alive.x=false', '--dry-run.x', '--constructor', '--__proto__'].map((flag): Row => ({
       name: `${flag}: an option that is not one of ours, whatever its spelling, is a usage error`,
       platform,
       args: ['enable', 'default', flag],
