@@ -21,6 +21,11 @@ export interface RunResult {
   timedOut: boolean;
 }
 
+// execa's cleanup leaves a detached command alone: one in a group of its own that is under way when
+// we exit (stdout closed, say) is killed here, or it would outlive us.
+const groupsUnderWay = new Set<() => void>();
+process.on('exit', () => groupsUnderWay.forEach((kill) => kill()));
+
 /**
  * A fixed argument vector, never a shell. A signal ends the command and throws Interrupted, as does
  * its own death by SIGINT, SIGTERM or SIGHUP (Ctrl-C reaches the whole group; it may die first).
@@ -55,13 +60,12 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
   const timer = group ? setTimeout(() => { timedOut = true; kill('SIGKILL'); }, options.timeoutMs) : undefined;
   const onInterrupt = (): void => kill('SIGTERM');
   if (cancel) interrupt.addEventListener('abort', onInterrupt);
-  // execa's cleanup leaves a detached child alone: if we exit first (stdout closed, say), its group would outlive us.
   const onExit = (): void => kill('SIGKILL');
-  if (group) process.once('exit', onExit);
+  if (group) groupsUnderWay.add(onExit);
   const result = await subprocess;
   clearTimeout(timer);
   interrupt.removeEventListener('abort', onInterrupt);
-  process.removeListener('exit', onExit);
+  groupsUnderWay.delete(onExit);
   if (cancel && interrupt.aborted) throw interrupt.reason;
   if (cancel && result.signal && result.signal in SIGNAL_EXIT && !timedOut) throw new Interrupted(result.signal);
   const exitCode = timedOut ? undefined : result.exitCode;

@@ -2,6 +2,8 @@
 // which ends every command started through exec.ts and every wait; what was running decides what
 // is left to undo, and the run ends with 128 + the signal's number, as a shell reports it.
 
+import { setMaxListeners } from 'node:events';
+
 export const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 
 export class Interrupted extends Error {
@@ -15,6 +17,8 @@ export class Interrupted extends Error {
 
 const controller = new AbortController();
 export const interrupt: AbortSignal = controller.signal;
+// Each command under way listens, and status asks the journal of every restarted instance at once: a count is no leak.
+setMaxListeners(Infinity, interrupt);
 
 export function listenForSignals(): void {
   for (const signal of Object.keys(SIGNAL_EXIT)) {

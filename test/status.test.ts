@@ -420,6 +420,19 @@ describe('status: output and arguments', () => {
       }
     });
   }
+
+  it('linux: 12 instances that keep-alive restarted: a journal each, asked at once, and no warning of Node\'s on stderr', () => {
+    const names = Array.from({ length: 12 }, (_, i) => `vm${String(i).padStart(2, '0')}`);
+    sb = new Sandbox({ platform: 'linux', instances: names });
+    for (const name of names) {
+      ok(sb.run(['enable', name]));
+      setUnit(sb, `lima-vm@${name}.service`, 'NRestarts=1\n');
+    }
+    sb.clearCalls();
+    const r = ok(sb.run(['status', '--json']));
+    assert.equal(r.stderr, '');
+    assert.equal(sb.calls().filter((c) => c[0] === 'journalctl').length, 12);
+  });
 });
 
 describe('status asks Lima too', () => {
