@@ -5,9 +5,9 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BIN, ROOT, Sandbox, show, type RunResult } from './helpers.js';
 
-// bin/ runs the bundle (dist/bundle/limactl-autostart.mjs), with templates precompiled at build
-// time. The modules tsc writes to dist/src/ run the same program unbundled and compile the
-// templates from templates/ when they render. Both must print the same plans, byte for byte.
+// bin/ runs the bundle (dist/bundle/limactl-autostart.mjs). The modules tsc writes to dist/src/
+// run the same program unbundled. Both read the templates from templates/ and must print the
+// same plans, byte for byte.
 const UNBUNDLED = pathToFileURL(path.join(ROOT, 'dist', 'src', 'cli.js')).href;
 
 function runUnbundled(sb: Sandbox, args: string[]): RunResult {
