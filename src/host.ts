@@ -2,8 +2,7 @@ import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { quote, UsageError, UserError } from './errors.js';
-import type { Instance, ReadableFile, ServiceFile } from './model.js';
-import { serviceLimaHome } from './files/registration.js';
+import type { Instance } from './model.js';
 
 /**
  * What the program reads from the machine it runs on, gathered once. Tests steer it through the
@@ -139,11 +138,4 @@ export function stateDir(host: Host): string {
 export function instanceLock(host: Host, instance: string): { file: string; what: string } {
   const dir = path.join(host.limaHome, instance);
   return { file: existsSync(dir) ? path.join(dir, 'autostart.lock') : path.join(stateDir(host), `${instance}.lock`), what: `instance "${instance}"` };
-}
-
-/** Lima's host agent log, in the instance's directory under the LIMA_HOME each readable file sets (this run's without one). */
-export function hostAgentLogs(host: Host, instance: string, files: ServiceFile[]): string[] {
-  const read = files.filter((f): f is ReadableFile => f.unreadable === undefined);
-  const limaHomes = read.length > 0 ? read.map((f) => serviceLimaHome(f, host.home)) : [host.limaHome];
-  return limaHomes.map((limaHome) => path.join(limaHome, instance, 'ha.stderr.log'));
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BIN, ROOT, Sandbox, show, type RunResult } from './helpers.js';
@@ -84,6 +84,13 @@ describe('the bundle', () => {
     assert.equal(loaded.filter((f) => /^dist\/bundle\/version-[^/]+\.mjs$/.test(f)).length, 1, loaded.join(', '));
     assert.deepEqual(loaded.filter((f) => /^dist\/bundle\/(launchd|systemd|enable|disable|status|logs|migrate|complete|start-at-login|wait)-[^/]+\.mjs$/.test(f)), []);
     assert.deepEqual(outsideBundle(loaded), []);
+  });
+
+  it('completion loads neither semver nor the reader of registration files: what starts every command needs neither', () => {
+    const loaded = loadedFiles('linux', ['completion', 'bash']).filter((f) => f.startsWith('dist/bundle/'));
+    // esbuild heads each module it bundles with a comment naming it.
+    const modules = loaded.flatMap((f) => readFileSync(path.join(ROOT, f), 'utf8').match(/^\/\/ (node_modules\/semver|src\/files\/registration\.ts)\b.*$/gm) ?? []);
+    assert.deepEqual(modules, []);
   });
 
   for (const platform of ['darwin', 'linux'] as const) {

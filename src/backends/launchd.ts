@@ -1,13 +1,13 @@
 import { lstatSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Backend, DisableRequest, EnableRequest, Facts, Job, LogSource, Plan, Registration, RunStep, ServiceFile, Step } from '../model.js';
-import { type Host, hostAgentLogs, instanceLock, systemPath } from '../host.js';
+import { type Host, instanceLock, systemPath } from '../host.js';
 import { run } from '../exec.js';
 import { listInstances, vmnetNetwork } from '../lima.js';
 import { render } from '../render.js';
 import { fileType, present, readRegularFile, readRegularFileEnd } from '../files/fs.js';
 import { parsePlist, plistSettings } from '../files/plist.js';
-import { listRegistrations, readServiceFile, replacedNote } from '../files/registration.js';
+import { hostAgentLogs, listRegistrations, readServiceFile, replacedNote } from '../files/registration.js';
 import { agentLabel, daemonLabel, headerLine, lastVmStopped, launchdLogPaths, plistFor, servicePath, type ServiceInput } from '../service.js';
 import { BOOTSTRAP_RETRY_SEC, SETTLE_TIMEOUT_SEC } from '../tunables.js';
 import { UsageError, UserError, excerpt, formatArgv } from '../errors.js';

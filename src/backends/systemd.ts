@@ -1,11 +1,11 @@
 import { existsSync, lstatSync } from 'node:fs';
 import path from 'node:path';
 import type { Backend, DisableRequest, EnableRequest, Facts, LogSource, Plan, Registration, RunStep, ServiceFile, ServiceState } from '../model.js';
-import { type Host, hostAgentLogs, instanceLock, stateDir, systemPath } from '../host.js';
+import { type Host, instanceLock, stateDir, systemPath } from '../host.js';
 import { probe, run } from '../exec.js';
 import { render } from '../render.js';
 import { listDir, present } from '../files/fs.js';
-import { listRegistrations, readServiceFile, replacedNote } from '../files/registration.js';
+import { hostAgentLogs, listRegistrations, readServiceFile, replacedNote } from '../files/registration.js';
 import { environmentOf, execArgv, parseUnit, unescapeSpecifiers, unitSettings, unitValues } from '../files/unit.js';
 import { headerLine, lastVmStopped, servicePath, unitFor, unitName, type ServiceInput } from '../service.js';
 import { CommandError, UsageError, UserError } from '../errors.js';

@@ -105,6 +105,13 @@ export function list(names: string[]): string {
 /** The LIMA_HOME it sets, else Lima's default, resolved as the job would. */
 export const serviceLimaHome = (file: ReadableFile, home: string): string => path.resolve(file.limaHome ?? path.join(home, '.lima'));
 
+/** Lima's host agent log, in the instance's directory under the LIMA_HOME each readable file sets (this run's without one). */
+export function hostAgentLogs(host: { home: string; limaHome: string }, instance: string, files: ServiceFile[]): string[] {
+  const read = files.filter((f): f is ReadableFile => f.unreadable === undefined);
+  const limaHomes = read.length > 0 ? read.map((f) => serviceLimaHome(f, host.home)) : [host.limaHome];
+  return limaHomes.map((limaHome) => path.join(limaHome, instance, 'ha.stderr.log'));
+}
+
 /**
  * What writing a file again would lose, and why migrate must leave it alone although nothing is lost.
  * Keep-alive is kept: Lima writes no KeepAlive or Restart= for --keep-alive=false since lima-vm/lima#5086.
