@@ -1,7 +1,7 @@
 import { execa } from 'execa';
 import type { RunStep } from './model.js';
 import { CommandError } from './errors.js';
-import { Interrupted, interrupt, SIGNAL_EXIT } from './signals.js';
+import { Interrupted, interrupt, onExit, SIGNAL_EXIT } from './signals.js';
 
 export interface RunOptions extends Pick<RunStep, 'env' | 'input' | 'mayFail' | 'hint'> {
   /** A question asked without a terminal: nothing may prompt. */
@@ -20,11 +20,6 @@ export interface RunResult {
   stderr: string;
   timedOut: boolean;
 }
-
-// execa's cleanup leaves a detached command alone: one in a group of its own that is under way when
-// we exit (stdout closed, say) is killed here, or it would outlive us.
-const groupsUnderWay = new Set<() => void>();
-process.on('exit', () => groupsUnderWay.forEach((kill) => kill()));
 
 /**
  * A fixed argument vector, never a shell. A signal ends the command and throws Interrupted, as does
@@ -60,12 +55,12 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
   const timer = group ? setTimeout(() => { timedOut = true; kill('SIGKILL'); }, options.timeoutMs) : undefined;
   const onInterrupt = (): void => kill('SIGTERM');
   if (cancel) interrupt.addEventListener('abort', onInterrupt);
-  const onExit = (): void => kill('SIGKILL');
-  if (group) groupsUnderWay.add(onExit);
+  // execa's cleanup leaves a detached command alone: one under way when we exit (stdout closed, say) would outlive us.
+  const forget = group ? onExit(() => kill('SIGKILL')) : undefined;
   const result = await subprocess;
   clearTimeout(timer);
   interrupt.removeEventListener('abort', onInterrupt);
-  groupsUnderWay.delete(onExit);
+  forget?.();
   if (cancel && interrupt.aborted) throw interrupt.reason;
   if (cancel && result.signal && result.signal in SIGNAL_EXIT && !timedOut) throw new Interrupted(result.signal);
   const exitCode = timedOut ? undefined : result.exitCode;

@@ -4,17 +4,13 @@ import path from 'node:path';
 import { UserError } from './errors.js';
 import { fileType } from './files/fs.js';
 import { poll, realClock } from './poll.js';
-import { Interrupted } from './signals.js';
+import { Interrupted, onExit } from './signals.js';
 import { LOCK_WAIT_SEC } from './tunables.js';
 import * as log from './log.js';
 
 export interface Lock {
   release(): void;
 }
-
-// Released however the process ends (process.exit included).
-const held = new Set<() => void>();
-process.on('exit', () => { for (const release of held) release(); });
 
 /**
  * A lock file holding its owner's pid, taken over when stale (no pid, a dead one, or written before
@@ -49,7 +45,7 @@ export async function acquireLock(file: string, what: string): Promise<Lock> {
     throw new UserError(`cannot create the lock ${file}: ${(err as Error).message}`, 'Check that its directory is writable by you and that its file system has space, then try again.');
   }
   const release = (): void => {
-    held.delete(release);
+    forget();
     try {
       unlinkSync(file);
     } catch {
@@ -57,7 +53,8 @@ export async function acquireLock(file: string, what: string): Promise<Lock> {
     }
     removeMade(dir, made);
   };
-  held.add(release);
+  // Released however the process ends.
+  const forget = onExit(release);
   return { release };
 }
 

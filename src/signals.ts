@@ -20,6 +20,16 @@ export const interrupt: AbortSignal = controller.signal;
 // Each command under way listens, and status asks the journal of every restarted instance at once: a count is no leak.
 setMaxListeners(Infinity, interrupt);
 
+// What must not outlive the run, however it ends (process.exit included): a lock it holds, a command in a group of its own.
+const atExit = new Set<() => void>();
+process.on('exit', () => atExit.forEach((undo) => undo()));
+
+/** Runs `undo` when the process exits, unless the returned function was called first. */
+export function onExit(undo: () => void): () => void {
+  atExit.add(undo);
+  return () => atExit.delete(undo);
+}
+
 export function listenForSignals(): void {
   for (const signal of Object.keys(SIGNAL_EXIT)) {
     process.on(signal, () => {
