@@ -10,7 +10,6 @@ export class Interrupted extends Error {
   readonly exitCode: number;
   constructor(readonly signal: string) {
     super(`interrupted by ${signal}`);
-    this.name = 'Interrupted';
     this.exitCode = SIGNAL_EXIT[signal]!;
   }
 }
